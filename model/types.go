@@ -1,0 +1,190 @@
+// Package model holds poolpilot's user-facing schema: the backends, pools, APIs and
+// listeners an operator writes in model files, with the names of Azure API Management's
+// load-balanced pools, backend circuit breakers and retry policy.
+//
+// A *Model returned by Load is fully validated, defaulted and has its secrets resolved;
+// the translator relies on that and re-checks nothing.
+package model
+
+import (
+	"fmt"
+	"time"
+)
+
+// Pos is where a value was written: the model file and the 1-based line and column.
+type Pos struct {
+	File   string
+	Line   int
+	Column int
+}
+
+func (p Pos) String() string {
+	if p.File == "" {
+		return fmt.Sprintf("line %d", p.Line)
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// Model is the merged content of one model file or a directory of *.yaml files.
+// Slices keep the order of the files (sorted by name) and of the entries within them.
+type Model struct {
+	Backends  []*Backend  `yaml:"backends"`
+	Pools     []*Pool     `yaml:"pools"`
+	APIs      []*API      `yaml:"apis"`
+	Listeners []*Listener `yaml:"listeners"`
+}
+
+// Backend is one upstream service (an APIM backend entity).
+type Backend struct {
+	Name           string          `yaml:"name"`
+	URL            string          `yaml:"url"`
+	Region         string          `yaml:"region"`
+	Credentials    *Credentials    `yaml:"credentials"`
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+
+	// Endpoint is URL parsed by Load.
+	Endpoint Endpoint `yaml:"-"`
+	Pos      Pos      `yaml:"-"`
+}
+
+// Endpoint is a backend URL taken apart. Port is the URL's port or the scheme's default.
+type Endpoint struct {
+	Scheme string // "http" or "https"
+	Host   string // IP literal or DNS name, without brackets
+	Port   uint32
+	IsIP   bool   // Host is an IP literal
+	Path   string // the URL's path, "" when none
+}
+
+// Credentials are added to every request sent to the backend.
+type Credentials struct {
+	// Header maps a header name to its value. Values are secrets: resolved by Load from
+	// ${ENV_VAR} or ${file:/path} references, and redacted by Secret.String.
+	Header map[string]Secret `yaml:"header"`
+}
+
+// Secret is a resolved secret value. It never prints its value: use Reveal.
+type Secret struct {
+	Ref   string // the reference as written, e.g. "${FUNC_PRIMARY_KEY}"; "" for a literal
+	value string
+}
+
+// NewSecret returns a Secret holding value, written in the model as ref.
+func NewSecret(ref, value string) Secret { return Secret{Ref: ref, value: value} }
+
+// Reveal returns the secret's value. Call it only where the value goes to Envoy.
+func (s Secret) Reveal() string { return s.value }
+
+// String redacts the value so a secret never reaches a log by accident.
+func (s Secret) String() string { return "[redacted]" }
+
+// GoString redacts the value for %#v as well.
+func (s Secret) GoString() string { return "model.Secret{[redacted]}" }
+
+// CircuitBreaker is an APIM backend circuit breaker. APIM supports one rule per backend.
+type CircuitBreaker struct {
+	Rules []*BreakerRule `yaml:"rules"`
+}
+
+// BreakerRule trips the backend when FailureCondition holds, for TripDuration.
+type BreakerRule struct {
+	Name             string           `yaml:"name"`
+	TripDuration     Duration         `yaml:"tripDuration"`
+	AcceptRetryAfter bool             `yaml:"acceptRetryAfter"`
+	FailureCondition FailureCondition `yaml:"failureCondition"`
+	Pos              Pos              `yaml:"-"`
+}
+
+// FailureCondition says which responses count as failures and how many trip the breaker.
+// Exactly one of Count and Percentage is set (> 0).
+type FailureCondition struct {
+	Count            int           `yaml:"count"`
+	Percentage       int           `yaml:"percentage"`
+	Interval         Duration      `yaml:"interval"`
+	ErrorReasons     []ErrorReason `yaml:"errorReasons"`
+	StatusCodeRanges []StatusRange `yaml:"statusCodeRanges"`
+}
+
+// ErrorReason is a failure that is not an HTTP status.
+type ErrorReason string
+
+const (
+	// BackendConnectionFailure: the connection to the backend failed or was reset.
+	BackendConnectionFailure ErrorReason = "BackendConnectionFailure"
+	// Timeout: the backend did not answer in time.
+	Timeout ErrorReason = "Timeout"
+)
+
+// StatusRange is an inclusive range of HTTP status codes, 100..599.
+type StatusRange struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// Pool is an APIM load-balanced pool: a backend that spreads requests over members.
+type Pool struct {
+	Name string `yaml:"name"`
+	// PreferLocalRegion moves the members in the proxy's own region to the top priority.
+	PreferLocalRegion bool          `yaml:"preferLocalRegion"`
+	Services          []*PoolMember `yaml:"services"`
+	Pos               Pos           `yaml:"-"`
+}
+
+// PoolMember is one backend in a pool. Lower Priority is preferred (APIM); Weight
+// spreads load within a priority. Load defaults Priority to 0 and Weight to 1.
+type PoolMember struct {
+	Backend  string `yaml:"backend"`
+	Priority int    `yaml:"priority"`
+	Weight   int    `yaml:"weight"`
+	Pos      Pos    `yaml:"-"`
+}
+
+// API routes a path prefix to a backend or a pool (APIM set-backend-service).
+type API struct {
+	Name       string `yaml:"name"`
+	PathPrefix string `yaml:"pathPrefix"`
+	// Backend names a backend or a pool.
+	Backend       string `yaml:"backend"`
+	RewritePrefix string `yaml:"rewritePrefix"`
+	// Hosts are the virtual host's domains; Load defaults them to ["*"].
+	Hosts []string `yaml:"hosts"`
+	// Timeout bounds the whole request, retries included; 0 keeps Envoy's default (15s).
+	Timeout Duration `yaml:"timeout"`
+	Retry   *Retry   `yaml:"retry"`
+	Pos     Pos      `yaml:"-"`
+}
+
+// Retry is the APIM retry policy.
+type Retry struct {
+	Count          int      `yaml:"count"`
+	Interval       Duration `yaml:"interval"`
+	MaxInterval    Duration `yaml:"maxInterval"`
+	Delta          Duration `yaml:"delta"`
+	FirstFastRetry bool     `yaml:"firstFastRetry"`
+	// PerTryTimeout bounds each attempt (beyond APIM): without it a hung backend holds
+	// the request until the route timeout, and Timeout errors are never retried.
+	PerTryTimeout     Duration      `yaml:"perTryTimeout"`
+	StatusCodeRanges  []StatusRange `yaml:"statusCodeRanges"`
+	ErrorReasons      []ErrorReason `yaml:"errorReasons"`
+	BufferRequestBody bool          `yaml:"bufferRequestBody"`
+	Pos               Pos           `yaml:"-"`
+}
+
+// Listener is a port the Envoy proxies listen on, serving some APIs.
+type Listener struct {
+	Name string `yaml:"name"`
+	// Address defaults to "0.0.0.0".
+	Address string   `yaml:"address"`
+	Port    int      `yaml:"port"`
+	APIs    []string `yaml:"apis"`
+	Pos     Pos      `yaml:"-"`
+}
+
+// Duration accepts ISO-8601 durations as APIM writes them ("PT30S", "PT1M30S") and Go
+// durations ("30s", "1m30s").
+type Duration struct {
+	time.Duration
+}
+
+// Set reports whether the duration was given (non-zero).
+func (d Duration) Set() bool { return d.Duration != 0 }
