@@ -18,9 +18,15 @@ type Pos struct {
 	Column int
 }
 
+// String is "file:line", "file" when the line is unknown, "line N" without a file.
 func (p Pos) String() string {
-	if p.File == "" {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return ""
+	case p.File == "":
 		return fmt.Sprintf("line %d", p.Line)
+	case p.Line == 0:
+		return p.File
 	}
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
 }
@@ -65,8 +71,12 @@ type Credentials struct {
 
 // Secret is a resolved secret value. It never prints its value: use Reveal.
 type Secret struct {
-	Ref   string // the reference as written, e.g. "${FUNC_PRIMARY_KEY}"; "" for a literal
-	value string
+	// Ref is the reference as written with any default left out, e.g.
+	// "${FUNC_PRIMARY_KEY}" for "${FUNC_PRIMARY_KEY:-demo}"; "" for a literal.
+	Ref string
+	// Defaulted is set when a ${VAR:-default} used its default (VAR unset or empty).
+	Defaulted bool
+	value     string
 }
 
 // NewSecret returns a Secret holding value, written in the model as ref.
