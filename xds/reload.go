@@ -1,0 +1,233 @@
+package xds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poolpilot/poolpilot/model"
+)
+
+// ReloadResult is the outcome of one reload attempt, as shown in /status.
+type ReloadResult struct {
+	OK bool `json:"ok"`
+	// Time is when the attempt finished.
+	Time time.Time `json:"time"`
+	// Trigger says what started it: "startup", "file", "signal" or "api".
+	Trigger string `json:"trigger"`
+	// Version is the model version served after the attempt: the new one when OK, the
+	// last good one (or "" if none) when not.
+	Version string `json:"version"`
+	// Errors are the problems that rejected the model, one per entry, each starting with
+	// file:line when the loader knows it.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// LoadFunc reads and validates the model at path (model.Load).
+type LoadFunc func(path string) (*model.Model, error)
+
+// ApplyFunc makes m the served configuration atomically, or changes nothing and returns
+// an error (Server.Apply).
+type ApplyFunc func(m *model.Model) error
+
+// ReloaderOptions are the optional parts of a Reloader.
+type ReloaderOptions struct {
+	// Version names the model just applied; the default hashes the model (ModelVersion).
+	Version func(m *model.Model) string
+	// Metrics, when set, records every attempt.
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Now is the clock; tests may fix it.
+	Now func() time.Time
+}
+
+// Reloader loads the model from disk and applies it, keeping the last good model when a
+// load or apply fails. Reloads are serialized: a file change and a SIGHUP arriving
+// together run one after the other, never interleaved.
+type Reloader struct {
+	path  string
+	load  LoadFunc
+	apply ApplyFunc
+	opts  ReloaderOptions
+
+	reloadMu sync.Mutex // held for a whole Load → Apply
+
+	mu       sync.RWMutex
+	last     ReloadResult
+	lastGood ReloadResult
+	current  *model.Model
+	attempts int
+}
+
+// NewReloader returns a Reloader for the model at path. Nothing is loaded until Reload.
+func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptions) *Reloader {
+	if opts.Version == nil {
+		opts.Version = ModelVersion
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Reloader{path: path, load: load, apply: apply, opts: opts}
+}
+
+// Path is the model file or directory this Reloader reads.
+func (r *Reloader) Path() string { return r.path }
+
+// Reload loads the model and applies it. On any failure the served configuration is
+// unchanged and the errors are logged (each with its file:line) and recorded until a
+// good model arrives.
+func (r *Reloader) Reload(trigger string) ReloadResult {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+
+	m, err := r.loadAndApply()
+	res := ReloadResult{OK: err == nil, Trigger: trigger, Time: r.opts.Now()}
+	log := r.opts.Logger.With("path", r.path, "trigger", trigger)
+
+	r.mu.Lock()
+	r.attempts++
+	if err == nil {
+		res.Version = r.opts.Version(m)
+		r.current, r.lastGood = m, res
+	} else {
+		res.Version = r.lastGood.Version
+		res.Errors = ErrorLines(err)
+	}
+	r.last = res
+	r.mu.Unlock()
+
+	r.opts.Metrics.ObserveReload(res)
+	if res.OK {
+		log.Info("model applied", "version", res.Version)
+		return res
+	}
+	if res.Version == "" {
+		log.Error("model rejected; nothing is served until a good model arrives", "errors", len(res.Errors))
+	} else {
+		log.Error("model rejected; the last good model keeps serving", "errors", len(res.Errors), "serving", res.Version)
+	}
+	for _, e := range res.Errors {
+		log.Error("model error", "error", e)
+	}
+	return res
+}
+
+func (r *Reloader) loadAndApply() (*model.Model, error) {
+	m, err := r.load(r.path)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s: the loader returned no model", r.path)
+	}
+	if err := r.apply(m); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	return m, nil
+}
+
+// Last is the most recent attempt; LastGood the most recent applied one (zero if none).
+func (r *Reloader) Last() (last, lastGood ReloadResult) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.last, r.lastGood
+}
+
+// Current is the model being served, nil before the first good load. Callers must not
+// modify it.
+func (r *Reloader) Current() *model.Model {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.current
+}
+
+// Ready reports whether a good model has been applied (its snapshots are set).
+func (r *Reloader) Ready() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.current != nil
+}
+
+// Attempts counts Reload calls that finished.
+func (r *Reloader) Attempts() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.attempts
+}
+
+// Watch reloads after every debounced change of the model on disk until ctx ends
+// (see the package-level Watch).
+func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
+	if opts.Logger == nil {
+		opts.Logger = r.opts.Logger
+	}
+	return Watch(ctx, r.path, opts, func() { r.Reload("file") })
+}
+
+// ReloadOnSignal reloads on each of sigs (SIGHUP by convention) until ctx ends.
+func (r *Reloader) ReloadOnSignal(ctx context.Context, sigs ...os.Signal) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-ch:
+			r.opts.Logger.Info("reloading model on signal", "signal", s.String())
+			r.Reload("signal")
+		}
+	}
+}
+
+// ErrorLines flattens err into one line per problem: the members of joined errors and
+// of model.Errors, and the lines of a multi-line message.
+func ErrorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if es, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range es.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		for line := range strings.SplitSeq(e.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, line)
+			}
+		}
+	}
+	walk(err)
+	if len(out) == 0 {
+		out = []string{fmt.Sprintf("%T with no message", err)}
+	}
+	return out
+}
+
+// ModelVersion is a content hash of m: the same model gives the same version on every
+// replica and after a restart. Secret values are not part of it (model.Secret exposes
+// only its reference), so rotating a secret file alone keeps the model version; the
+// snapshot versions, which hash the translated resources, still change.
+func ModelVersion(m *model.Model) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "unknown"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

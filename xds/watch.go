@@ -1,0 +1,193 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Default debounce timings. A burst of writes (an editor's save, a ConfigMap swap, a
+// `cp -r` of a directory) becomes one reload once the files have been quiet for
+// DefaultDebounce; a stream of writes that never goes quiet still reloads after
+// DefaultMaxWait, so a busy writer cannot starve reloads.
+const (
+	DefaultDebounce = 200 * time.Millisecond
+	DefaultMaxWait  = 2 * time.Second
+)
+
+// WatchOptions tune Watch. Zero values take the defaults above.
+type WatchOptions struct {
+	// Debounce is the quiet period after the last relevant event before onChange runs.
+	Debounce time.Duration
+	// MaxWait bounds the time from the first event of a burst to onChange.
+	MaxWait time.Duration
+	Logger  *slog.Logger
+}
+
+func (o WatchOptions) withDefaults() WatchOptions {
+	if o.Debounce <= 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.MaxWait < o.Debounce {
+		o.MaxWait = o.Debounce
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Watch calls onChange (never concurrently) after each debounced burst of changes to the
+// model at path, a file or a directory of *.yaml files, until ctx ends. It returns nil
+// when ctx ends, or an error when the watch cannot be set up.
+//
+// It watches a directory, never a file: the model directory itself, or a single file's
+// parent. A file watch is lost when an editor saves by writing a new file and renaming it
+// over the old one, and it never sees a Kubernetes ConfigMap update, which swaps the
+// `..data` symlink and leaves the file's own name untouched.
+func Watch(ctx context.Context, path string, opts WatchOptions, onChange func()) error {
+	opts = opts.withDefaults()
+	dir, relevant, err := watchTarget(path)
+	if err != nil {
+		return err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", path, err)
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	opts.Logger.Info("watching model for changes", "path", path, "dir", dir,
+		"debounce", opts.Debounce, "maxWait", opts.MaxWait)
+
+	kicks := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		debounce(ctx, kicks, opts.Debounce, opts.MaxWait, onChange)
+	}()
+	defer func() { <-done }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if !relevant(ev) {
+				continue
+			}
+			opts.Logger.Debug("model change seen", "event", ev.String())
+			select {
+			case kicks <- struct{}{}:
+			default: // a kick is already pending; the debouncer will see this burst
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			// An overflow loses events, so reload to be safe rather than miss a change.
+			opts.Logger.Warn("model watch error; reloading to be safe", "path", path, "error", err)
+			select {
+			case kicks <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// watchTarget returns the directory to watch for the model at path and the filter for its
+// events.
+func watchTarget(path string) (string, func(fsnotify.Event) bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("watch model %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		self := filepath.Clean(path)
+		return path, func(ev fsnotify.Event) bool {
+			// The directory itself removed or renamed: reload, so the error shows.
+			return isModelDirEvent(ev) || (isChange(ev) && filepath.Clean(ev.Name) == self)
+		}, nil
+	}
+	base := filepath.Base(path)
+	return filepath.Dir(path), func(ev fsnotify.Event) bool {
+		return isChange(ev) && (filepath.Base(ev.Name) == base || isConfigMapEntry(ev.Name))
+	}, nil
+}
+
+// isModelDirEvent keeps the events that can change a directory model: its *.yaml files
+// (the loader's selection) and ConfigMap bookkeeping entries.
+func isModelDirEvent(ev fsnotify.Event) bool {
+	if !isChange(ev) {
+		return false
+	}
+	name := filepath.Base(ev.Name)
+	return isConfigMapEntry(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// isConfigMapEntry: kubelet publishes a ConfigMap as timestamped `..2024_...` directories
+// and a `..data` symlink it swaps atomically; the visible files are symlinks through
+// `..data`, so the swap is the only event a ConfigMap update produces.
+func isConfigMapEntry(name string) bool {
+	return strings.HasPrefix(filepath.Base(name), "..")
+}
+
+// isChange drops chmod-only events (touch, a backup tool): they change no content.
+func isChange(ev fsnotify.Event) bool {
+	return ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Remove|fsnotify.Rename) != 0
+}
+
+// debounce calls fire once per burst of kicks: after quiet has passed with no kick, or
+// maxWait after the burst's first kick, whichever is sooner. fire runs on this goroutine,
+// so kicks that arrive while it runs start a new burst (a change during a reload is not
+// lost) and fire never runs concurrently with itself.
+func debounce(ctx context.Context, kicks <-chan struct{}, quiet, maxWait time.Duration, fire func()) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		pending bool
+		first   time.Time
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kicks:
+			now := time.Now()
+			if !pending {
+				pending, first = true, now
+			}
+			timer.Reset(nextWait(now, first, quiet, maxWait))
+		case <-timer.C:
+			if !pending {
+				continue
+			}
+			pending = false
+			fire()
+		}
+	}
+}
+
+// nextWait is how long to wait after a kick at now, for a burst that began at first.
+func nextWait(now, first time.Time, quiet, maxWait time.Duration) time.Duration {
+	wait := quiet
+	if left := first.Add(maxWait).Sub(now); left < wait {
+		wait = left
+	}
+	return max(wait, 0)
+}
