@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/poolpilot/poolpilot/internal/modelgen"
+)
+
+// regionHash groups nodes by region, as poolpilot does.
+type regionHash struct{}
+
+func (regionHash) ID(n *core.Node) string { return n.GetLocality().GetRegion() }
+
+var ads = &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+	ResourceApiVersion: core.ApiVersion_V3}
+
+// snapshotFor builds a small but complete Envoy configuration: clusters over EDS and a
+// listener over RDS. flip reverses the priorities of cluster 0 only.
+func snapshotFor(t *testing.T, version string, clusters int, flip bool) *cache.Snapshot {
+	t.Helper()
+	var cs, es, vhosts []types.Resource
+	var vh []*route.VirtualHost
+	for i := range clusters {
+		name := fmt.Sprintf("pool-%d", i)
+		cs = append(cs, &cluster.Cluster{Name: name,
+			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
+			EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads}})
+		la := &endpoint.ClusterLoadAssignment{ClusterName: name}
+		for p := range 2 {
+			prio := uint32(p)
+			if flip && i == 0 {
+				prio = uint32(1 - p)
+			}
+			la.Endpoints = append(la.Endpoints, &endpoint.LocalityLbEndpoints{
+				Locality: &core.Locality{Region: fmt.Sprintf("r%d", p)}, Priority: prio,
+				LoadBalancingWeight: wrapperspb.UInt32(1),
+				LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{
+					Endpoint: &endpoint.Endpoint{Address: &core.Address{Address: &core.Address_SocketAddress{
+						SocketAddress: &core.SocketAddress{Address: fmt.Sprintf("10.0.%d.%d", i, p+1),
+							PortSpecifier: &core.SocketAddress_PortValue{PortValue: 8080}}}}}}}},
+			})
+		}
+		es = append(es, la)
+		vh = append(vh, &route.VirtualHost{Name: name, Domains: []string{name}})
+	}
+	vhosts = append(vhosts, &route.RouteConfiguration{Name: "routes", VirtualHosts: vh})
+	mgr, err := anypb.New(&hcm.HttpConnectionManager{StatPrefix: "http",
+		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{ConfigSource: ads, RouteConfigName: "routes"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := []types.Resource{&listener.Listener{Name: "public",
+		FilterChains: []*listener.FilterChain{{Filters: []*listener.Filter{{Name: "hcm",
+			ConfigType: &listener.Filter_TypedConfig{TypedConfig: mgr}}}}}}}
+	snap, err := cache.NewSnapshot(version, map[resource.Type][]types.Resource{
+		resource.ClusterType: cs, resource.EndpointType: es, resource.RouteType: vhosts, resource.ListenerType: ls,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// startServer runs go-control-plane's own ADS server on a free loopback port.
+func startServer(t *testing.T, regions []string) (addr string, set func(version string, flip bool)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	snaps := cache.NewSnapshotCache(false, regionHash{}, nil)
+	set = func(version string, flip bool) {
+		for _, r := range regions {
+			if err := snaps.SetSnapshot(ctx, r, snapshotFor(t, version, 4, flip)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	set("v1", false)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, server.NewServer(ctx, snaps, nil))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(lis) }()
+	t.Cleanup(func() { cancel(); g.Stop(); <-done })
+	return lis.Addr().String(), set
+}
+
+func runReport(t *testing.T, c config) report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, c, &out, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	return rep
+}
+
+func TestLoadAgainstSnapshotServer(t *testing.T) {
+	for _, mode := range []string{"sotw", "delta"} {
+		t.Run(mode, func(t *testing.T) {
+			addr, set := startServer(t, modelgen.RegionNames(2))
+			flip := false
+			c, err := parseFlags([]string{"--xds-address", addr, "--streams", "20", "--regions", "2",
+				"--mode", mode, "--streams-per-conn", "7", "--quiet", "200ms", "--json"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			version := 1
+			c.Changes = 2
+			c.trigger = func() error {
+				flip = !flip
+				version++
+				set(fmt.Sprintf("v%d", version), flip)
+				return nil
+			}
+			rep := runReport(t, c)
+			var text bytes.Buffer
+			rep.print(&text)
+			t.Log("\n" + text.String())
+			if rep.Connect.Settled != 20 || rep.Connect.Connections != 3 {
+				t.Errorf("connect: %d settled over %d connections, want 20 over 3", rep.Connect.Settled, rep.Connect.Connections)
+			}
+			for _, typ := range []string{"CDS", "EDS", "LDS", "RDS"} {
+				if rep.Connect.ResourcesPerStream[typ] < 1 {
+					t.Errorf("connect: %s resources per stream = %v, want >= 1", typ, rep.Connect.ResourcesPerStream[typ])
+				}
+			}
+			if rep.Connect.ResourcesPerStream["EDS"] < 4 {
+				t.Errorf("connect: EDS per stream %v, want the 4 load assignments", rep.Connect.ResourcesPerStream["EDS"])
+			}
+			if len(rep.Changes) != 2 {
+				t.Fatalf("got %d changes, want 2", len(rep.Changes))
+			}
+			for i, ch := range rep.Changes {
+				if ch.Updated != 20 {
+					t.Errorf("change %d: %d streams updated, want 20", i, ch.Updated)
+				}
+				if ch.BytesPerStreamMin <= 0 {
+					t.Errorf("change %d: a stream received %d bytes", i, ch.BytesPerStreamMin)
+				}
+				if mode == "delta" && (ch.ResourcesPerStream["EDS"] != 1 || ch.ResourcesPerStream["CDS"] != 0) {
+					t.Errorf("change %d: delta sent %v per stream, want exactly the one changed load assignment",
+						i, ch.ResourcesPerStream)
+				}
+				if mode == "sotw" && ch.ResourcesPerStream["EDS"] < 4 {
+					t.Errorf("change %d: sotw sent %v per stream, want every load assignment", i, ch.ResourcesPerStream)
+				}
+			}
+			if len(rep.StreamErrors) > 0 {
+				t.Errorf("stream errors: %v", rep.StreamErrors)
+			}
+		})
+	}
+}
+
+func TestParseFlagsRejects(t *testing.T) {
+	for _, args := range [][]string{
+		{"--streams", "0"}, {"--mode", "rest"}, {"--regions", "0"}, {"--signal-hup"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%v): no error", args)
+		}
+	}
+}
+
+func TestGen(t *testing.T) {
+	var out bytes.Buffer
+	if err := runGen([]string{"--pools", "3", "--backends-per-pool", "2", "--regions", "2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "url: http://10."); n != 6 {
+		t.Errorf("gen wrote %d backends, want 6", n)
+	}
+}
+
+func TestScrapeAndProc(t *testing.T) {
+	vals := scrape(strings.NewReader("# HELP x\ngo_memstats_heap_inuse_bytes 1.5e+06\ngo_goroutines 12\nother{a=\"b\"} 3\n"),
+		"go_memstats_heap_inuse_bytes", "go_goroutines")
+	if vals["go_memstats_heap_inuse_bytes"] != 1.5e6 || vals["go_goroutines"] != 12 {
+		t.Errorf("scrape = %v", vals)
+	}
+	if rss, err := procRSS(1); err != nil && !strings.Contains(err.Error(), "VmRSS") {
+		t.Logf("procRSS(1): %v (no /proc here?)", err)
+	} else if err == nil && rss <= 0 {
+		t.Errorf("procRSS(1) = %d", rss)
+	}
+}

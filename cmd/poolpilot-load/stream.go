@@ -1,0 +1,466 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// child maps a parent type to the type whose names it carries: clusters name their EDS
+// load assignments, listeners name their RDS route configurations. Envoy subscribes in
+// this order, and so do the simulated nodes.
+var child = map[string]string{
+	resource.ClusterType:  resource.EndpointType,
+	resource.ListenerType: resource.RouteType,
+}
+
+// shortType names a type URL in reports.
+func shortType(t string) string {
+	switch t {
+	case resource.ClusterType:
+		return "CDS"
+	case resource.EndpointType:
+		return "EDS"
+	case resource.ListenerType:
+		return "LDS"
+	case resource.RouteType:
+		return "RDS"
+	}
+	return t
+}
+
+// stream is one simulated Envoy node on one ADS stream. Its goroutine owns the protocol
+// state; the counters under mu are read and reset by the coordinator.
+type stream struct {
+	id     int
+	node   *core.Node
+	region string
+	names  *nameCache
+	start  time.Time
+
+	// onSettle runs once, when the stream first settles or ends.
+	onSettle func()
+
+	mu        sync.Mutex
+	settled   bool
+	settledAt time.Time
+	err       error
+	acks      int
+	// Counters since the last mark (the connect phase, then each change).
+	updates     int       // responses that carried new content
+	firstUpdate time.Time // when the first of them was ACKed
+	lastUpdate  time.Time // when the last of them was ACKed
+	bytes       int64     // proto size of every response received
+	resources   map[string]int
+}
+
+func newStream(id int, region string, names *nameCache) *stream {
+	return &stream{
+		id:     id,
+		region: region,
+		names:  names,
+		node: &core.Node{
+			Id:            fmt.Sprintf("load-%06d", id),
+			Cluster:       "poolpilot-load",
+			UserAgentName: "envoy",
+			Locality:      &core.Locality{Region: region},
+		},
+		resources: map[string]int{},
+	}
+}
+
+// mark resets the counters at the start of a phase.
+func (s *stream) mark() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updates, s.bytes = 0, 0
+	s.firstUpdate, s.lastUpdate = time.Time{}, time.Time{}
+	s.resources = map[string]int{}
+}
+
+// stats is a copy of a stream's counters.
+type stats struct {
+	settled     bool
+	settledAt   time.Time
+	err         error
+	acks        int
+	updates     int
+	firstUpdate time.Time
+	lastUpdate  time.Time
+	bytes       int64
+	resources   map[string]int
+}
+
+func (s *stream) snapshot() stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return stats{s.settled, s.settledAt, s.err, s.acks, s.updates, s.firstUpdate, s.lastUpdate,
+		s.bytes, maps(s.resources)}
+}
+
+func maps(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// record accounts one response, after its ACK went out.
+func (s *stream) record(size int, typeURL string, n int, changed bool, settled bool) {
+	now := time.Now()
+	first := false
+	defer func() {
+		if first && s.onSettle != nil {
+			s.onSettle()
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acks++
+	s.bytes += int64(size)
+	s.resources[shortType(typeURL)] += n
+	if changed {
+		s.updates++
+		if s.firstUpdate.IsZero() {
+			s.firstUpdate = now
+		}
+		s.lastUpdate = now
+	}
+	if settled && !s.settled {
+		s.settled, s.settledAt, first = true, now, true
+	}
+}
+
+func (s *stream) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+// subState is what a state-of-the-world stream tracks per type.
+type subState struct {
+	names    []string // subscribed names; nil = wildcard (CDS, LDS)
+	version  string
+	nonce    string
+	got      bool // a response arrived
+	pending  bool // names changed and no response covering them arrived yet
+	children []string
+}
+
+// runSotw speaks state-of-the-world ADS until ctx ends.
+func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
+	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("open ADS stream: %w", err)
+	}
+	subs := map[string]*subState{
+		resource.ClusterType:  {},
+		resource.ListenerType: {},
+		resource.EndpointType: {names: []string{}},
+		resource.RouteType:    {names: []string{}},
+	}
+	// Only the first request carries the node, as Envoy does by default.
+	if err := st.Send(&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType}); err != nil {
+		return err
+	}
+	if err := st.Send(&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType}); err != nil {
+		return err
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		t := resp.GetTypeUrl()
+		sub, ok := subs[t]
+		if !ok {
+			return fmt.Errorf("unexpected type %s", t)
+		}
+		changed := resp.GetVersionInfo() != sub.version
+		sub.version, sub.nonce, sub.got = resp.GetVersionInfo(), resp.GetNonce(), true
+		if sub.pending && len(resp.GetResources()) >= len(sub.names) {
+			sub.pending = false
+		}
+		if err := st.Send(&discovery.DiscoveryRequest{
+			TypeUrl: t, VersionInfo: sub.version, ResponseNonce: sub.nonce, ResourceNames: sub.names,
+		}); err != nil {
+			return err
+		}
+		if ct, ok := child[t]; ok {
+			names, err := s.names.sotw(s.region, t, resp)
+			if err != nil {
+				return err
+			}
+			cs := subs[ct]
+			if !slices.Equal(names, cs.names) {
+				cs.names, cs.pending = names, len(names) > 0
+				if err := st.Send(&discovery.DiscoveryRequest{
+					TypeUrl: ct, VersionInfo: cs.version, ResponseNonce: cs.nonce, ResourceNames: names,
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		s.record(proto.Size(resp), t, len(resp.GetResources()), changed, sotwSettled(subs))
+	}
+}
+
+func sotwSettled(subs map[string]*subState) bool {
+	for t, sub := range subs {
+		if _, parent := child[t]; parent {
+			if !sub.got {
+				return false
+			}
+			continue
+		}
+		if sub.pending || (len(sub.names) > 0 && !sub.got) {
+			return false
+		}
+	}
+	return true
+}
+
+// deltaState is what a delta stream tracks per type.
+type deltaState struct {
+	have       map[string]string // resource name → version
+	subscribed map[string]bool   // explicit subscriptions (EDS, RDS)
+	got        bool
+	// children: for a parent type, resource name → the child names it references.
+	children map[string][]string
+}
+
+// runDelta speaks incremental (delta) ADS until ctx ends.
+func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
+	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("open delta ADS stream: %w", err)
+	}
+	states := map[string]*deltaState{}
+	for _, t := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType} {
+		states[t] = &deltaState{have: map[string]string{}, subscribed: map[string]bool{}, children: map[string][]string{}}
+	}
+	// An explicit "*" is a wildcard subscription whether or not the server keeps the
+	// legacy meaning of an empty first request.
+	if err := st.Send(&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType,
+		ResourceNamesSubscribe: []string{"*"}}); err != nil {
+		return err
+	}
+	if err := st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType,
+		ResourceNamesSubscribe: []string{"*"}}); err != nil {
+		return err
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		t := resp.GetTypeUrl()
+		ds, ok := states[t]
+		if !ok {
+			return fmt.Errorf("unexpected type %s", t)
+		}
+		ds.got = true
+		for _, r := range resp.GetResources() {
+			ds.have[r.GetName()] = r.GetVersion()
+		}
+		for _, n := range resp.GetRemovedResources() {
+			delete(ds.have, n)
+			delete(ds.children, n)
+		}
+		if err := st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {
+			return err
+		}
+		if ct, ok := child[t]; ok {
+			for _, r := range resp.GetResources() {
+				names, err := s.names.delta(t, r)
+				if err != nil {
+					return err
+				}
+				ds.children[r.GetName()] = names
+			}
+			if err := s.resubscribe(st, ct, ds, states[ct]); err != nil {
+				return err
+			}
+		}
+		changed := len(resp.GetResources()) > 0 || len(resp.GetRemovedResources()) > 0
+		s.record(proto.Size(resp), t, len(resp.GetResources()), changed, deltaSettled(states))
+	}
+}
+
+// resubscribe brings the child type's subscriptions in line with what the parents name.
+func (s *stream) resubscribe(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient,
+	ct string, parent, cs *deltaState) error {
+	want := map[string]bool{}
+	for _, names := range parent.children {
+		for _, n := range names {
+			want[n] = true
+		}
+	}
+	var sub, unsub []string
+	for n := range want {
+		if !cs.subscribed[n] {
+			sub = append(sub, n)
+			cs.subscribed[n] = true
+		}
+	}
+	for n := range cs.subscribed {
+		if !want[n] {
+			unsub = append(unsub, n)
+			delete(cs.subscribed, n)
+			delete(cs.have, n)
+		}
+	}
+	if len(sub) == 0 && len(unsub) == 0 {
+		return nil
+	}
+	slices.Sort(sub)
+	slices.Sort(unsub)
+	return st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: ct,
+		ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub})
+}
+
+func deltaSettled(states map[string]*deltaState) bool {
+	for t, ds := range states {
+		if _, parent := child[t]; parent {
+			if !ds.got {
+				return false
+			}
+			continue
+		}
+		for n := range ds.subscribed {
+			if _, ok := ds.have[n]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// nameCache remembers the child names a parent resource references, so that of
+// thousands of nodes in a region only the first decodes a given response: the load
+// tool shares the machine with the server and must stay cheap.
+type nameCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func newNameCache() *nameCache { return &nameCache{m: map[string][]string{}} }
+
+func (c *nameCache) get(key string, compute func() ([]string, error)) ([]string, error) {
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.m[key] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// sotw returns the sorted child names of a whole state-of-the-world response. The key
+// includes the region: a version is only known to identify content within one group.
+func (c *nameCache) sotw(region, typeURL string, resp *discovery.DiscoveryResponse) ([]string, error) {
+	key := region + "\x00" + typeURL + "\x00" + resp.GetVersionInfo()
+	return c.get(key, func() ([]string, error) {
+		set := map[string]bool{}
+		for _, a := range resp.GetResources() {
+			names, err := childNames(typeURL, a)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				set[n] = true
+			}
+		}
+		out := make([]string, 0, len(set))
+		for n := range set {
+			out = append(out, n)
+		}
+		slices.Sort(out)
+		return out, nil
+	})
+}
+
+// delta returns the child names of one delta resource, keyed by its name and version.
+func (c *nameCache) delta(typeURL string, r *discovery.Resource) ([]string, error) {
+	key := typeURL + "\x00" + r.GetName() + "\x00" + r.GetVersion()
+	return c.get(key, func() ([]string, error) { return childNames(typeURL, r.GetResource()) })
+}
+
+// childNames decodes one cluster or listener and returns the names it subscribes to.
+func childNames(typeURL string, a *anypb.Any) ([]string, error) {
+	switch typeURL {
+	case resource.ClusterType:
+		var c cluster.Cluster
+		if err := a.UnmarshalTo(&c); err != nil {
+			return nil, fmt.Errorf("decode cluster: %w", err)
+		}
+		if c.GetType() != cluster.Cluster_EDS {
+			return nil, nil
+		}
+		if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+			return []string{n}, nil
+		}
+		return []string{c.GetName()}, nil
+	case resource.ListenerType:
+		var l listener.Listener
+		if err := a.UnmarshalTo(&l); err != nil {
+			return nil, fmt.Errorf("decode listener: %w", err)
+		}
+		var out []string
+		chains := append(slices.Clone(l.GetFilterChains()), l.GetDefaultFilterChain())
+		for _, fc := range chains {
+			for _, f := range fc.GetFilters() {
+				if n := rdsName(f.GetTypedConfig()); n != "" {
+					out = append(out, n)
+				}
+			}
+		}
+		if api := l.GetApiListener().GetApiListener(); api != nil {
+			if n := rdsName(api); n != "" {
+				out = append(out, n)
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// rdsName returns the route configuration an HTTP connection manager loads over RDS.
+func rdsName(a *anypb.Any) string {
+	if a == nil {
+		return ""
+	}
+	var m hcm.HttpConnectionManager
+	if a.MessageIs(&m) && a.UnmarshalTo(&m) == nil {
+		return m.GetRds().GetRouteConfigName()
+	}
+	return ""
+}
