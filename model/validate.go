@@ -370,7 +370,7 @@ func (ld *loader) validatePool(m *Model, p *Pool) {
 		switch {
 		case s.Backend == "":
 			ld.report(sl, "backend", "is required: the name of a backend")
-		case m.Pool(s.Backend) != nil:
+		case m.Backend(s.Backend) == nil && m.Pool(s.Backend) != nil:
 			ld.report(sl, "backend", fmt.Sprintf("%q is a pool; a pool's services must be backends (APIM pools don't nest)", clip(s.Backend)))
 		case m.Backend(s.Backend) == nil:
 			ld.report(sl, "backend", fmt.Sprintf("no backend named %q", clip(s.Backend)))
