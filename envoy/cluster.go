@@ -1,0 +1,110 @@
+package envoy
+
+import (
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+)
+
+// AggregateName is the aggregate cluster extension's name (gRPC matches on it).
+const AggregateName = "envoy.clusters.aggregate"
+
+// Discovery is how a cluster finds its endpoints.
+type Discovery int
+
+const (
+	// EDS: endpoints come over ADS as a ClusterLoadAssignment named after the cluster.
+	// Addresses must be IP literals.
+	EDS Discovery = iota
+	// StrictDNS: Envoy resolves every endpoint's DNS name itself (inline load assignment).
+	StrictDNS
+	// LogicalDNS: one DNS name, resolved by the client (the kind gRPC supports).
+	LogicalDNS
+)
+
+// ClusterSpec is one upstream cluster.
+type ClusterSpec struct {
+	Name      string
+	Discovery Discovery
+	// LoadAssignment is inlined for StrictDNS and LogicalDNS; ignored for EDS.
+	LoadAssignment *endpointv3.ClusterLoadAssignment
+	ConnectTimeout time.Duration // 0: Envoy's default (5s)
+	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent. Use 0:
+	// Envoy's default 50% sends traffic to ejected hosts once half a priority is ejected.
+	HealthyPanicThreshold float64
+	// LocalityWeighted honours locality load_balancing_weight (Envoy ignores it otherwise).
+	LocalityWeighted bool
+	Outlier          *clusterv3.OutlierDetection
+	// RetryBudgetPercent > 0 replaces the default circuit breaker of 3 concurrent retries
+	// per cluster with a budget relative to the active requests.
+	RetryBudgetPercent     float64
+	RetryBudgetMinimum     uint32
+	Protocol               ProtocolSpec
+	TransportSocketMatches []*clusterv3.Cluster_TransportSocketMatch
+}
+
+// Cluster builds a cluster of lb_policy ROUND_ROBIN (the only one every gRPC client honours
+// without load_balancing_policy).
+func Cluster(s ClusterSpec) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{
+		Name:     s.Name,
+		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{
+			HealthyPanicThreshold: &typev3.Percent{Value: s.HealthyPanicThreshold},
+		},
+		OutlierDetection:       s.Outlier,
+		TransportSocketMatches: s.TransportSocketMatches,
+	}
+	switch s.Discovery {
+	case EDS:
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADS()}
+	case StrictDNS:
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		c.LoadAssignment = s.LoadAssignment
+	case LogicalDNS:
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
+		c.LoadAssignment = s.LoadAssignment
+	}
+	if s.ConnectTimeout > 0 {
+		c.ConnectTimeout = dur(s.ConnectTimeout)
+	}
+	if s.LocalityWeighted {
+		c.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
+			LocalityWeightedLbConfig: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig{},
+		}
+	}
+	if s.RetryBudgetPercent > 0 {
+		c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+			Priority: corev3.RoutingPriority_DEFAULT,
+			RetryBudget: &clusterv3.CircuitBreakers_Thresholds_RetryBudget{
+				BudgetPercent:       &typev3.Percent{Value: s.RetryBudgetPercent},
+				MinRetryConcurrency: u32(s.RetryBudgetMinimum),
+			},
+		}}}
+	}
+	if !s.Protocol.Empty() {
+		c.TypedExtensionProtocolOptions = HTTPProtocolOptions(s.Protocol)
+	}
+	return c
+}
+
+// AggregateCluster tries children in order: the first with a healthy host takes the
+// traffic, like priorities within one cluster.
+func AggregateCluster(name string, children []string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name: name,
+		// For gRPC clients only: gRPC checks lb_policy before the cluster type and rejects
+		// CLUSTER_PROVIDED, which Envoy would require here. poolpilot sends Envoy
+		// STRICT_DNS clusters instead of aggregates.
+		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
+			Name:        AggregateName,
+			TypedConfig: mustAny(&aggregatev3.ClusterConfig{Clusters: children}),
+		}},
+	}
+}

@@ -1,0 +1,64 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+// Extension names, as Envoy registers them.
+const (
+	HTTPConnectionManagerName = "envoy.filters.network.http_connection_manager"
+	RouterName                = "envoy.filters.http.router"
+)
+
+// ADS is a config source that fetches over the node's ADS stream.
+func ADS() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// HTTPConnectionManager fetches route configuration routeConfig over ADS (RDS) and ends
+// its filter chain with the router, which both Envoy and gRPC require.
+func HTTPConnectionManager(statPrefix, routeConfig string) *hcmv3.HttpConnectionManager {
+	return &hcmv3.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    ADS(),
+			RouteConfigName: routeConfig,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{{
+			Name:       RouterName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+		}},
+	}
+}
+
+// SocketListener is an Envoy listener on address:port serving routeConfig.
+func SocketListener(name, address string, port uint32, routeConfig string) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:    name,
+		Address: SocketAddress(address, port),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name: HTTPConnectionManagerName,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(
+					HTTPConnectionManager(name, routeConfig))},
+			}},
+		}},
+	}
+}
+
+// APIListener is the listener a proxyless gRPC client asks for when it dials
+// xds:///<name>: no socket, just an HCM in api_listener.
+func APIListener(name, routeConfig string) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name: name,
+		ApiListener: &listenerv3.ApiListener{
+			ApiListener: mustAny(HTTPConnectionManager(name, routeConfig)),
+		},
+	}
+}

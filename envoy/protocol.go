@@ -1,0 +1,115 @@
+package envoy
+
+import (
+	"fmt"
+
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/matcher/v3"
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Extension names, as Envoy registers them.
+const (
+	HTTPProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	HeaderMutationName      = "envoy.filters.http.header_mutation"
+	UpstreamCodecName       = "envoy.filters.http.upstream_codec"
+)
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Min, Max uint32 }
+
+// MetadataHeader adds Header to every upstream request with the value of the chosen
+// endpoint's metadata Namespace/Key; hosts without that key get no header.
+type MetadataHeader struct {
+	Header    string
+	Namespace string
+	Key       string
+}
+
+// ProtocolSpec is a cluster's HttpProtocolOptions.
+type ProtocolSpec struct {
+	// ErrorStatuses, when set, are the only responses outlier detection counts as errors
+	// (outlier_detection.error_matcher, Envoy ≥ 1.36). A matched non-5xx status is
+	// reported as a 500; an unmatched 5xx as a success.
+	ErrorStatuses []StatusRange
+	// Headers are added by an upstream header_mutation filter, which runs after the host
+	// is chosen and so can read its metadata (route headers cannot).
+	Headers []MetadataHeader
+}
+
+// Empty reports whether the spec needs no HttpProtocolOptions at all.
+func (s ProtocolSpec) Empty() bool { return len(s.ErrorStatuses) == 0 && len(s.Headers) == 0 }
+
+// HTTPProtocolOptions builds the typed_extension_protocol_options entry for s. Upstream
+// HTTP/1.1 is stated explicitly, as Envoy requires a protocol choice in this message.
+func HTTPProtocolOptions(s ProtocolSpec) map[string]*anypb.Any {
+	opts := &httpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
+					HttpProtocolOptions: &corev3.Http1ProtocolOptions{},
+				},
+			},
+		},
+	}
+	if len(s.ErrorStatuses) > 0 {
+		opts.OutlierDetection = &httpv3.HttpProtocolOptions_OutlierDetection{ErrorMatcher: statusMatcher(s.ErrorStatuses)}
+	}
+	if len(s.Headers) > 0 {
+		opts.HttpFilters = []*hcmv3.HttpFilter{
+			{
+				Name:       HeaderMutationName,
+				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(headerMutation(s.Headers))},
+			},
+			// An explicit upstream filter chain must end in the codec filter.
+			{
+				Name:       UpstreamCodecName,
+				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&upstreamcodecv3.UpstreamCodec{})},
+			},
+		}
+	}
+	return map[string]*anypb.Any{HTTPProtocolOptionsName: mustAny(opts)}
+}
+
+func headerMutation(hs []MetadataHeader) *headermutationv3.HeaderMutation {
+	m := &headermutationv3.Mutations{}
+	for _, h := range hs {
+		m.RequestMutations = append(m.RequestMutations, &mutationv3.HeaderMutation{
+			Action: &mutationv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+				Header: &corev3.HeaderValue{
+					Key:   h.Header,
+					Value: fmt.Sprintf("%%UPSTREAM_METADATA(%s:%s)%%", h.Namespace, h.Key),
+				},
+				// A client must not be able to send its own credentials header through.
+				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+			}},
+		})
+	}
+	return &headermutationv3.HeaderMutation{Mutations: m}
+}
+
+// statusMatcher matches a response whose :status is in any of rs.
+func statusMatcher(rs []StatusRange) *matcherv3.MatchPredicate {
+	preds := make([]*matcherv3.MatchPredicate, 0, len(rs))
+	for _, r := range rs {
+		preds = append(preds, &matcherv3.MatchPredicate{Rule: &matcherv3.MatchPredicate_HttpResponseHeadersMatch{
+			HttpResponseHeadersMatch: &matcherv3.HttpHeadersMatch{Headers: []*routev3.HeaderMatcher{{
+				Name: ":status",
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_RangeMatch{RangeMatch: &typev3.Int64Range{
+					Start: int64(r.Min), End: int64(r.Max) + 1, // end is exclusive
+				}},
+			}}},
+		}})
+	}
+	if len(preds) == 1 {
+		return preds[0]
+	}
+	return &matcherv3.MatchPredicate{Rule: &matcherv3.MatchPredicate_OrMatch{OrMatch: &matcherv3.MatchPredicate_MatchSet{Rules: preds}}}
+}
