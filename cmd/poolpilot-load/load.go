@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"math"
+	"os"
 	"os/exec"
 	"sort"
 	"sync"
@@ -211,15 +211,15 @@ func (f *fleet) errors() []string {
 // connectReport is the connect phase: open every stream and wait until each has
 // received and ACKed CDS, EDS for its clusters, LDS and RDS for its listeners.
 type connectReport struct {
-	Streams           int     `json:"streams"`
-	Connections       int     `json:"connections"`
-	Settled           int     `json:"settled"`
-	Failed            int     `json:"failed"`
-	Seconds           float64 `json:"seconds"`
-	P50MS             float64 `json:"p50_ms"`
-	P99MS             float64 `json:"p99_ms"`
-	MaxMS             float64 `json:"max_ms"`
-	BytesPerStreamAvg float64 `json:"bytes_per_stream_avg"`
+	Streams            int                `json:"streams"`
+	Connections        int                `json:"connections"`
+	Settled            int                `json:"settled"`
+	Failed             int                `json:"failed"`
+	Seconds            float64            `json:"seconds"`
+	P50MS              float64            `json:"p50_ms"`
+	P99MS              float64            `json:"p99_ms"`
+	MaxMS              float64            `json:"max_ms"`
+	BytesPerStreamAvg  float64            `json:"bytes_per_stream_avg"`
 	ResourcesPerStream map[string]float64 `json:"resources_per_stream"`
 }
 
@@ -386,18 +386,11 @@ func measureChange(ctx context.Context, c config, f *fleet, i int, logger *slog.
 		}
 	}
 	if c.Mutate != "" {
-		data, err := os.ReadFile(c.Mutate)
+		pool, err := mutate(c.Mutate, c.Pool)
 		if err != nil {
-			return rep, fmt.Errorf("change %d: %w", i, err)
-		}
-		out, pool, err := modelgen.ReversePriorities(data, c.Pool)
-		if err != nil {
-			return rep, fmt.Errorf("change %d: %s: %w", i, c.Mutate, err)
+			return rep, fmt.Errorf("change %d: --mutate: %w", i, err)
 		}
 		rep.Pool = pool
-		if err := writeFileAtomic(c.Mutate, out); err != nil {
-			return rep, fmt.Errorf("change %d: %w", i, err)
-		}
 	}
 	if c.ChangeCmd != "" {
 		cmd := exec.CommandContext(ctx, "sh", "-c", c.ChangeCmd)

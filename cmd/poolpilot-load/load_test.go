@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // regionHash groups nodes by region, as poolpilot does.
@@ -213,5 +216,31 @@ func TestScrapeAndProc(t *testing.T) {
 		t.Logf("procRSS(1): %v (no /proc here?)", err)
 	} else if err == nil && rss <= 0 {
 		t.Errorf("procRSS(1) = %d", rss)
+	}
+}
+
+func TestMutateDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := runGen([]string{"--pools", "5", "--backends-per-pool", "3", "--regions", "2",
+		"--dir", dir, "--pools-per-file", "2"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "model-002.yaml"))
+	name, err := mutate(dir, modelgen.PoolName(4))
+	if err != nil || name != modelgen.PoolName(4) {
+		t.Fatalf("mutate: %q, %v", name, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "model-002.yaml"))
+	if bytes.Equal(before, after) {
+		t.Error("the file holding pool 4 did not change")
+	}
+	if _, err := model.Load(dir); err != nil {
+		t.Errorf("mutated directory does not load: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Errorf("directory holds %d entries, want the 3 model files (no temporaries)", len(entries))
+	}
+	if _, err := mutate(dir, "nope"); err == nil {
+		t.Error("mutate of an unknown pool: no error")
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sort"
 	"syscall"
 	"time"
 
@@ -55,8 +57,25 @@ func runGen(args []string, stdout io.Writer) error {
 	fs.IntVar(&s.Listeners, "listeners", 1, "listeners the APIs are spread over")
 	fs.BoolVar(&s.Credentials, "credentials", false, "give every backend a credentials header")
 	out := fs.String("o", "-", "output file; - for stdout")
+	dir := fs.String("dir", "", "write a model directory of several files instead (each file stays under the loader's size limit)")
+	perFile := fs.Int("pools-per-file", modelgen.DefaultPoolsPerFile, "pools per file with --dir")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *dir != "" {
+		files, err := modelgen.Files(s, *perFile)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			return err
+		}
+		for _, f := range files {
+			if err := writeFileAtomic(filepath.Join(*dir, f.Name), f.Data); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	data, err := modelgen.YAML(s)
 	if err != nil {
@@ -69,10 +88,41 @@ func runGen(args []string, stdout io.Writer) error {
 	return writeFileAtomic(*out, data)
 }
 
+// mutate reverses one pool's priorities in the model at path, a file or a directory
+// (where the file holding the pool is rewritten). It returns the pool's name.
+func mutate(path, pool string) (string, error) {
+	files := []string{path}
+	if st, err := os.Stat(path); err != nil {
+		return "", err
+	} else if st.IsDir() {
+		files, err = filepath.Glob(filepath.Join(path, "*.yaml"))
+		if err != nil {
+			return "", err
+		}
+		sort.Strings(files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		out, name, err := modelgen.ReversePriorities(data, pool)
+		if err != nil {
+			if len(files) > 1 {
+				continue // the pool lives in another file
+			}
+			return "", fmt.Errorf("%s: %w", f, err)
+		}
+		// A hidden temporary name: a directory watcher only reloads *.yaml files.
+		return name, writeFileAtomic(f, out)
+	}
+	return "", fmt.Errorf("%s: no file holds pool %q", path, pool)
+}
+
 // writeFileAtomic replaces path with data through a rename, so a watcher never reads a
 // half-written model (editors and Kubernetes ConfigMaps also replace files).
 func writeFileAtomic(path string, data []byte) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp-%d", filepath.Base(path), os.Getpid()))
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ type serverMemory struct {
 	HeapInuseBytes int64 `json:"heap_inuse_bytes,omitempty"`
 	// ForcedGC says the heap was read right after a GC (through /debug/pprof/heap?gc=1),
 	// so it holds live data only.
-	ForcedGC   bool `json:"forced_gc,omitempty"`
+	ForcedGC   bool  `json:"forced_gc,omitempty"`
 	Goroutines int64 `json:"goroutines,omitempty"`
 }
 

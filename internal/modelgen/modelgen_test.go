@@ -134,3 +134,29 @@ func TestReversePriorities(t *testing.T) {
 		t.Errorf("unknown pool: err %v", err)
 	}
 }
+
+func TestFilesSplit(t *testing.T) {
+	s := Spec{Pools: 5, BackendsPerPool: 2, Regions: 2}
+	files, err := Files(s, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 || files[0].Name != "model-000.yaml" || files[2].Name != "model-002.yaml" {
+		t.Fatalf("got %d files %v", len(files), files)
+	}
+	var backends, pools, apis, listeners int
+	for i, f := range files {
+		d := parse(t, f.Data)
+		backends += len(d.Backends)
+		pools += len(d.Pools)
+		apis += len(d.APIs)
+		listeners += len(d.Listeners)
+		if i < 2 && len(d.Listeners) != 0 {
+			t.Errorf("%s holds listeners; only the last file should", f.Name)
+		}
+	}
+	if backends != 10 || pools != 5 || apis != 5 || listeners != 1 {
+		t.Errorf("files hold %d backends, %d pools, %d apis, %d listeners; want 10, 5, 5, 1",
+			backends, pools, apis, listeners)
+	}
+}
