@@ -1,0 +1,331 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// testLogger writes to the test log only when -v is given, so failures stay readable.
+func testLogger(t *testing.T) *slog.Logger {
+	t.Helper()
+	if !testing.Verbose() {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// fixtureModel is a two-region model built in memory; port varies the content.
+func fixtureModel(port uint32) *model.Model {
+	return &model.Model{
+		Backends: []*model.Backend{
+			{Name: "func-primary-sdc", Region: "swedencentral", Endpoint: model.Endpoint{Scheme: "http", Host: "127.0.0.1", Port: port, IsIP: true}},
+			{Name: "func-secondary-nwe", Region: "norwayeast", Endpoint: model.Endpoint{Scheme: "http", Host: "127.0.0.2", Port: port, IsIP: true}},
+		},
+		APIs:      []*model.API{{Name: "resilient-api", PathPrefix: "/resilient-api/", Backend: "func-primary-sdc"}},
+		Listeners: []*model.Listener{{Name: "public", Port: 10000, APIs: []string{"resilient-api"}}},
+	}
+}
+
+// fixtureTranslate is a small stand-in translator for these tests: one EDS cluster and
+// load assignment per backend (local region at priority 0), one route configuration per
+// API, and a socket listener (Envoy) or an API listener named after the API (gRPC).
+func fixtureTranslate(m *model.Model, g translator.Group) (*translator.Resources, error) {
+	res := &translator.Resources{}
+	ads := &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}}, ResourceApiVersion: core.ApiVersion_V3}
+	for _, b := range m.Backends {
+		res.Clusters = append(res.Clusters, &cluster.Cluster{
+			Name:                 b.Name,
+			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
+			EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads},
+			// Derived from the port so that a model variant changes the clusters too.
+			ConnectTimeout: durationpb.New(time.Duration(b.Endpoint.Port) * time.Millisecond),
+		})
+		prio := uint32(1)
+		if b.Region == g.Region {
+			prio = 0
+		}
+		res.Endpoints = append(res.Endpoints, &endpoint.ClusterLoadAssignment{
+			ClusterName: b.Name,
+			Endpoints: []*endpoint.LocalityLbEndpoints{{
+				Locality: &core.Locality{Region: b.Region},
+				Priority: prio,
+				LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+					Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+						Address: b.Endpoint.Host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: b.Endpoint.Port}}}},
+				}}}},
+			}},
+		})
+	}
+	routerAny, err := anypb.New(&router.Router{})
+	if err != nil {
+		return nil, err
+	}
+	manager := func(api string) (*anypb.Any, error) {
+		return anypb.New(&hcm.HttpConnectionManager{
+			StatPrefix:     api,
+			RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{RouteConfigName: "route-" + api, ConfigSource: ads}},
+			HttpFilters:    []*hcm.HttpFilter{{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: routerAny}}},
+		})
+	}
+	for _, a := range m.APIs {
+		res.Routes = append(res.Routes, &route.RouteConfiguration{
+			Name: "route-" + a.Name,
+			VirtualHosts: []*route.VirtualHost{{Name: a.Name, Domains: []string{"*"}, Routes: []*route.Route{{
+				Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: a.PathPrefix}},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: a.Backend}}},
+			}}}},
+		})
+		if g.Client == translator.GRPC {
+			m, err := manager(a.Name)
+			if err != nil {
+				return nil, err
+			}
+			res.Listeners = append(res.Listeners, &listener.Listener{Name: a.Name, ApiListener: &listener.ApiListener{ApiListener: m}})
+		}
+	}
+	if g.Client == translator.Envoy {
+		for _, l := range m.Listeners {
+			if len(l.APIs) == 0 {
+				continue
+			}
+			m, err := manager(l.APIs[0])
+			if err != nil {
+				return nil, err
+			}
+			res.Listeners = append(res.Listeners, &listener.Listener{
+				Name: l.Name,
+				Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+					Address: "0.0.0.0", PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(l.Port)}}}},
+				FilterChains: []*listener.FilterChain{{Filters: []*listener.Filter{{
+					Name: "envoy.filters.network.http_connection_manager", ConfigType: &listener.Filter_TypedConfig{TypedConfig: m}}}}},
+			})
+		}
+	}
+	if g.Region == "" {
+		res.Warnings = append(res.Warnings, "nodes without a region get the model's own priority order")
+	}
+	return res, nil
+}
+
+// startServer serves a new Server on a free loopback port; the test's end stops it.
+func startServer(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	if opts.Translate == nil {
+		opts.Translate = testTranslate
+	}
+	s := New(opts)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return within 10s of cancel")
+		}
+	})
+	return s, lis.Addr().String()
+}
+
+func dial(t *testing.T, addr string) discovery.AggregatedDiscoveryServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return discovery.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+func envoyNode(id, region string) *core.Node {
+	return &core.Node{
+		Id: id, Cluster: "gateway", Locality: &core.Locality{Region: region},
+		UserAgentName: "envoy",
+	}
+}
+
+func grpcNode(id, region string) *core.Node {
+	return &core.Node{Id: id, Locality: &core.Locality{Region: region}, UserAgentName: "gRPC Go"}
+}
+
+// sotwClient is a real ADS state-of-the-world stream; a goroutine moves every response
+// into a channel so tests can wait with a bound.
+type sotwClient struct {
+	t      *testing.T
+	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	node   *core.Node
+	resp   chan *discovery.DiscoveryResponse
+	sendMu sync.Mutex
+	first  bool
+}
+
+func newSotwClient(t *testing.T, addr string, node *core.Node) *sotwClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := dial(t, addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := &sotwClient{t: t, stream: stream, node: node, resp: make(chan *discovery.DiscoveryResponse, 1024), first: true}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case c.resp <- r:
+			default: // a flood beyond the buffer is counted by the tests as "too many" anyway
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *sotwClient) send(req *discovery.DiscoveryRequest) {
+	c.t.Helper()
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.first {
+		req.Node, c.first = c.node, false
+	}
+	if err := c.stream.Send(req); err != nil {
+		c.t.Fatalf("send %s: %v", req.GetTypeUrl(), err)
+	}
+}
+
+// next waits (at most 10 s) for the next response of typeURL; responses of other types
+// are dropped.
+func (c *sotwClient) next(typeURL string) *discovery.DiscoveryResponse {
+	c.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case r := <-c.resp:
+			if r.GetTypeUrl() == typeURL {
+				return r
+			}
+		case <-deadline:
+			c.t.Fatalf("no %s response within 10s", typeURL)
+			return nil
+		}
+	}
+}
+
+// count counts the responses of typeURL arriving within d.
+func (c *sotwClient) count(typeURL string, d time.Duration) int {
+	n := 0
+	deadline := time.After(d)
+	for {
+		select {
+		case r := <-c.resp:
+			if r.GetTypeUrl() == typeURL {
+				n++
+			}
+		case <-deadline:
+			return n
+		}
+	}
+}
+
+// rejectFor behaves like a client whose configuration is broken: for d it NACKs every
+// response of typeURL (keeping lastAccepted as its version), and counts them.
+func (c *sotwClient) rejectFor(typeURL, lastAccepted, detail string, d time.Duration) int {
+	n := 0
+	deadline := time.After(d)
+	for {
+		select {
+		case r := <-c.resp:
+			if r.GetTypeUrl() != typeURL {
+				continue
+			}
+			n++
+			c.send(&discovery.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: lastAccepted, ResponseNonce: r.GetNonce(),
+				ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+		case <-deadline:
+			return n
+		}
+	}
+}
+
+func (c *sotwClient) ack(r *discovery.DiscoveryResponse, names ...string) {
+	c.send(&discovery.DiscoveryRequest{TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce(), ResourceNames: names})
+}
+
+func resourceNames(t *testing.T, r *discovery.DiscoveryResponse) []string {
+	t.Helper()
+	var out []string
+	for _, a := range r.GetResources() {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			t.Fatalf("unmarshal %s: %v", a.GetTypeUrl(), err)
+		}
+		out = append(out, nameOf(m))
+	}
+	return out
+}
+
+func nameOf(m types.Resource) string {
+	if n, ok := m.(interface{ GetName() string }); ok {
+		return n.GetName()
+	}
+	if c, ok := m.(*endpoint.ClusterLoadAssignment); ok {
+		return c.GetClusterName()
+	}
+	return fmt.Sprintf("<%T>", m)
+}
+
+// waitFor polls cond every 10 ms for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out after 10s waiting for %s", what)
+}
+
+var errInjected = errors.New("injected translation failure")

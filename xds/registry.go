@@ -1,0 +1,227 @@
+package xds
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// maxTrackedNonces bounds the nonce → version memory per stream and type. A sotw client
+// answers only the latest nonce; a delta client may answer a few in flight.
+const maxTrackedNonces = 8
+
+type streamKey struct {
+	kind StreamKind
+	id   int64
+}
+
+// registry is the per-stream status table. One mutex guards it: every operation is a
+// few map look-ups, and Observer calls happen after it is released.
+type registry struct {
+	mu      sync.Mutex
+	streams map[streamKey]*streamState
+}
+
+type streamState struct {
+	status StreamStatus
+	node   *core.Node
+	group  translator.Group
+	types  map[string]*typeState
+}
+
+type typeState struct {
+	TypeStatus
+	lastNonce string
+	// answered is the last nonce an ACK or NACK was counted for: a client repeats a nonce
+	// when it only changes its subscription, which is not another ACK.
+	answered      string
+	answeredNack  bool
+	nonceVersions map[string]string
+	nonceOrder    []string
+}
+
+func newRegistry() *registry {
+	return &registry{streams: map[streamKey]*streamState{}}
+}
+
+func (r *registry) open(k streamKey, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.streams[k] = &streamState{
+		status: StreamStatus{StreamID: k.id, Kind: k.kind, ConnectedSince: now},
+		types:  map[string]*typeState{},
+	}
+}
+
+// close forgets a stream; it returns the stream's event and whether its node was known.
+func (r *registry) close(k streamKey) (Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.streams[k]
+	if !ok {
+		return Event{}, false
+	}
+	delete(r.streams, k)
+	return st.event(), st.node != nil
+}
+
+// setNode records the stream's node the first time it is seen. It reports whether this
+// was the first time, with the node's group.
+func (r *registry) setNode(k streamKey, node *core.Node) (Event, translator.Group, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.streams[k]
+	if !ok || st.node != nil || node == nil {
+		return Event{}, translator.Group{}, false
+	}
+	st.node = node
+	st.group = GroupOf(node)
+	st.status.NodeID = node.GetId()
+	st.status.Group = st.group.String()
+	return st.event(), st.group, true
+}
+
+// node returns the node a stream's first request carried (delta requests after the first
+// may omit it).
+func (r *registry) node(k streamKey) *core.Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.streams[k]; ok {
+		return st.node
+	}
+	return nil
+}
+
+// sent records a response: nonce → version, for matching the client's answer.
+func (r *registry) sent(k streamKey, typeURL, nonce, version string, now time.Time) (Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.streams[k]
+	if !ok {
+		return Event{}, false
+	}
+	ts := st.typeState(typeURL)
+	ts.Responses++
+	ts.LastSentVersion = version
+	ts.LastSentAt = now
+	ts.lastNonce = nonce
+	ts.nonceVersions[nonce] = version
+	ts.nonceOrder = append(ts.nonceOrder, nonce)
+	if len(ts.nonceOrder) > maxTrackedNonces {
+		delete(ts.nonceVersions, ts.nonceOrder[0])
+		ts.nonceOrder = ts.nonceOrder[1:]
+	}
+	ev := st.event()
+	ev.TypeURL, ev.Version = typeURL, version
+	return ev, true
+}
+
+// answerKind classifies a request.
+type answerKind int
+
+const (
+	answerNone answerKind = iota // first request, stale nonce, or a repeat of a counted answer
+	answerAck
+	answerNack
+)
+
+// answer matches a request to the response it answers. latestOnly makes a nonce other
+// than the latest one stale (sotw: the server ignores such requests). It returns the
+// version the request answers ("" if none), and what to count.
+func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail string, latestOnly bool, now time.Time) (Event, answerKind, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.streams[k]
+	if !ok || nonce == "" {
+		return Event{}, answerNone, ""
+	}
+	ts := st.typeState(typeURL)
+	version, known := ts.nonceVersions[nonce]
+	if !known || (latestOnly && nonce != ts.lastNonce) {
+		return Event{}, answerNone, ""
+	}
+	ev := st.event()
+	ev.TypeURL, ev.Version = typeURL, version
+	repeat := ts.answered == nonce
+	switch {
+	case nack:
+		if repeat && ts.answeredNack {
+			return ev, answerNone, version
+		}
+		ts.answered, ts.answeredNack = nonce, true
+		ts.Nacks++
+		ts.LastNack = &Nack{Version: version, Message: detail, At: now}
+		ev.Detail = detail
+		return ev, answerNack, version
+	default:
+		if repeat {
+			return ev, answerNone, version
+		}
+		ts.answered, ts.answeredNack = nonce, false
+		ts.Acks++
+		ts.AckedVersion = version
+		ts.AckedAt = now
+		return ev, answerAck, version
+	}
+}
+
+// groups returns the node groups of the streams whose node is known.
+func (r *registry) groups() map[string]translator.Group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]translator.Group{}
+	for _, st := range r.streams {
+		if st.node != nil {
+			out[st.group.String()] = st.group
+		}
+	}
+	return out
+}
+
+// snapshot copies every stream's status, sorted by node id, kind and stream id.
+func (r *registry) snapshot() []StreamStatus {
+	r.mu.Lock()
+	out := make([]StreamStatus, 0, len(r.streams))
+	for _, st := range r.streams {
+		s := st.status
+		s.Types = make(map[string]TypeStatus, len(st.types))
+		for url, ts := range st.types {
+			t := ts.TypeStatus
+			if t.LastNack != nil {
+				n := *t.LastNack
+				t.LastNack = &n
+			}
+			s.Types[url] = t
+		}
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.NodeID != b.NodeID {
+			return a.NodeID < b.NodeID
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.StreamID < b.StreamID
+	})
+	return out
+}
+
+func (st *streamState) typeState(typeURL string) *typeState {
+	ts, ok := st.types[typeURL]
+	if !ok {
+		ts = &typeState{nonceVersions: map[string]string{}}
+		st.types[typeURL] = ts
+	}
+	return ts
+}
+
+func (st *streamState) event() Event {
+	return Event{StreamID: st.status.StreamID, Kind: st.status.Kind, NodeID: st.status.NodeID, Group: st.status.Group}
+}

@@ -1,0 +1,417 @@
+// Package xds serves poolpilot's snapshots to Envoy proxies and proxyless gRPC clients
+// over ADS, state-of-the-world and delta, using go-control-plane's server and snapshot
+// cache. It keeps one snapshot per node group (region × client kind), versions every
+// resource type by content hash, applies a model atomically, records each node's ACKs and
+// NACKs, and never resends a rejected version in a loop.
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// TranslateFunc turns a model into the resources of one node group.
+type TranslateFunc func(*model.Model, translator.Group) (*translator.Resources, error)
+
+// Options configure a Server. Every field is optional.
+type Options struct {
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Translate defaults to translator.Translate.
+	Translate TranslateFunc
+	// Observer receives stream and apply events (e.g. for metrics).
+	Observer Observer
+}
+
+// Server is the xDS server: a snapshot cache fed by Apply, served over gRPC.
+type Server struct {
+	log       *slog.Logger
+	translate TranslateFunc
+	obs       Observer
+
+	cache *nackCache
+	xds   serverv3.Server
+	reg   *registry
+
+	// ctx ends every open stream when cancelled (Close).
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// applyMu serialises Apply and the on-demand build of an unseen node group, so both
+	// see the same model and the same set of groups.
+	applyMu sync.Mutex
+	model   *model.Model
+	regions map[string]bool
+
+	// stateMu guards what Status reports, so Status never waits for a translation.
+	stateMu      sync.Mutex
+	groups       map[string]*GroupStatus
+	modelVersion string
+	appliedAt    time.Time
+	lastErr      string
+	lastErrAt    time.Time
+}
+
+// New returns a Server with no snapshot: nodes that connect before the first Apply wait.
+func New(opts Options) *Server {
+	s := &Server{
+		log:       opts.Logger,
+		translate: opts.Translate,
+		obs:       opts.Observer,
+		reg:       newRegistry(),
+		groups:    map[string]*GroupStatus{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.translate == nil {
+		s.translate = defaultTranslate
+	}
+	if s.obs == nil {
+		s.obs = NopObserver{}
+	}
+	// ads=false: with ads=true the cache answers only a request naming every resource of
+	// the type, so a gRPC client asking for clusters one by one would wait forever.
+	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, nodeHash{}, cacheLogger{s.log})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{s})
+	return s
+}
+
+// Register adds the aggregated (ADS) and the per-type CDS, EDS, LDS and RDS services,
+// state-of-the-world and delta, to g.
+func (s *Server) Register(g *grpc.Server) {
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
+}
+
+// GRPCServerOptions are the options Serve uses: keepalive pings to find dead proxies,
+// and a permissive enforcement policy so clients that ping (Envoy's
+// connection_keepalive, commonly 30 s) are not disconnected for it.
+func GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+}
+
+// Serve serves xDS on lis until ctx ends, then ends the open streams, stops the gRPC
+// server (waiting at most 5 s for in-flight calls) and returns nil. extra options (e.g.
+// TLS credentials) are added to GRPCServerOptions. The Server serves no streams after
+// Serve returns.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.ServerOption) error {
+	g := grpc.NewServer(append(GRPCServerOptions(), extra...)...)
+	s.Register(g)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.Close()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		g.Stop()
+		<-stopped
+	}
+	<-errc
+	return nil
+}
+
+// Close ends every open stream cleanly (status OK); clients reconnect elsewhere.
+func (s *Server) Close() { s.cancel() }
+
+// Apply translates m for every node group — each region of the model and "" (nodes
+// without a region), for Envoy and gRPC clients, plus the group of every connected
+// node — and only if every translation succeeds sets every snapshot. On error nothing
+// changes: the last good snapshots keep serving and the error is returned.
+func (s *Server) Apply(m *model.Model) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if m == nil {
+		return s.applyFailed(errors.New("apply: nil model"))
+	}
+	regions := modelRegions(m)
+	base := baseGroups(regions)
+	all := map[string]translator.Group{}
+	for _, g := range base {
+		all[g.String()] = g
+	}
+	for k, g := range s.reg.groups() {
+		all[k] = g
+	}
+
+	built := make(map[string]*builtGroup, len(all))
+	for _, k := range sortedKeys(all) {
+		b, err := s.build(m, all[k])
+		if err != nil {
+			return s.applyFailed(err)
+		}
+		built[k] = b
+	}
+
+	// Every group translated: now publish, so nodes never see half a model.
+	for _, k := range sortedKeys(built) {
+		if err := s.cache.SetSnapshot(context.Background(), k, built[k].snapshot); err != nil {
+			// Only a cancelled context fails here; the cache has the snapshot regardless.
+			s.log.Error("set snapshot", "group", k, "error", err)
+		}
+	}
+	s.stateMu.Lock()
+	prev := s.groups
+	for k := range prev {
+		if _, ok := built[k]; !ok {
+			// A group no node uses any more (e.g. a region removed from the model):
+			// drop it, so a node of it that connects later gets a fresh translation.
+			s.cache.ClearSnapshot(k)
+		}
+	}
+	s.groups = make(map[string]*GroupStatus, len(built))
+	baseVersions := map[string]string{}
+	applied := map[string]map[string]string{}
+	for k, b := range built {
+		s.groups[k] = &b.status
+		applied[k] = b.status.Versions
+	}
+	for _, g := range base {
+		for url, v := range built[g.String()].status.Versions {
+			baseVersions[g.String()+" "+url] = v
+		}
+	}
+	s.modelVersion = combineVersions(baseVersions)
+	s.appliedAt = time.Now()
+	s.lastErr, s.lastErrAt = "", time.Time{}
+	version := s.modelVersion
+	s.stateMu.Unlock()
+
+	s.model, s.regions = m, regions
+	for _, k := range sortedKeys(built) {
+		s.logBuilt(built[k], prev[k])
+	}
+	s.log.Info("model applied", "version", version, "groups", len(built))
+	s.obs.Applied(ApplyEvent{ModelVersion: version, Groups: applied})
+	return nil
+}
+
+func (s *Server) applyFailed(err error) error {
+	s.stateMu.Lock()
+	s.lastErr, s.lastErrAt = err.Error(), time.Now()
+	s.stateMu.Unlock()
+	s.log.Error("model not applied; the previous configuration keeps serving", "error", err)
+	s.obs.Applied(ApplyEvent{Err: err})
+	return err
+}
+
+// ensureGroup builds the snapshot of a node group the current model has none for, e.g. a
+// node whose region is not in the model. It runs before the cache answers the node's first
+// request. Before the first Apply there is nothing to build: Apply includes the group.
+func (s *Server) ensureGroup(g translator.Group) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if s.model == nil {
+		return
+	}
+	k := g.String()
+	s.stateMu.Lock()
+	_, ok := s.groups[k]
+	s.stateMu.Unlock()
+	if ok {
+		return
+	}
+	if g.Region != "" && !s.regions[g.Region] {
+		s.log.Warn("node region is not in the model; its nodes get the model's own priority order",
+			"group", k, "region", g.Region, "model_regions", sortedKeys(s.regions))
+	}
+	b, err := s.build(s.model, g)
+	if err != nil {
+		s.log.Error("cannot build node group; its nodes wait for the next model", "group", k, "error", err)
+		return
+	}
+	if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
+		s.log.Error("set snapshot", "group", k, "error", err)
+	}
+	s.stateMu.Lock()
+	s.groups[k] = &b.status
+	s.stateMu.Unlock()
+	s.logBuilt(b, nil)
+}
+
+// builtGroup is one group's translated snapshot, not yet published.
+type builtGroup struct {
+	snapshot *cache.Snapshot
+	status   GroupStatus
+}
+
+// build translates m for g and makes its snapshot, with a content-hash version per type.
+func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) {
+	res, err := s.translate(m, g)
+	if err != nil {
+		return nil, fmt.Errorf("translate node group %s: %w", g, err)
+	}
+	if res == nil {
+		return nil, fmt.Errorf("translate node group %s: no resources returned", g)
+	}
+	byType := []struct {
+		url   string
+		index types.ResponseType
+		items []types.Resource
+	}{
+		{resourcev3.ClusterType, types.Cluster, res.Clusters},
+		{resourcev3.EndpointType, types.Endpoint, res.Endpoints},
+		{resourcev3.RouteType, types.Route, res.Routes},
+		{resourcev3.ListenerType, types.Listener, res.Listeners},
+	}
+	b := &builtGroup{snapshot: &cache.Snapshot{}, status: GroupStatus{
+		Key: g.String(), Group: g, Versions: map[string]string{},
+		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
+		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
+	}}
+	for _, t := range byType {
+		if err := checkResources(t.items); err != nil {
+			return nil, fmt.Errorf("node group %s: %s: %w", g, t.url, err)
+		}
+		v, err := resourceVersion(t.items)
+		if err != nil {
+			return nil, fmt.Errorf("node group %s: %w", g, err)
+		}
+		b.snapshot.Resources[t.index] = cache.NewResources(v, t.items)
+		b.status.Versions[t.url] = v
+	}
+	return b, nil
+}
+
+// checkResources rejects what the cache would silently mangle: a nil resource, a
+// resource without a name, or two with the same name (the cache keeps only one).
+func checkResources(items []types.Resource) error {
+	seen := make(map[string]bool, len(items))
+	for i, r := range items {
+		if r == nil {
+			return fmt.Errorf("resource %d is nil", i)
+		}
+		name := cache.GetResourceName(r)
+		if name == "" {
+			return fmt.Errorf("resource %d has no name", i)
+		}
+		if seen[name] {
+			return fmt.Errorf("duplicate resource name %q", name)
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+func (s *Server) logBuilt(b *builtGroup, prev *GroupStatus) {
+	level := slog.LevelInfo
+	if prev != nil && equalVersions(prev.Versions, b.status.Versions) {
+		level = slog.LevelDebug // unchanged: don't repeat it at every reload
+	}
+	v := b.status.Versions
+	attrs := []any{
+		"group", b.status.Key,
+		"clusters", b.status.Clusters, "endpoints", b.status.Endpoints,
+		"routes", b.status.Routes, "listeners", b.status.Listeners,
+		slog.Group("versions", "cds", v[resourcev3.ClusterType], "eds", v[resourcev3.EndpointType],
+			"rds", v[resourcev3.RouteType], "lds", v[resourcev3.ListenerType]),
+	}
+	if len(b.status.Warnings) > 0 {
+		attrs = append(attrs, "warnings", b.status.Warnings)
+	}
+	s.log.Log(context.Background(), level, "node group built", attrs...)
+}
+
+// Status returns a copy of the applied model's version, the groups' snapshots and every
+// open stream's ACK/NACK state.
+func (s *Server) Status() Status {
+	s.stateMu.Lock()
+	st := Status{
+		ModelVersion:     s.modelVersion,
+		AppliedAt:        s.appliedAt,
+		LastApplyError:   s.lastErr,
+		LastApplyErrorAt: s.lastErrAt,
+		Groups:           make([]GroupStatus, 0, len(s.groups)),
+	}
+	for _, g := range s.groups {
+		c := *g
+		c.Versions = make(map[string]string, len(g.Versions))
+		for k, v := range g.Versions {
+			c.Versions[k] = v
+		}
+		c.Warnings = append([]string(nil), g.Warnings...)
+		st.Groups = append(st.Groups, c)
+	}
+	s.stateMu.Unlock()
+	sort.Slice(st.Groups, func(i, j int) bool { return st.Groups[i].Key < st.Groups[j].Key })
+	st.Streams = s.reg.snapshot()
+	return st
+}
+
+// modelRegions are the regions the model's backends are in.
+func modelRegions(m *model.Model) map[string]bool {
+	out := map[string]bool{}
+	for _, b := range m.Backends {
+		if b != nil && b.Region != "" {
+			out[b.Region] = true
+		}
+	}
+	return out
+}
+
+// baseGroups are the groups every Apply builds: each region and "" × Envoy, gRPC.
+func baseGroups(regions map[string]bool) []translator.Group {
+	names := append([]string{""}, sortedKeys(regions)...)
+	out := make([]translator.Group, 0, 2*len(names))
+	for _, r := range names {
+		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equalVersions(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

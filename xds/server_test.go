@@ -1,0 +1,324 @@
+package xds
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// testTranslate and testModel are what the stream tests serve.
+var testTranslate TranslateFunc = fixtureTranslate
+
+func testModel(t *testing.T, variant int) *model.Model {
+	t.Helper()
+	return fixtureModel(uint32(8080 + variant))
+}
+
+func mustApply(t *testing.T, s *Server, m *model.Model) {
+	t.Helper()
+	if err := s.Apply(m); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+}
+
+func groupVersions(t *testing.T, s *Server, key string) map[string]string {
+	t.Helper()
+	for _, g := range s.Status().Groups {
+		if g.Key == key {
+			return g.Versions
+		}
+	}
+	t.Fatalf("no group %q in status", key)
+	return nil
+}
+
+func streamOf(t *testing.T, s *Server, nodeID string, kind StreamKind) StreamStatus {
+	t.Helper()
+	for _, st := range s.Status().Streams {
+		if st.NodeID == nodeID && st.Kind == kind {
+			return st
+		}
+	}
+	t.Fatalf("no %s stream of node %q in status", kind, nodeID)
+	return StreamStatus{}
+}
+
+func TestEnvoyNodeReceivesAndAcksItsGroup(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+	want := groupVersions(t, s, "swedencentral/envoy")
+
+	c := newSotwClient(t, addr, envoyNode("envoy-sdc-1", "swedencentral"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	if cds.GetVersionInfo() != want[resourcev3.ClusterType] {
+		t.Errorf("CDS version %q, want the group's %q", cds.GetVersionInfo(), want[resourcev3.ClusterType])
+	}
+	clusters := resourceNames(t, cds)
+	if len(clusters) == 0 {
+		t.Fatal("CDS response has no clusters")
+	}
+	c.ack(cds)
+
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: clusters})
+	eds := c.next(resourcev3.EndpointType)
+	if got := resourceNames(t, eds); !sameSet(got, clusters) {
+		t.Errorf("EDS load assignments %v, want one per cluster %v", got, clusters)
+	}
+	c.ack(eds, clusters...)
+
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	lds := c.next(resourcev3.ListenerType)
+	if len(lds.GetResources()) == 0 {
+		t.Fatal("LDS response has no listeners")
+	}
+	routeNames := rdsNames(t, lds)
+	c.ack(lds)
+
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: routeNames})
+	rds := c.next(resourcev3.RouteType)
+	if got := resourceNames(t, rds); !sameSet(got, routeNames) {
+		t.Errorf("RDS route configurations %v, want %v", got, routeNames)
+	}
+	c.ack(rds, routeNames...)
+
+	waitFor(t, "four ACKs in status", func() bool {
+		st := streamOf(t, s, "envoy-sdc-1", SotW)
+		for _, url := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+			if st.Types[url].AckedVersion != want[url] || st.Types[url].Acks != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	st := streamOf(t, s, "envoy-sdc-1", SotW)
+	if st.Group != "swedencentral/envoy" {
+		t.Errorf("stream group %q, want swedencentral/envoy", st.Group)
+	}
+	if n := c.count(resourcev3.ClusterType, 300*time.Millisecond); n != 0 {
+		t.Errorf("%d CDS responses after the ACK, want 0", n)
+	}
+}
+
+func TestGRPCNodeGetsAPIListeners(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+
+	c := newSotwClient(t, addr, grpcNode("grpc-client-1", "norwayeast"))
+	// A gRPC client dialling xds:///resilient-api asks for exactly that listener.
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResourceNames: []string{"resilient-api"}})
+	lds := c.next(resourcev3.ListenerType)
+	if got := resourceNames(t, lds); !slices.Equal(got, []string{"resilient-api"}) {
+		t.Fatalf("LDS listeners %v, want [resilient-api]", got)
+	}
+	l := unmarshalListener(t, lds.GetResources()[0])
+	if l.GetApiListener() == nil {
+		t.Errorf("listener %q has no api_listener; a gRPC client needs one", l.GetName())
+	}
+	c.ack(lds, "resilient-api")
+	waitFor(t, "LDS ACK in status", func() bool {
+		return streamOf(t, s, "grpc-client-1", SotW).Types[resourcev3.ListenerType].Acks == 1
+	})
+	if g := streamOf(t, s, "grpc-client-1", SotW).Group; g != "norwayeast/grpc" {
+		t.Errorf("group %q, want norwayeast/grpc", g)
+	}
+}
+
+func TestNackDoesNotLoopAndIsRecorded(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+
+	c := newSotwClient(t, addr, envoyNode("envoy-nack", "swedencentral"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	first := c.next(resourcev3.ClusterType)
+
+	// Reject it, as a client does: the last accepted version (none) and the error.
+	const detail = "cluster func-primary-sdc: priority 0 missing"
+	c.send(&discovery.DiscoveryRequest{
+		TypeUrl: resourcev3.ClusterType, ResponseNonce: first.GetNonce(),
+		ErrorDetail: &status.Status{Code: 3, Message: detail},
+	})
+	if n := c.rejectFor(resourcev3.ClusterType, "", detail, 2*time.Second); n > 2 {
+		t.Fatalf("%d CDS responses in the 2s after a NACK, want at most 2 (resend loop)", n)
+	}
+
+	st := streamOf(t, s, "envoy-nack", SotW).Types[resourcev3.ClusterType]
+	if st.LastNack == nil {
+		t.Fatal("NACK not recorded in Status")
+	}
+	if st.LastNack.Message != detail || st.LastNack.Version != first.GetVersionInfo() {
+		t.Errorf("recorded NACK %+v, want version %q and detail %q", *st.LastNack, first.GetVersionInfo(), detail)
+	}
+	if st.Nacks != 1 || st.Acks != 0 {
+		t.Errorf("counts: %d NACKs, %d ACKs; want 1, 0", st.Nacks, st.Acks)
+	}
+
+	// The stream is not stuck: the next model reaches it.
+	mustApply(t, s, testModel(t, 1))
+	next := c.next(resourcev3.ClusterType)
+	if next.GetVersionInfo() == first.GetVersionInfo() {
+		t.Fatalf("after a new model the rejected version %q was sent again", first.GetVersionInfo())
+	}
+	if want := groupVersions(t, s, "swedencentral/envoy")[resourcev3.ClusterType]; next.GetVersionInfo() != want {
+		t.Errorf("got version %q, want the new snapshot's %q", next.GetVersionInfo(), want)
+	}
+	c.ack(next)
+	waitFor(t, "ACK of the new version", func() bool {
+		return streamOf(t, s, "envoy-nack", SotW).Types[resourcev3.ClusterType].AckedVersion == next.GetVersionInfo()
+	})
+}
+
+// A NACK of a version the snapshot has already moved past is answered at once with the
+// newer version, not held.
+func TestNackOfOldVersionGetsNewerSnapshot(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+	c := newSotwClient(t, addr, envoyNode("envoy-old-nack", "swedencentral"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	first := c.next(resourcev3.ClusterType)
+	c.ack(first)
+	waitFor(t, "ACK", func() bool {
+		return streamOf(t, s, "envoy-old-nack", SotW).Types[resourcev3.ClusterType].Acks == 1
+	})
+
+	mustApply(t, s, testModel(t, 1))
+	second := c.next(resourcev3.ClusterType)
+	mustApply(t, s, testModel(t, 2)) // the snapshot moves on before the client answers
+	c.send(&discovery.DiscoveryRequest{
+		TypeUrl: resourcev3.ClusterType, VersionInfo: first.GetVersionInfo(), ResponseNonce: second.GetNonce(),
+		ErrorDetail: &status.Status{Code: 3, Message: "rejected"},
+	})
+	third := c.next(resourcev3.ClusterType)
+	if want := groupVersions(t, s, "swedencentral/envoy")[resourcev3.ClusterType]; third.GetVersionInfo() != want {
+		t.Errorf("after NACK of %q got %q, want the current %q", second.GetVersionInfo(), third.GetVersionInfo(), want)
+	}
+}
+
+func TestVersionsAreDeterministic(t *testing.T) {
+	a := New(Options{Logger: testLogger(t), Translate: testTranslate})
+	b := New(Options{Logger: testLogger(t), Translate: testTranslate})
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	mustApply(t, a, testModel(t, 0))
+	mustApply(t, b, testModel(t, 0))
+	sa, sb := a.Status(), b.Status()
+	if sa.ModelVersion == "" || sa.ModelVersion != sb.ModelVersion {
+		t.Fatalf("model versions %q and %q, want equal and non-empty", sa.ModelVersion, sb.ModelVersion)
+	}
+	if len(sa.Groups) != len(sb.Groups) || len(sa.Groups) == 0 {
+		t.Fatalf("%d and %d groups", len(sa.Groups), len(sb.Groups))
+	}
+	for i := range sa.Groups {
+		ga, gb := sa.Groups[i], sb.Groups[i]
+		if ga.Key != gb.Key || !equalVersions(ga.Versions, gb.Versions) {
+			t.Errorf("group %s versions %v, other server %s %v", ga.Key, ga.Versions, gb.Key, gb.Versions)
+		}
+	}
+	// The same content applied again keeps every version; different content changes it.
+	mustApply(t, a, testModel(t, 0))
+	if v := a.Status().ModelVersion; v != sa.ModelVersion {
+		t.Errorf("re-applying the same model changed the version %q → %q", sa.ModelVersion, v)
+	}
+	mustApply(t, a, testModel(t, 1))
+	if v := a.Status().ModelVersion; v == sa.ModelVersion {
+		t.Errorf("a changed model kept version %q", v)
+	}
+}
+
+func TestApplyIsAtomic(t *testing.T) {
+	var fail atomic.Bool
+	translate := func(m *model.Model, g translator.Group) (*translator.Resources, error) {
+		if fail.Load() && g.Region == "norwayeast" && g.Client == translator.GRPC {
+			return nil, errInjected
+		}
+		return testTranslate(m, g)
+	}
+	s, addr := startServer(t, Options{Translate: translate})
+	mustApply(t, s, testModel(t, 0))
+	before := s.Status()
+
+	c := newSotwClient(t, addr, envoyNode("envoy-atomic", "swedencentral"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	c.ack(c.next(resourcev3.ClusterType))
+
+	fail.Store(true)
+	err := s.Apply(testModel(t, 1))
+	if err == nil || !strings.Contains(err.Error(), "norwayeast/grpc") || !strings.Contains(err.Error(), errInjected.Error()) {
+		t.Fatalf("Apply error %v, want one naming group norwayeast/grpc and the cause", err)
+	}
+	after := s.Status()
+	if after.ModelVersion != before.ModelVersion {
+		t.Errorf("failed Apply changed the model version %q → %q", before.ModelVersion, after.ModelVersion)
+	}
+	for i := range before.Groups {
+		if !equalVersions(before.Groups[i].Versions, after.Groups[i].Versions) {
+			t.Errorf("failed Apply changed group %s: %v → %v", before.Groups[i].Key, before.Groups[i].Versions, after.Groups[i].Versions)
+		}
+	}
+	if !strings.Contains(after.LastApplyError, errInjected.Error()) {
+		t.Errorf("LastApplyError %q, want the failure", after.LastApplyError)
+	}
+	// Other groups translated fine, but the connected node must not see them.
+	if n := c.count(resourcev3.ClusterType, 500*time.Millisecond); n != 0 {
+		t.Errorf("%d CDS responses after a failed Apply, want 0", n)
+	}
+
+	fail.Store(false)
+	mustApply(t, s, testModel(t, 1))
+	if got := s.Status(); got.LastApplyError != "" || got.ModelVersion == before.ModelVersion {
+		t.Errorf("after a good Apply: error %q, version %q (was %q)", got.LastApplyError, got.ModelVersion, before.ModelVersion)
+	}
+	c.next(resourcev3.ClusterType)
+}
+
+func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+
+	c := newSotwClient(t, addr, envoyNode("envoy-typo", "swedencentrall"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	if len(cds.GetResources()) == 0 {
+		t.Fatal("node of an unseen region got no clusters")
+	}
+	if want := groupVersions(t, s, "swedencentrall/envoy")[resourcev3.ClusterType]; cds.GetVersionInfo() != want {
+		t.Errorf("version %q, want the group's %q", cds.GetVersionInfo(), want)
+	}
+	c.ack(cds)
+
+	// Its group is rebuilt with every later model while the node is connected.
+	mustApply(t, s, testModel(t, 1))
+	if next := c.next(resourcev3.ClusterType); next.GetVersionInfo() == cds.GetVersionInfo() {
+		t.Errorf("unseen-region node kept version %q after a model change", cds.GetVersionInfo())
+	}
+}
+
+func TestNodeBeforeFirstApplyWaits(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	c := newSotwClient(t, addr, envoyNode("envoy-early", "norwayeast"))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	if n := c.count(resourcev3.ClusterType, 300*time.Millisecond); n != 0 {
+		t.Fatalf("%d responses before any model, want 0", n)
+	}
+	waitFor(t, "stream registered", func() bool { return len(s.Status().Streams) == 1 })
+	mustApply(t, s, testModel(t, 0))
+	if cds := c.next(resourcev3.ClusterType); len(cds.GetResources()) == 0 {
+		t.Fatal("no clusters after the first Apply")
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
