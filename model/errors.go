@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -60,6 +61,9 @@ func AsErrors(err error) (Errors, bool) {
 	return Errors{{Msg: err.Error()}}, false
 }
 
+// MaxErrors is how many errors one load reports; the rest are counted in a last line.
+const MaxErrors = 100
+
 // errList collects the errors of one load.
 type errList struct {
 	errs Errors
@@ -94,5 +98,10 @@ func (l *errList) result() error {
 			cmp.Compare(a.Pos.Column, b.Pos.Column),
 		)
 	})
+	if n := len(l.errs); n > MaxErrors {
+		// A runaway input (a generated file gone wrong) must not flood logs and status.
+		errs := slices.Clone(l.errs[:MaxErrors])
+		return append(errs, &Error{Msg: fmt.Sprintf("... and %d more errors", n-MaxErrors)})
+	}
 	return l.errs
 }

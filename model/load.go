@@ -245,6 +245,9 @@ func (l *loader) decodeDoc(m *Model, file string, doc *yaml.Node, res *secretRes
 	d := newDecoder(file, l.errs, res)
 	var part Model
 	d.decode(root, reflect.ValueOf(&part).Elem(), "")
+	if d.budget < 0 {
+		return // a runaway document: its content would only bury the error in more
+	}
 	self := d.posOf(root)
 	add := func(elem any, path string) {
 		pos := self
