@@ -160,3 +160,18 @@ func TestFilesSplit(t *testing.T) {
 			backends, pools, apis, listeners)
 	}
 }
+
+func TestPeakHeapSeesAllocation(t *testing.T) {
+	stop := PeakHeap()
+	before := stop()
+	stop = PeakHeap()
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	peak := stop()
+	if peak < before+32<<20 {
+		t.Errorf("peak %d after a 64 MiB allocation; before %d", peak, before)
+	}
+	_ = buf[len(buf)-1]
+}
