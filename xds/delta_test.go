@@ -1,0 +1,155 @@
+package xds
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+)
+
+// deltaClient is a real incremental ADS stream.
+type deltaClient struct {
+	t      *testing.T
+	stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	node   *core.Node
+	resp   chan *discovery.DeltaDiscoveryResponse
+	first  bool
+}
+
+func newDeltaClient(t *testing.T, addr string, node *core.Node) *deltaClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := dial(t, addr).DeltaAggregatedResources(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := &deltaClient{t: t, stream: stream, node: node, resp: make(chan *discovery.DeltaDiscoveryResponse, 1024), first: true}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case c.resp <- r:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *deltaClient) send(req *discovery.DeltaDiscoveryRequest) {
+	c.t.Helper()
+	if c.first {
+		req.Node, c.first = c.node, false
+	}
+	if err := c.stream.Send(req); err != nil {
+		c.t.Fatalf("send %s: %v", req.GetTypeUrl(), err)
+	}
+}
+
+func (c *deltaClient) next(typeURL string) *discovery.DeltaDiscoveryResponse {
+	c.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case r := <-c.resp:
+			if r.GetTypeUrl() == typeURL {
+				return r
+			}
+		case <-deadline:
+			c.t.Fatalf("no delta %s response within 10s", typeURL)
+			return nil
+		}
+	}
+}
+
+// rejectFor NACKs every response of typeURL for d, as a client with a broken
+// configuration does, and counts them.
+func (c *deltaClient) rejectFor(typeURL, detail string, d time.Duration) int {
+	n := 0
+	deadline := time.After(d)
+	for {
+		select {
+		case r := <-c.resp:
+			if r.GetTypeUrl() != typeURL {
+				continue
+			}
+			n++
+			c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: r.GetNonce(),
+				ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+		case <-deadline:
+			return n
+		}
+	}
+}
+
+func deltaNames(r *discovery.DeltaDiscoveryResponse) []string {
+	var out []string
+	for _, res := range r.GetResources() {
+		out = append(out, res.GetName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestDeltaStreamReceivesAcksAndNackDoesNotLoop(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+	want := groupVersions(t, s, "swedencentral/envoy")
+
+	c := newDeltaClient(t, addr, envoyNode("envoy-delta", "swedencentral"))
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType}) // wildcard
+	cds := c.next(resourcev3.ClusterType)
+	if len(cds.GetResources()) == 0 {
+		t.Fatal("delta CDS response has no clusters")
+	}
+	if cds.GetSystemVersionInfo() != want[resourcev3.ClusterType] {
+		t.Errorf("system version %q, want the group's %q", cds.GetSystemVersionInfo(), want[resourcev3.ClusterType])
+	}
+	clusters := deltaNames(cds)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: clusters})
+	eds := c.next(resourcev3.EndpointType)
+	if got := deltaNames(eds); !slices.Equal(got, clusters) {
+		t.Errorf("delta EDS %v, want %v", got, clusters)
+	}
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	waitFor(t, "delta ACKs in status", func() bool {
+		st := streamOf(t, s, "envoy-delta", Delta)
+		return st.Types[resourcev3.ClusterType].AckedVersion == want[resourcev3.ClusterType] &&
+			st.Types[resourcev3.EndpointType].Acks == 1
+	})
+
+	// A new model; the client rejects its clusters, and keeps rejecting whatever comes.
+	mustApply(t, s, testModel(t, 1))
+	changed := c.next(resourcev3.ClusterType)
+	const detail = "cluster func-primary-sdc rejected"
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: changed.GetNonce(),
+		ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+	if n := c.rejectFor(resourcev3.ClusterType, detail, 2*time.Second); n > 2 {
+		t.Fatalf("%d delta CDS responses in the 2s after a NACK, want at most 2", n)
+	}
+	st := streamOf(t, s, "envoy-delta", Delta).Types[resourcev3.ClusterType]
+	if st.LastNack == nil || st.LastNack.Message != detail || st.LastNack.Version != changed.GetSystemVersionInfo() {
+		t.Fatalf("recorded NACK %+v, want version %q detail %q", st.LastNack, changed.GetSystemVersionInfo(), detail)
+	}
+
+	// Not stuck: the next model arrives.
+	mustApply(t, s, testModel(t, 2))
+	next := c.next(resourcev3.ClusterType)
+	if v := groupVersions(t, s, "swedencentral/envoy")[resourcev3.ClusterType]; next.GetSystemVersionInfo() != v {
+		t.Errorf("after the next model got system version %q, want %q", next.GetSystemVersionInfo(), v)
+	}
+}
