@@ -119,7 +119,7 @@ var invalidCases = []struct {
 	{"secret file missing", "backends: [{name: x, url: 'https://x', credentials: {header: {x-key: '${file:/no/such}'}}}]\n",
 		`case.yaml:1: backends[0].credentials.header.x-key: cannot read secret file /no/such: no such file`},
 	{"secret bad reference", "backends: [{name: x, url: 'https://x', credentials: {header: {x-key: '${1X}'}}}]\n",
-		`case.yaml:1: backends[0].credentials.header.x-key: "${1X}" is not a reference: want ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path} (variable names: letters, digits, _)`},
+		`case.yaml:1: backends[0].credentials.header.x-key: a reference must be ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path}; variable names are letters, digits and _, not starting with a digit (write $${ for a literal ${)`},
 	{"secret unterminated", "backends: [{name: x, url: 'https://x', credentials: {header: {x-key: 'ab${SET'}}}]\n",
 		`case.yaml:1: backends[0].credentials.header.x-key: unterminated reference: "${" without "}" (write $${ for a literal ${)`},
 	{"secret not a string", "backends: [{name: x, url: 'https://x', credentials: {header: {x-key: [a]}}}]\n",

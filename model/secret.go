@@ -102,7 +102,8 @@ func (r *secretResolver) expand(body string) (value, shown string, usedDefault b
 	}
 	name, def, hasDefault := strings.Cut(body, ":-")
 	if !validEnvName(name) {
-		return "", "", false, fmt.Errorf("%q is not a reference: want ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path} (variable names: letters, digits, _)", "${"+clip(name)+"}")
+		// Not quoted: what was written may be a secret meant as a literal.
+		return "", "", false, errors.New("a reference must be ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path}; variable names are letters, digits and _, not starting with a digit (write $${ for a literal ${)")
 	}
 	shown = "${" + name + "}"
 	v, ok := r.lookupEnv(name)

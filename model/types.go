@@ -91,6 +91,16 @@ func (s Secret) String() string { return "[redacted]" }
 // GoString redacts the value for %#v as well.
 func (s Secret) GoString() string { return "model.Secret{[redacted]}" }
 
+// Format redacts the value for every verb: without it %d or %x would print the
+// struct's fields, value included.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, s.GoString())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
+
 // CircuitBreaker is an APIM backend circuit breaker. APIM supports one rule per backend.
 type CircuitBreaker struct {
 	Rules []*BreakerRule `yaml:"rules"`

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -223,7 +224,7 @@ func (ld *loader) validateHeaders(l loc, headers map[string]Secret) {
 	slices.SortFunc(names, func(a, b string) int {
 		pa, _ := l.at("header." + a)
 		pb, _ := l.at("header." + b)
-		return pa.Line - pb.Line
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column), cmp.Compare(a, b))
 	})
 	seen := map[string]string{}
 	for _, n := range names {
