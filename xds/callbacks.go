@@ -31,7 +31,11 @@ func (c callbacks) OnStreamClosed(id int64, _ *core.Node) { c.closed(streamKey{S
 func (c callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.closed(streamKey{Delta, id}) }
 
 func (c callbacks) closed(k streamKey) {
-	if ev, known := c.s.reg.close(k); known {
+	ev, known, rejecting := c.s.reg.close(k)
+	if rejecting != nil {
+		c.s.cache.forget(rejecting)
+	}
+	if known {
 		c.s.log.Debug("xDS stream closed", "node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID)
 		c.s.obs.StreamClosed(ev)
 	}
@@ -44,6 +48,7 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 	rejected := c.answered(k, req.GetTypeUrl(), req.GetResponseNonce(), d != nil, d.GetMessage(), true)
 	if rejected != "" {
 		c.s.cache.noteRejected(req, rejected)
+		c.s.reg.setRejecting(k, req)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
 )
@@ -31,6 +32,9 @@ type streamState struct {
 	node   *core.Node
 	group  translator.Group
 	types  map[string]*typeState
+	// rejecting is the last NACK request noted in the cache; forgotten at close in case
+	// the stream ended before the server asked the cache for its watch.
+	rejecting *discovery.DiscoveryRequest
 }
 
 type typeState struct {
@@ -57,16 +61,25 @@ func (r *registry) open(k streamKey, now time.Time) {
 	}
 }
 
-// close forgets a stream; it returns the stream's event and whether its node was known.
-func (r *registry) close(k streamKey) (Event, bool) {
+// close forgets a stream; it returns the stream's event, whether its node was known, and
+// its last NACK request.
+func (r *registry) close(k streamKey) (Event, bool, *discovery.DiscoveryRequest) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]
 	if !ok {
-		return Event{}, false
+		return Event{}, false, nil
 	}
 	delete(r.streams, k)
-	return st.event(), st.node != nil
+	return st.event(), st.node != nil, st.rejecting
+}
+
+func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.streams[k]; ok {
+		st.rejecting = req
+	}
 }
 
 // setNode records the stream's node the first time it is seen. It reports whether this
