@@ -300,6 +300,18 @@ func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
 	if next := c.next(resourcev3.ClusterType); next.GetVersionInfo() == cds.GetVersionInfo() {
 		t.Errorf("unseen-region node kept version %q after a model change", cds.GetVersionInfo())
 	}
+
+	// Once its last node has gone, the next Apply drops the group.
+	if err := c.stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stream closed", func() bool { return len(s.Status().Streams) == 0 })
+	mustApply(t, s, testModel(t, 2))
+	for _, g := range s.Status().Groups {
+		if g.Key == "swedencentrall/envoy" {
+			t.Errorf("group %s kept after its last node left", g.Key)
+		}
+	}
 }
 
 func TestNodeBeforeFirstApplyWaits(t *testing.T) {
