@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/reflection"
 )
 
 // Config is what the backend needs to run. Addresses may use port 0; the
@@ -197,6 +198,7 @@ func (s *Server) serveLocked(httpLn, grpcLn net.Listener) {
 	}
 	testgrpc.RegisterTestServiceServer(g.grpc, &testService{s: s})
 	healthpb.RegisterHealthServer(g.grpc, health.NewServer()) // SERVING for "" by default
+	reflection.Register(g.grpc)                               // so grpcurl needs no proto files
 	s.serving = g
 	s.wg.Add(2)
 	go func() {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -198,6 +199,26 @@ func TestGRPCAnswers(t *testing.T) {
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("health = %v, %v; want SERVING", h.GetStatus(), err)
 	}
+	// Reflection lists the TestService, so grpcurl needs no proto files.
+	rc, err := reflectionpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := rc.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var services []string
+	for _, svc := range rr.GetListServicesResponse().GetService() {
+		services = append(services, svc.GetName())
+	}
+	if !strings.Contains(strings.Join(services, ","), "grpc.testing.TestService") {
+		t.Errorf("reflection lists %q, want grpc.testing.TestService", services)
+	}
+	rc.CloseSend()
 	if _, st := admin(t, s, "/admin/state"); st.Requests.GRPC != 2 || st.Requests.HTTP != 0 {
 		t.Errorf("counters = %+v, want grpc=2 http=0 (health checks not counted)", st.Requests)
 	}
