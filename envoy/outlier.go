@@ -36,7 +36,9 @@ type FailurePercentage struct {
 	Threshold     uint32
 	RequestVolume uint32
 	MinimumHosts  uint32
-	// LocalOrigin also enforces it on locally originated failures (split mode only).
+	// External enforces it on HTTP statuses (and, without split mode, on everything).
+	External bool
+	// LocalOrigin enforces it on locally originated failures (split mode only).
 	LocalOrigin bool
 }
 
@@ -63,7 +65,10 @@ func OutlierDetection(s OutlierSpec) *clusterv3.OutlierDetection {
 	}
 	if fp := s.FailurePercentage; fp != nil {
 		od.FailurePercentageThreshold = u32(fp.Threshold)
-		od.EnforcingFailurePercentage = u32(100)
+		od.EnforcingFailurePercentage = u32(0)
+		if fp.External {
+			od.EnforcingFailurePercentage = u32(100)
+		}
 		od.FailurePercentageMinimumHosts = u32(fp.MinimumHosts)
 		od.FailurePercentageRequestVolume = u32(fp.RequestVolume)
 		if fp.LocalOrigin && s.SplitLocalOrigin {

@@ -47,7 +47,7 @@ func TestOutlierDetectionFailurePercentage(t *testing.T) {
 	od := OutlierDetection(OutlierSpec{
 		Interval: 15 * time.Second, EjectionTime: 30 * time.Second,
 		SplitLocalOrigin:  true,
-		FailurePercentage: &FailurePercentage{Threshold: 50, RequestVolume: 3, MinimumHosts: 1, LocalOrigin: true},
+		FailurePercentage: &FailurePercentage{Threshold: 50, RequestVolume: 3, MinimumHosts: 1, External: true, LocalOrigin: true},
 	})
 	if err := Validate(od); err != nil {
 		t.Fatal(err)

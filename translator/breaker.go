@@ -1,0 +1,217 @@
+package translator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
+)
+
+const (
+	// ejectionSweep bounds Envoy's outlier interval for count rules. Consecutive detectors
+	// eject inline, so the interval only decides how soon after tripDuration an ejected
+	// host is checked and returned: 1s keeps the return within a second of tripDuration.
+	ejectionSweep = time.Second
+	// grpcCountThreshold is the failure percentage a count rule becomes for gRPC clients,
+	// which count every non-OK status (application errors too) as a failure: more than
+	// half of at least `count` calls in the interval must fail.
+	grpcCountThreshold = 50
+	// percentageVolume is the minimum calls in an interval before a percentage rule may
+	// eject: one failed call of one must not trip a backend.
+	percentageVolume = 5
+)
+
+// breaker is the circuit breaker of one cluster: one backend's rule, or the merge of a
+// pool's members' rules.
+type breaker struct {
+	count      int // consecutive failures; 0 when the rule is a percentage
+	percentage int
+	interval   time.Duration
+	trip       time.Duration
+	codes      codeSet
+	connection bool // BackendConnectionFailure
+	timeout    bool // Timeout
+	retryAfter bool // acceptRetryAfter
+}
+
+// breakerOf merges the breaker rules of backends into the strictest rule: any failure
+// any rule names counts, the smallest count, percentage and interval, the longest trip.
+// It returns nil when no backend has a breaker, and warns when the rules differ or some
+// members have none, since Envoy has one outlier detector per cluster.
+func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
+	var with, without []string
+	var rules []*model.BreakerRule
+	for _, b := range backends {
+		if b.CircuitBreaker == nil || len(b.CircuitBreaker.Rules) == 0 {
+			without = append(without, b.Name)
+			continue
+		}
+		with = append(with, b.Name)
+		rules = append(rules, b.CircuitBreaker.Rules...)
+	}
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	br := &breaker{codes: codeSet{}}
+	distinct := map[string]bool{}
+	for _, r := range rules {
+		fc := r.FailureCondition
+		distinct[ruleKey(r)] = true
+		br.count = minPositive(br.count, fc.Count)
+		br.percentage = minPositive(br.percentage, fc.Percentage)
+		if fc.Interval.Duration > 0 && (br.interval == 0 || fc.Interval.Duration < br.interval) {
+			br.interval = fc.Interval.Duration
+		}
+		br.trip = max(br.trip, r.TripDuration.Duration)
+		for c := range codesOf(fc.StatusCodeRanges) {
+			br.codes[c] = true
+		}
+		br.connection = br.connection || hasReason(fc.ErrorReasons, model.BackendConnectionFailure)
+		br.timeout = br.timeout || hasReason(fc.ErrorReasons, model.Timeout)
+		br.retryAfter = br.retryAfter || r.AcceptRetryAfter
+	}
+	if br.interval == 0 {
+		br.interval = 10 * time.Second // Envoy's default
+	}
+	if br.trip == 0 {
+		br.trip = 30 * time.Second // Envoy's default
+	}
+	var warnings []string
+	if len(distinct) > 1 {
+		warnings = append(warnings, fmt.Sprintf(
+			"%s: members %s have different circuit breaker rules; a cluster has one outlier detector, so the strictest merge applies to all (see docs/translation.md)",
+			what, strings.Join(with, ", ")))
+	}
+	if len(without) > 0 {
+		warnings = append(warnings, fmt.Sprintf(
+			"%s: members %s have no circuit breaker but share the cluster's outlier detection from %s",
+			what, strings.Join(without, ", "), strings.Join(with, ", ")))
+	}
+	return br, warnings
+}
+
+func ruleKey(r *model.BreakerRule) string {
+	fc := r.FailureCondition
+	reasons := make([]string, len(fc.ErrorReasons))
+	for i, x := range fc.ErrorReasons {
+		reasons[i] = string(x)
+	}
+	sort.Strings(reasons)
+	return fmt.Sprintf("%d/%d/%s/%s/%v/%v/%s", fc.Count, fc.Percentage, fc.Interval.Duration, r.TripDuration.Duration,
+		r.AcceptRetryAfter, codesOf(fc.StatusCodeRanges).ranges(), strings.Join(reasons, ","))
+}
+
+func minPositive(a, b int) int {
+	switch {
+	case b <= 0:
+		return a
+	case a <= 0:
+		return b
+	}
+	return min(a, b)
+}
+
+// envoyOutlier translates br for Envoy. Connection failures, resets and timeouts are
+// counted apart from HTTP statuses (split mode), so a rule that names only statuses does
+// not eject on connection failures and vice versa. errorStatuses is non-nil when the
+// rule's statuses need outlier_detection.error_matcher to be counted exactly.
+func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, errorStatuses []envoy.StatusRange, warnings []string) {
+	spec = envoy.OutlierSpec{
+		Interval:         br.interval,
+		EjectionTime:     br.trip,
+		SplitLocalOrigin: true,
+	}
+	localOrigin := br.connection || br.timeout
+	fivexx := br.codes.within(500, 599)
+	other := br.codes.without(500, 599)
+	countRule := br.count > 0 && br.percentage == 0
+	// The native detectors count fixed classes: consecutive_gateway_failure 502–504,
+	// consecutive_5xx and failure_percentage every 5xx. Any other set needs the
+	// error_matcher (Envoy ≥ 1.36), under which only the rule's statuses count.
+	gateway := countRule && !fivexx.empty() && fivexx.within(502, 504).len() == fivexx.len()
+	exact := other.empty() && (fivexx.empty() || fivexx.only(500, 599) || (gateway && fivexx.only(502, 504)))
+	useMatcher := !exact && !g.LegacyEnvoy
+	if useMatcher {
+		errorStatuses = br.codes.ranges()
+	}
+	if !exact && g.LegacyEnvoy {
+		if !other.empty() {
+			warnings = append(warnings, fmt.Sprintf(
+				"%s: statuses %s cannot count toward ejection on Envoy older than 1.36 (no outlier_detection.error_matcher); they are ignored", what, describeCodes(other)))
+		}
+		if !fivexx.empty() {
+			counted := "500–599"
+			if gateway {
+				counted = "502–504"
+			}
+			warnings = append(warnings, fmt.Sprintf(
+				"%s: Envoy older than 1.36 counts %s toward ejection where the rule names %s", what, counted, describeCodes(fivexx)))
+		}
+	}
+	if br.count > 0 {
+		if br.interval > ejectionSweep {
+			spec.Interval = ejectionSweep
+		}
+		if localOrigin {
+			spec.ConsecutiveLocalOrigin = uint32(br.count)
+		}
+		switch {
+		case useMatcher:
+			// A matched non-5xx is reported as a 500 and an unmatched 5xx as a success, so
+			// consecutive_5xx counts exactly the rule's statuses.
+			spec.Consecutive5xx = uint32(br.count)
+		case fivexx.empty():
+		case gateway:
+			spec.ConsecutiveGateway = uint32(br.count)
+		default:
+			spec.Consecutive5xx = uint32(br.count)
+		}
+	}
+	if br.percentage > 0 {
+		spec.Interval = br.interval // the percentage's window
+		spec.FailurePercentage = &envoy.FailurePercentage{
+			Threshold:     uint32(br.percentage),
+			RequestVolume: percentageVolume,
+			MinimumHosts:  1,
+			External:      !br.codes.empty(),
+			LocalOrigin:   localOrigin,
+		}
+	}
+	return spec, errorStatuses, warnings
+}
+
+// grpcOutlier translates br for proxyless gRPC, which implements only success-rate and
+// failure-percentage ejection, and counts every non-OK call as a failure.
+func grpcOutlier(br *breaker) envoy.OutlierSpec {
+	fp := &envoy.FailurePercentage{MinimumHosts: 1, External: true}
+	if br.percentage > 0 {
+		fp.Threshold = uint32(br.percentage)
+		fp.RequestVolume = percentageVolume
+	} else {
+		fp.Threshold = grpcCountThreshold
+		fp.RequestVolume = uint32(br.count)
+	}
+	return envoy.OutlierSpec{
+		Interval:          br.interval, // gRPC's counting window
+		EjectionTime:      br.trip,
+		FailurePercentage: fp,
+	}
+}
+
+func (s codeSet) empty() bool { return len(s) == 0 }
+func (s codeSet) len() int    { return len(s) }
+
+func describeCodes(s codeSet) string {
+	var parts []string
+	for _, r := range s.ranges() {
+		if r.Min == r.Max {
+			parts = append(parts, fmt.Sprint(r.Min))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d–%d", r.Min, r.Max))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

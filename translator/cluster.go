@@ -1,0 +1,276 @@
+package translator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
+)
+
+const (
+	// overprovisioningFactor makes a priority keep all its traffic while any of its hosts
+	// is healthy (APIM: a lower group is used only when every backend above is tripped).
+	// Envoy's default 140 spills traffic once fewer than 72% are healthy. Consul uses 100000.
+	overprovisioningFactor = 100000
+	// metadataNamespace holds credential headers in endpoint metadata.
+	metadataNamespace = "poolpilot"
+	// tlsMatchKey selects a backend's transport socket via envoy.transport_socket_match.
+	tlsMatchKey = "backend"
+	// retryBudgetPercent lets every active request have a retry in flight: during a
+	// regional outage every request retries once. Envoy's default limit is 3 concurrent
+	// retries per cluster, which would fail most of them.
+	retryBudgetPercent = 100
+	retryBudgetMinimum = 10
+)
+
+// target is what an API routes to: a pool, or a single backend as a one-member pool.
+type target struct {
+	name    string
+	pool    *model.Pool // nil for a backend
+	members []member
+}
+
+func (t target) backends() []*model.Backend {
+	out := make([]*model.Backend, len(t.members))
+	for i, m := range t.members {
+		out[i] = m.backend
+	}
+	return out
+}
+
+func (t target) kind() string {
+	if t.pool != nil {
+		return fmt.Sprintf("pool %q", t.name)
+	}
+	return fmt.Sprintf("backend %q", t.name)
+}
+
+func (t target) allIP() bool {
+	for _, m := range t.members {
+		if !m.backend.Endpoint.IsIP {
+			return false
+		}
+	}
+	return true
+}
+
+// addTarget emits the cluster (and endpoints) for the API target named name, once.
+func (tr *translation) addTarget(name string) error {
+	if tr.targets[name] {
+		return nil
+	}
+	tr.targets[name] = true
+	var t target
+	switch {
+	case tr.m.Pool(name) != nil:
+		p := tr.m.Pool(name)
+		members, warnings := rankMembers(tr.m, p, tr.g)
+		tr.warn(warnings...)
+		t = target{name: name, pool: p, members: members}
+	case tr.m.Backend(name) != nil:
+		t = backendTarget(tr.m.Backend(name))
+	default:
+		return fmt.Errorf("no backend or pool named %q", name)
+	}
+	if len(t.members) == 0 {
+		return fmt.Errorf("%s has no members", t.kind())
+	}
+	if tr.g.Client == GRPC {
+		return tr.addGRPCTarget(t)
+	}
+	return tr.addEnvoyTarget(t)
+}
+
+func backendTarget(b *model.Backend) target {
+	return target{name: b.Name, members: []member{{backend: b, rank: 0, weight: 1}}}
+}
+
+// addEnvoyTarget: EDS for IP-only targets; a STRICT_DNS cluster with the same load
+// assignment inlined when any member is a DNS name (EDS addresses must be IPs).
+func (tr *translation) addEnvoyTarget(t target) error {
+	br, warnings := breakerOf(t.kind(), t.backends())
+	tr.warn(warnings...)
+	spec := envoy.ClusterSpec{
+		Name:               t.name,
+		LocalityWeighted:   true,
+		RetryBudgetPercent: retryBudgetPercent,
+		RetryBudgetMinimum: retryBudgetMinimum,
+		Protocol:           envoy.ProtocolSpec{Headers: credentialHeaders(t.backends())},
+	}
+	if br != nil {
+		od, errorStatuses, warnings := envoyOutlier(t.kind(), br, tr.g)
+		tr.warn(warnings...)
+		spec.Outlier = envoy.OutlierDetection(od)
+		spec.Protocol.ErrorStatuses = errorStatuses
+	}
+	for _, m := range t.members {
+		if b := m.backend; b.Endpoint.Scheme == "https" {
+			spec.TransportSocketMatches = append(spec.TransportSocketMatches, envoy.TransportSocketMatch(
+				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host)))
+		}
+	}
+	la := envoy.LoadAssignment(t.name, tr.localities(t.members), overprovisioningFactor)
+	if t.allIP() {
+		spec.Discovery = envoy.EDS
+		tr.res.Endpoints = append(tr.res.Endpoints, la)
+	} else {
+		spec.Discovery = envoy.StrictDNS
+		spec.LoadAssignment = la
+	}
+	return tr.addCluster(envoy.Cluster(spec))
+}
+
+// addGRPCTarget: EDS for IP-only targets. gRPC has no STRICT_DNS, and grpc-js rejects a
+// DNS name in EDS, so a pool with DNS-named members becomes an aggregate cluster over one
+// cluster per member (EDS, or LOGICAL_DNS for a DNS name), in rank order.
+func (tr *translation) addGRPCTarget(t target) error {
+	tr.warnGRPC(t.backends())
+	if t.pool == nil {
+		return tr.addGRPCLeaf(t.members[0].backend)
+	}
+	if t.allIP() {
+		spec := envoy.ClusterSpec{Name: t.name, Discovery: envoy.EDS, LocalityWeighted: true}
+		br, warnings := breakerOf(t.kind(), t.backends())
+		tr.warn(warnings...)
+		if br != nil {
+			spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+		}
+		tr.res.Endpoints = append(tr.res.Endpoints, envoy.LoadAssignment(t.name, tr.localities(t.members), overprovisioningFactor))
+		return tr.addCluster(envoy.Cluster(spec))
+	}
+	children := make([]string, 0, len(t.members))
+	for i, m := range t.members {
+		if i > 0 && m.rank == t.members[i-1].rank {
+			tr.warn(fmt.Sprintf(
+				"%s: gRPC clients get DNS-named pools as an aggregate cluster, which has no weights: %s and %s share a priority but become consecutive priorities",
+				t.kind(), t.members[i-1].backend.Name, m.backend.Name))
+		}
+		if err := tr.addGRPCLeaf(m.backend); err != nil {
+			return err
+		}
+		children = append(children, m.backend.Name)
+	}
+	return tr.addCluster(envoy.AggregateCluster(t.name, children))
+}
+
+// addGRPCLeaf emits a backend's own cluster for gRPC, with the backend's own breaker.
+func (tr *translation) addGRPCLeaf(b *model.Backend) error {
+	if tr.leaves[b.Name] {
+		return nil
+	}
+	tr.leaves[b.Name] = true
+	t := backendTarget(b)
+	spec := envoy.ClusterSpec{Name: b.Name, LocalityWeighted: true}
+	if br, _ := breakerOf(t.kind(), t.backends()); br != nil {
+		spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+	}
+	la := envoy.LoadAssignment(b.Name, tr.localities(t.members), overprovisioningFactor)
+	if b.Endpoint.IsIP {
+		spec.Discovery = envoy.EDS
+		tr.res.Endpoints = append(tr.res.Endpoints, la)
+	} else {
+		spec.Discovery = envoy.LogicalDNS
+		spec.LoadAssignment = la
+	}
+	return tr.addCluster(envoy.Cluster(spec))
+}
+
+// addCluster adds c unless a cluster of that name exists: a backend is both a pool's
+// leaf and a directly routed target with the same content, but two different clusters
+// under one name would be a translator bug.
+func (tr *translation) addCluster(c *clusterv3.Cluster) error {
+	if prev, ok := tr.clusters[c.GetName()]; ok {
+		if !equalProto(prev, c) {
+			return fmt.Errorf("two different clusters named %q", c.GetName())
+		}
+		return nil
+	}
+	tr.clusters[c.GetName()] = c
+	tr.res.Clusters = append(tr.res.Clusters, c)
+	return nil
+}
+
+// localities puts each member in its own locality: region = the backend's region,
+// sub_zone = the backend's name. One locality per member carries the member's weight
+// as the locality weight, which both Envoy (locality_weighted_lb_config) and gRPC
+// (weighted_target over localities; its round_robin ignores endpoint weights) honour.
+func (tr *translation) localities(members []member) []envoy.LocalityGroup {
+	out := make([]envoy.LocalityGroup, 0, len(members))
+	for _, m := range members {
+		out = append(out, envoy.LocalityGroup{
+			Region:   m.backend.Region,
+			SubZone:  m.backend.Name,
+			Priority: m.rank,
+			Weight:   m.weight,
+			Hosts:    []envoy.Host{tr.host(m.backend)},
+		})
+	}
+	return out
+}
+
+// host is a backend's endpoint. For Envoy it carries the backend's credential values
+// (read by the upstream header_mutation filter) and its TLS match key. gRPC clients get
+// neither: they cannot use them, and secrets go nowhere they are not needed.
+func (tr *translation) host(b *model.Backend) envoy.Host {
+	h := envoy.Host{Address: b.Endpoint.Host, Port: b.Endpoint.Port, Hostname: b.Endpoint.Host}
+	if tr.g.Client == GRPC {
+		return h
+	}
+	md := map[string]map[string]string{}
+	if b.Credentials != nil && len(b.Credentials.Header) > 0 {
+		kv := map[string]string{}
+		for name, v := range b.Credentials.Header {
+			kv[strings.ToLower(name)] = v.Reveal()
+		}
+		md[metadataNamespace] = kv
+	}
+	if b.Endpoint.Scheme == "https" {
+		md[envoy.TransportSocketMatchNamespace] = map[string]string{tlsMatchKey: b.Name}
+	}
+	if len(md) > 0 {
+		h.Metadata = md
+	}
+	return h
+}
+
+// credentialHeaders is the sorted union of the members' credential header names.
+func credentialHeaders(bs []*model.Backend) []envoy.MetadataHeader {
+	seen := map[string]bool{}
+	for _, b := range bs {
+		if b.Credentials == nil {
+			continue
+		}
+		for name := range b.Credentials.Header {
+			seen[strings.ToLower(name)] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]envoy.MetadataHeader, len(names))
+	for i, n := range names {
+		out[i] = envoy.MetadataHeader{Header: n, Namespace: metadataNamespace, Key: n}
+	}
+	return out
+}
+
+// warnGRPC notes, once per backend, what gRPC clients do not get.
+func (tr *translation) warnGRPC(bs []*model.Backend) {
+	for _, b := range bs {
+		if tr.grpcWarned[b.Name] {
+			continue
+		}
+		tr.grpcWarned[b.Name] = true
+		if b.Credentials != nil && len(b.Credentials.Header) > 0 {
+			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no credential headers (set them in the client)", b.Name))
+		}
+		if b.Endpoint.Scheme == "https" {
+			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no TLS settings; their channel credentials decide TLS", b.Name))
+		}
+	}
+}

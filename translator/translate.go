@@ -1,0 +1,92 @@
+package translator
+
+import (
+	"fmt"
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
+	"google.golang.org/protobuf/proto"
+)
+
+// Translate returns the resources every node of group g receives for model m. The
+// output is deterministic: the same model and group give equal resources, each type
+// sorted by name. Every resource passes envoy.Validate. m must come from model.Load.
+func Translate(m *model.Model, g Group) (*Resources, error) {
+	if m == nil {
+		return nil, fmt.Errorf("translate %s: no model", g)
+	}
+	if g.Client != Envoy && g.Client != GRPC {
+		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %q or %q)", g, g.Client, Envoy, GRPC)
+	}
+	tr := &translation{
+		m: m, g: g, res: &Resources{},
+		targets: map[string]bool{}, leaves: map[string]bool{}, grpcWarned: map[string]bool{},
+		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
+	}
+	var err error
+	if g.Client == GRPC {
+		err = tr.grpcAPIs()
+	} else {
+		err = tr.envoyListeners()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("translate %s: %w", g, err)
+	}
+	for _, rs := range [][]types.Resource{tr.res.Clusters, tr.res.Endpoints, tr.res.Routes, tr.res.Listeners} {
+		sortByName(rs)
+		for _, r := range rs {
+			if err := envoy.Validate(r); err != nil {
+				return nil, fmt.Errorf("translate %s: %s %q is invalid: %w", g, kindOf(r), nameOf(r), err)
+			}
+		}
+	}
+	return tr.res, nil
+}
+
+// translation is the state of one Translate call.
+type translation struct {
+	m   *model.Model
+	g   Group
+	res *Resources
+
+	targets    map[string]bool // API targets already emitted
+	leaves     map[string]bool // gRPC per-backend clusters already emitted
+	clusters   map[string]*clusterv3.Cluster
+	grpcWarned map[string]bool
+	warned     map[string]bool
+}
+
+// warn records each distinct warning once, in the order first seen.
+func (tr *translation) warn(ws ...string) {
+	for _, w := range ws {
+		if !tr.warned[w] {
+			tr.warned[w] = true
+			tr.res.Warnings = append(tr.res.Warnings, w)
+		}
+	}
+}
+
+type named interface{ GetName() string }
+
+func nameOf(r types.Resource) string {
+	if n, ok := r.(named); ok {
+		return n.GetName()
+	}
+	if c, ok := r.(interface{ GetClusterName() string }); ok {
+		return c.GetClusterName()
+	}
+	return ""
+}
+
+func kindOf(r types.Resource) string {
+	return string(proto.MessageName(r).Name())
+}
+
+func sortByName(rs []types.Resource) {
+	sort.SliceStable(rs, func(i, j int) bool { return nameOf(rs[i]) < nameOf(rs[j]) })
+}
+
+func equalProto(a, b proto.Message) bool { return proto.Equal(a, b) }
