@@ -1,13 +1,13 @@
 package xds
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"net/http"
 )
 
 // Metric names, documented in docs/operations.md.
@@ -49,7 +49,7 @@ type Metrics struct {
 
 	mu            sync.Mutex
 	modelVersion  string
-	groupVersions map[string]string
+	groupVersions map[groupType]string
 }
 
 // NewMetrics creates the metrics on a fresh registry.
@@ -98,9 +98,9 @@ func NewMetrics() *Metrics {
 		}, []string{"type"}),
 		groupVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metricGroupVersionInfo,
-			Help: "Always 1; the version label is the snapshot version currently set for the node group.",
-		}, []string{"group", "version"}),
-		groupVersions: map[string]string{},
+			Help: "Always 1; the version label is the version of one resource type in a node group's current snapshot.",
+		}, []string{"group", "type", "version"}),
+		groupVersions: map[groupType]string{},
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -157,55 +157,72 @@ func (m *Metrics) ObserveReload(r ReloadResult) {
 	}
 }
 
-// SetGroupVersion records the snapshot version now set for a node group.
-func (m *Metrics) SetGroupVersion(group, version string) {
-	if m == nil {
+var _ Observer = (*Metrics)(nil)
+
+// Applied records the snapshot versions of a successful Apply. Failures are counted by
+// ObserveReload, which also sees models that never reach Apply (parse errors).
+func (m *Metrics) Applied(ev ApplyEvent) {
+	if m == nil || ev.Err != nil {
 		return
+	}
+	now := map[groupType]string{}
+	for group, byType := range ev.Groups {
+		for url, v := range byType {
+			now[groupType{group, TypeName(url)}] = v
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.groupVersions[group]; ok {
-		if old == version {
-			return
+	// Replace changed series one by one rather than Reset, so a scrape never sees a
+	// group without a version.
+	for k, old := range m.groupVersions {
+		if now[k] != old {
+			m.groupVersion.DeleteLabelValues(k.group, k.typ, old)
+			delete(m.groupVersions, k)
 		}
-		m.groupVersion.DeleteLabelValues(group, old)
 	}
-	m.groupVersions[group] = version
-	m.groupVersion.WithLabelValues(group, version).Set(1)
+	for k, v := range now {
+		if _, ok := m.groupVersions[k]; !ok {
+			m.groupVersions[k] = v
+			m.groupVersion.WithLabelValues(k.group, k.typ, v).Set(1)
+		}
+	}
 }
 
-// StreamOpened and StreamClosed track open streams; stream is "sotw" or "delta".
-func (m *Metrics) StreamOpened(group, stream string) {
+type groupType struct{ group, typ string }
+
+// StreamOpened counts an open stream of a known node.
+func (m *Metrics) StreamOpened(ev Event) {
 	if m != nil {
-		m.streams.WithLabelValues(groupLabel(group), stream).Inc()
+		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Inc()
 	}
 }
 
 // StreamClosed undoes StreamOpened.
-func (m *Metrics) StreamClosed(group, stream string) {
+func (m *Metrics) StreamClosed(ev Event) {
 	if m != nil {
-		m.streams.WithLabelValues(groupLabel(group), stream).Dec()
+		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Dec()
 	}
 }
 
-// ResponseSent counts one response of typeURL.
-func (m *Metrics) ResponseSent(typeURL string) {
+// Response counts one response sent.
+func (m *Metrics) Response(ev Event) {
 	if m != nil {
-		m.responses.WithLabelValues(TypeName(typeURL)).Inc()
+		m.responses.WithLabelValues(TypeName(ev.TypeURL)).Inc()
 	}
 }
 
-// AckReceived counts one ACK of typeURL.
-func (m *Metrics) AckReceived(typeURL string) {
+// Ack counts one ACK.
+func (m *Metrics) Ack(ev Event) {
 	if m != nil {
-		m.acks.WithLabelValues(TypeName(typeURL)).Inc()
+		m.acks.WithLabelValues(TypeName(ev.TypeURL)).Inc()
 	}
 }
 
-// NackReceived counts one NACK of typeURL.
-func (m *Metrics) NackReceived(typeURL string) {
+// Nack counts one NACK.
+func (m *Metrics) Nack(ev Event) {
 	if m != nil {
-		m.nacks.WithLabelValues(TypeName(typeURL)).Inc()
+		m.nacks.WithLabelValues(TypeName(ev.TypeURL)).Inc()
 	}
 }
 

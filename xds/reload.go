@@ -81,6 +81,29 @@ func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptio
 	return &Reloader{path: path, load: load, apply: apply, opts: opts}
 }
 
+// NewServerReloader is a Reloader that loads with model.Load (plus loadOpts) and applies
+// to srv, naming each model by the server's content-hash model version.
+func NewServerReloader(path string, srv *Server, opts ReloaderOptions, loadOpts ...model.Option) *Reloader {
+	if opts.Version == nil {
+		opts.Version = func(*model.Model) string { return srv.Status().ModelVersion }
+	}
+	load := func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
+	return NewReloader(path, load, srv.Apply, opts)
+}
+
+// Adopt records m, which the caller has already applied (serve's startup load), as the
+// served model, so /status and /readyz reflect it before the first reload.
+func (r *Reloader) Adopt(m *model.Model, trigger string) ReloadResult {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	res := ReloadResult{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version(m)}
+	r.mu.Lock()
+	r.current, r.last, r.lastGood = m, res, res
+	r.mu.Unlock()
+	r.opts.Metrics.ObserveReload(res)
+	return res
+}
+
 // Path is the model file or directory this Reloader reads.
 func (r *Reloader) Path() string { return r.path }
 

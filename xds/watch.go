@@ -28,6 +28,9 @@ type WatchOptions struct {
 	// MaxWait bounds the time from the first event of a burst to onChange.
 	MaxWait time.Duration
 	Logger  *slog.Logger
+
+	// ready, when set, is closed once the watch is in place (tests edit files after it).
+	ready chan struct{}
 }
 
 func (o WatchOptions) withDefaults() WatchOptions {
@@ -67,6 +70,9 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 	defer w.Close()
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("watch %s: %w", dir, err)
+	}
+	if opts.ready != nil {
+		close(opts.ready)
 	}
 	opts.Logger.Info("watching model for changes", "path", path, "dir", dir,
 		"debounce", opts.Debounce, "maxWait", opts.MaxWait)

@@ -1,0 +1,123 @@
+package xds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// AdminOptions configure the admin HTTP server. Server is required; the rest optional.
+type AdminOptions struct {
+	Server *Server
+	// Reloader, when set, supplies the last reload result and the model behind the pool
+	// table; without it /status shows the server's own apply state only.
+	Reloader *Reloader
+	// Metrics, when set, is served on /metrics.
+	Metrics *Metrics
+	// Pprof mounts net/http/pprof on /debug/pprof/ (off by default: it exposes stacks
+	// and lets a caller burn CPU).
+	Pprof  bool
+	Logger *slog.Logger
+}
+
+// Admin is the admin HTTP server: /healthz, /readyz, /metrics, /status (JSON) and /
+// (HTML). It binds wherever it is told; serve binds 127.0.0.1 unless configured otherwise,
+// as nothing here is authenticated.
+type Admin struct {
+	opts AdminOptions
+	mux  *http.ServeMux
+}
+
+// NewAdmin builds the admin handlers.
+func NewAdmin(opts AdminOptions) *Admin {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	a := &Admin{opts: opts, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /status", a.statusJSON)
+	a.mux.HandleFunc("GET /{$}", a.statusHTML)
+	if opts.Metrics != nil {
+		a.mux.Handle("GET /metrics", opts.Metrics.Handler())
+	}
+	if opts.Pprof {
+		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return a
+}
+
+// Handler is the admin mux, for tests and embedding.
+func (a *Admin) Handler() http.Handler { return a.mux }
+
+// AdminShutdownTimeout bounds how long Serve waits for in-flight admin requests.
+const AdminShutdownTimeout = 2 * time.Second
+
+// Serve serves the admin endpoints on lis until ctx ends, then shuts down, waiting at
+// most AdminShutdownTimeout for in-flight requests, and returns nil.
+func (a *Admin) Serve(ctx context.Context, lis net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), AdminShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// ready: a good model is loaded and its snapshots are set.
+func (a *Admin) ready() (bool, string) {
+	if a.opts.Reloader != nil && !a.opts.Reloader.Ready() {
+		return false, "no good model loaded yet"
+	}
+	if a.opts.Server.Status().ModelVersion == "" {
+		return false, "no snapshots set yet"
+	}
+	return true, "ready"
+}
+
+func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	ok, why := a.ready()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	w.Write([]byte(why + "\n"))
+}
+
+func (a *Admin) statusJSON(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(a.Status()); err != nil {
+		a.opts.Logger.Warn("write /status", "error", err)
+	}
+}
