@@ -2,13 +2,9 @@ package main
 
 import (
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/envoy"
 )
 
-// validateProto checks m against Envoy's proto constraints.
-// TODO(envoy.Validate): switch to envoy.Validate, which also walks into Anys.
-func validateProto(m proto.Message) error {
-	if v, ok := m.(interface{ ValidateAll() error }); ok {
-		return v.ValidateAll()
-	}
-	return nil
-}
+// validateProto checks m against Envoy's proto constraints, inside every Any too.
+func validateProto(m proto.Message) error { return envoy.Validate(m) }

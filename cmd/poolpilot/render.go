@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/spf13/cobra"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// rendered is render's output: a node group's resources by type, in xDS order.
+type rendered struct {
+	Clusters  []json.RawMessage `json:"clusters"`
+	Endpoints []json.RawMessage `json:"endpoints"`
+	Routes    []json.RawMessage `json:"routes"`
+	Listeners []json.RawMessage `json:"listeners"`
+}
+
+func (a *app) renderCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "render PATH --region R",
+		Short: "Print exactly the resources a node group (region × client kind) receives",
+		Long: `render translates a model for one node group and prints the clusters, endpoints,
+routes and listeners that a node of that group receives, as protojson (or YAML made
+from it). Secret values are redacted unless --show-secrets.`,
+		Example: `  poolpilot render examples/failover --region swedencentral
+  poolpilot render examples/failover --region norwayeast --client grpc -o yaml`,
+		Args: exactArgs(1, "PATH (a model file or directory)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, format, err := a.renderFlags()
+			if err != nil {
+				return usageError{err}
+			}
+			m, err := model.Load(args[0])
+			if err != nil {
+				printModelErrors(a, err)
+				return reportedError{exitError}
+			}
+			if !a.v.GetBool("show-secrets") {
+				m = m.Redacted()
+			}
+			res, err := translator.Translate(m, g)
+			if err != nil {
+				return fmt.Errorf("translate for %s: %w", g, err)
+			}
+			for _, w := range res.Warnings {
+				a.log.Warn(w, "group", g.String())
+			}
+			out, err := renderResources(res, format)
+			if err != nil {
+				return err
+			}
+			_, err = a.stdout.Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.String("region", "", "the node's region (node.locality.region) (required)")
+	f.String("client", string(translator.Envoy), "the node's client kind: envoy or grpc")
+	f.StringP("output", "o", "json", "output format: json or yaml")
+	f.Bool("show-secrets", false, "print secret values (credentials headers) instead of redacting them")
+	return cmd
+}
+
+func (a *app) renderFlags() (translator.Group, string, error) {
+	g := translator.Group{
+		Region: a.v.GetString("region"),
+		Client: translator.ClientKind(a.v.GetString("client")),
+	}
+	if g.Region == "" {
+		return g, "", fmt.Errorf("render: --region is required (the node group's region)")
+	}
+	if g.Client != translator.Envoy && g.Client != translator.GRPC {
+		return g, "", fmt.Errorf("render: --client %q: want envoy or grpc", g.Client)
+	}
+	format := a.v.GetString("output")
+	if format != "json" && format != "yaml" {
+		return g, "", fmt.Errorf("render: -o %q: want json or yaml", format)
+	}
+	return g, format, nil
+}
+
+// renderResources prints res grouped by type, as indented JSON or as YAML.
+func renderResources(res *translator.Resources, format string) ([]byte, error) {
+	var r rendered
+	for _, part := range []struct {
+		dst *[]json.RawMessage
+		src []types.Resource
+	}{
+		{&r.Clusters, res.Clusters}, {&r.Endpoints, res.Endpoints},
+		{&r.Routes, res.Routes}, {&r.Listeners, res.Listeners},
+	} {
+		*part.dst = make([]json.RawMessage, 0, len(part.src))
+		for _, m := range part.src {
+			if err := validateProto(m); err != nil {
+				return nil, fmt.Errorf("translated resource is invalid (a poolpilot bug): %w", err)
+			}
+			j, err := marshalJSON(m)
+			if err != nil {
+				return nil, err
+			}
+			*part.dst = append(*part.dst, j)
+		}
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if format == "yaml" {
+		return jsonToYAML(j)
+	}
+	return append(j, '\n'), nil
+}

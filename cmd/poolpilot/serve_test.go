@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// logLines collects a child's JSON log lines and lets a test wait for one.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   strings.Builder
+	added chan struct{}
+}
+
+func newLogLines(r io.Reader) *logLines {
+	l := &logLines{added: make(chan struct{}, 1)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+		for sc.Scan() {
+			var rec map[string]any
+			_ = json.Unmarshal(sc.Bytes(), &rec) // non-JSON lines stay in raw only
+			l.mu.Lock()
+			l.raw.WriteString(sc.Text() + "\n")
+			if rec != nil {
+				l.lines = append(l.lines, rec)
+			}
+			l.mu.Unlock()
+			select {
+			case l.added <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return l
+}
+
+// waitFor returns the first record with message msg, waiting at most d.
+func (l *logLines) waitFor(t *testing.T, msg string, d time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, rec := range l.lines {
+			if rec["msg"] == msg {
+				l.mu.Unlock()
+				return rec
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.added:
+		case <-deadline:
+			t.Fatalf("no log %q within %v; log so far:\n%s", msg, d, l.text())
+		}
+	}
+}
+
+func (l *logLines) all(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, rec := range l.lines {
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (l *logLines) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.raw.String()
+}
+
+// TestServeExampleStopsOnSIGTERM runs `poolpilot serve` (the embedded example) as a child
+// process on free ports, checks its log and that it answers an ADS request, then sends
+// SIGTERM and expects a graceful exit 0.
+func TestServeExampleStopsOnSIGTERM(t *testing.T) {
+	const secret = "sekrit-value"
+	cmd := exec.Command(os.Args[0], "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
+		"--log-format", "json")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "FUNC_PRIMARY_KEY="+secret)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	logs := newLogLines(stderr)
+
+	logs.waitFor(t, "no --model given: serving the embedded example model", 30*time.Second)
+	serving := logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
+	addr, _ := serving["xds_address"].(string)
+	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
+		t.Fatalf("xds_address %q, want the bound 127.0.0.1 port", addr)
+	}
+	if admin := logs.waitFor(t, "admin endpoints are not implemented yet; nothing is bound", 5*time.Second); admin["admin_address"] != "127.0.0.1:0" {
+		t.Errorf("admin log %v does not name --admin-address", admin)
+	}
+
+	groups := map[string]map[string]any{}
+	for _, rec := range logs.all("node group built") {
+		g, _ := rec["group"].(string)
+		groups[g] = rec
+	}
+	for _, g := range []string{"swedencentral/envoy", "norwayeast/envoy", "swedencentral/grpc", "norwayeast/grpc"} {
+		rec, ok := groups[g]
+		if !ok {
+			t.Errorf("no %q in the logged node groups %v", g, keys(groups))
+			continue
+		}
+		if v, _ := rec["versions"].(map[string]any); v == nil || v["cds"] == "" || v["cds"] == nil {
+			t.Errorf("group %s logged without versions: %v", g, rec)
+		}
+	}
+
+	// A real ADS stream gets the swedencentral clusters at the logged version.
+	gotVersion := adsClusters(t, addr, "swedencentral")
+	want := groups["swedencentral/envoy"]["versions"].(map[string]any)["cds"]
+	if gotVersion != want {
+		t.Errorf("ADS cluster version %q, logged %q", gotVersion, want)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) || err != nil {
+			t.Errorf("serve after SIGTERM: %v, want exit 0\n%s", err, logs.text())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not stop within 20s of SIGTERM\n%s", logs.text())
+	}
+	logs.waitFor(t, "stopped", 5*time.Second)
+	if strings.Contains(logs.text()+stdout.String(), secret) {
+		t.Errorf("serve logged the secret value")
+	}
+}
+
+// adsClusters opens an ADS stream as an Envoy node in region and returns the version of
+// the first cluster response.
+func adsClusters(t *testing.T, addr, region string) string {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = stream.Send(&discoveryv3.DiscoveryRequest{
+		Node: &corev3.Node{
+			Id: "test-node", Locality: &corev3.Locality{Region: region},
+			UserAgentName: "envoy",
+		},
+		TypeUrl: resourcev3.ClusterType,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("ADS: %v", err)
+	}
+	if len(resp.GetResources()) == 0 {
+		t.Errorf("ADS cluster response has no resources")
+	}
+	return resp.GetVersionInfo()
+}
+
+// TestServeStopsWhenContextEnds runs serve in-process with an explicit model and checks
+// that it returns 0 once its context is cancelled.
+func TestServeStopsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	logs := newLogLines(pr)
+	code := make(chan int, 1)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		code <- run(ctx, []string{"serve", "--model", exampleDir, "--xds-address", "127.0.0.1:0", "--log-format", "json"}, io.Discard, pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-returned:
+		case <-time.After(20 * time.Second):
+			t.Errorf("serve goroutine still running 20s after cancel")
+		}
+	})
+	if rec := logs.waitFor(t, "loading model", 30*time.Second); rec["model"] != exampleDir {
+		t.Errorf("loading log %v does not name the model", rec)
+	}
+	logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
+	cancel()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit %d, want 0\n%s", c, logs.text())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not return within 20s of cancel")
+	}
+}
+
+func TestServeInvalidModel(t *testing.T) {
+	_, errOut, code := runCLI(t, "serve", "--model", "testdata/four-errors.yaml", "--xds-address", "127.0.0.1:0")
+	if code != exitError {
+		t.Errorf("exit %d, want %d", code, exitError)
+	}
+	var n int
+	for _, l := range strings.Split(errOut, "\n") {
+		if strings.Contains(l, `msg="invalid model" error="testdata/four-errors.yaml:`) {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d errors with file:line logged, want 4:\n%s", n, errOut)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
