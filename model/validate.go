@@ -166,9 +166,6 @@ func (ld *loader) validateURL(l loc, b *Backend) {
 			return
 		}
 		ep.Host, ep.IsIP = addr.Unmap().String(), true
-		if addr.Is4In6() {
-			ep.Host = addr.String()
-		}
 	} else if validDNSName(host) {
 		ep.Host = strings.ToLower(strings.TrimSuffix(host, "."))
 	} else {
@@ -471,7 +468,7 @@ func validHost(h string) bool {
 	case strings.HasSuffix(name, ".*"):
 		name = name[:len(name)-2] + ".x"
 	}
-	return validDNSName(name) || validDNSName(name+".x") && !strings.Contains(name, "*")
+	return validDNSName(name)
 }
 
 func (ld *loader) validateRetry(l loc, r *Retry) {
