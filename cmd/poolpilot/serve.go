@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,7 +24,14 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `serve loads a model (a file, or a directory of *.yaml files), translates it for every
 node group (region × client kind) and serves the snapshots over ADS, state-of-the-world
 and delta. Without --model it serves the embedded example (examples/failover/model.yaml).
-It stops gracefully on SIGINT or SIGTERM.`,
+
+With --model, an edit of the model (or SIGHUP) reloads it: a model that fails validation
+changes nothing, its errors are logged with file:line, and the last good one keeps serving.
+
+The admin address serves /healthz, /readyz, /metrics, /status (JSON) and / (HTML); it is
+not authenticated, so keep it on a private address.
+
+serve stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  poolpilot serve
   poolpilot serve --model examples/failover --xds-address 0.0.0.0:18000 --log-format json`,
 		Args: cobra.NoArgs,
@@ -35,49 +44,98 @@ It stops gracefully on SIGINT or SIGTERM.`,
 	f := cmd.Flags()
 	f.String("model", "", "model file or directory of *.yaml files (default: the embedded example)")
 	f.String("xds-address", "127.0.0.1:18000", "address to serve xDS (gRPC) on")
-	f.String("admin-address", "127.0.0.1:19000", "address for the admin endpoints (not served yet)")
+	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints (healthz, readyz, metrics, status)")
+	f.Bool("watch", true, "reload --model when its files change (SIGHUP always reloads)")
 	return cmd
 }
 
 // serve runs until ctx ends, then stops gracefully and returns nil.
 func (a *app) serve(ctx context.Context) error {
-	m, err := a.loadServeModel()
+	path := a.v.GetString("model")
+	m, err := a.loadServeModel(path)
 	if err != nil {
 		return err
 	}
 
-	srv := xds.New(xds.Options{Logger: a.log, Translate: translator.Translate})
+	metrics := xds.NewMetrics()
+	srv := xds.New(xds.Options{Logger: a.log, Translate: translator.Translate, Observer: metrics})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-
-	addr := a.v.GetString("xds-address")
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--xds-address %s: %w", addr, err)
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log}
+	var rl *xds.Reloader
+	if path != "" {
+		rl = xds.NewServerReloader(path, srv, ropts)
+	} else {
+		// The embedded model never changes; the Reloader only reports it in /status.
+		rl = xds.NewReloader(examples.FailoverModelPath+" (embedded)", func(string) (*model.Model, error) {
+			return loadEmbedded()
+		}, srv.Apply, ropts)
 	}
-	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", lis.Addr().String())
-	// The admin server (healthz, metrics, status) is not built yet: say so instead of
-	// binding an address that answers nothing.
-	a.log.Info("admin endpoints are not implemented yet; nothing is bound", "admin_address", a.v.GetString("admin-address"))
+	rl.Adopt(m, "startup")
 
-	if err := srv.Serve(ctx, lis); err != nil {
-		return fmt.Errorf("serve xDS on %s: %w", lis.Addr(), err)
+	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
+	xlis, err := net.Listen("tcp", xdsAddr)
+	if err != nil {
+		return fmt.Errorf("--xds-address %s: %w", xdsAddr, err)
+	}
+	alis, err := net.Listen("tcp", adminAddr)
+	if err != nil {
+		xlis.Close()
+		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
+	}
+	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Logger: a.log})
+
+	// Every part runs until ctx ends; the first to fail stops the others.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	start := func(i int, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs[i] = err
+				cancel()
+			}
+		}()
+	}
+	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis)) })
+	start(1, func() error { return wrap("serve admin", admin.Serve(ctx, alis)) })
+	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String())
+	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
+	if path != "" {
+		start(2, func() error { rl.ReloadOnSignal(ctx, syscall.SIGHUP); return nil })
+		if a.v.GetBool("watch") {
+			a.log.Info("watching the model for changes", "model", path)
+			start(3, func() error { return wrap("watch model", rl.Watch(ctx, xds.WatchOptions{Logger: a.log})) })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	a.log.Info("stopped")
 	return nil
 }
 
-// loadServeModel loads --model, or the embedded example when it is not set. Load errors
-// are logged one per problem, each with its file:line.
-func (a *app) loadServeModel() (*model.Model, error) {
-	path := a.v.GetString("model")
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// loadServeModel loads path, or the embedded example when path is "". Load errors are
+// logged one per problem, each with its file:line.
+func (a *app) loadServeModel(path string) (*model.Model, error) {
 	var m *model.Model
 	var err error
 	if path == "" {
 		a.log.Info("no --model given: serving the embedded example model", "model", examples.FailoverModelPath)
-		m, err = model.LoadBytes(examples.FailoverModelPath, examples.FailoverModel)
+		m, err = loadEmbedded()
 	} else {
 		a.log.Info("loading model", "model", path)
 		m, err = model.Load(path)
@@ -91,6 +149,10 @@ func (a *app) loadServeModel() (*model.Model, error) {
 	}
 	a.log.Info("model loaded", "model", firstNonEmpty(path, examples.FailoverModelPath), "contents", summary(m))
 	return m, nil
+}
+
+func loadEmbedded() (*model.Model, error) {
+	return model.LoadBytes(examples.FailoverModelPath, examples.FailoverModel)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,8 +126,21 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
 		t.Fatalf("xds_address %q, want the bound 127.0.0.1 port", addr)
 	}
-	if admin := logs.waitFor(t, "admin endpoints are not implemented yet; nothing is bound", 5*time.Second); admin["admin_address"] != "127.0.0.1:0" {
-		t.Errorf("admin log %v does not name --admin-address", admin)
+	adminLog := logs.waitFor(t, "serving admin endpoints (/healthz /readyz /metrics /status)", 5*time.Second)
+	adminAddr, _ := adminLog["admin_address"].(string)
+	if !strings.HasPrefix(adminAddr, "127.0.0.1:") || adminAddr == "127.0.0.1:0" {
+		t.Fatalf("admin_address %q, want the bound 127.0.0.1 port", adminAddr)
+	}
+	var adminText strings.Builder
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "poolpilot_reloads_total{result=\"ok\"} 1", "/status": "swedencentral/envoy"} {
+		body := httpGet(t, "http://"+adminAddr+path)
+		if !strings.Contains(body, want) {
+			t.Errorf("GET %s: response (%d bytes) does not contain %q", path, len(body), want)
+		}
+		adminText.WriteString(body)
+	}
+	if strings.Contains(adminText.String(), secret) {
+		t.Errorf("the admin endpoints show the secret value")
 	}
 
 	groups := map[string]map[string]any{}
@@ -204,9 +219,20 @@ func adsClusters(t *testing.T, addr, region string) string {
 	return resp.GetVersionInfo()
 }
 
-// TestServeStopsWhenContextEnds runs serve in-process with an explicit model and checks
-// that it returns 0 once its context is cancelled.
-func TestServeStopsWhenContextEnds(t *testing.T) {
+// TestServeReloadsModelAndStopsWhenContextEnds runs serve in-process on a model file in
+// a temp dir: a broken edit is rejected with its file:line while the old model keeps
+// serving, a good edit is applied, and serve returns 0 once its context is cancelled.
+func TestServeReloadsModelAndStopsWhenContextEnds(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "model.yaml")
+	orig, err := os.ReadFile(filepath.Join(exampleDir, "model.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	logs := newLogLines(pr)
@@ -214,7 +240,8 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		code <- run(ctx, []string{"serve", "--model", exampleDir, "--xds-address", "127.0.0.1:0", "--log-format", "json"}, io.Discard, pw)
+		code <- run(ctx, []string{"serve", "--model", dir, "--xds-address", "127.0.0.1:0",
+			"--admin-address", "127.0.0.1:0", "--log-format", "json"}, io.Discard, pw)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -225,10 +252,43 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 			t.Errorf("serve goroutine still running 20s after cancel")
 		}
 	})
-	if rec := logs.waitFor(t, "loading model", 30*time.Second); rec["model"] != exampleDir {
+	if rec := logs.waitFor(t, "loading model", 30*time.Second); rec["model"] != dir {
 		t.Errorf("loading log %v does not name the model", rec)
 	}
-	logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
+	serving := logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
+	addr := serving["xds_address"].(string)
+	logs.waitFor(t, "watching the model for changes", 10*time.Second)
+	before := adsClusters(t, addr, "swedencentral")
+
+	// A broken edit: rejected with file:line, nothing changes.
+	broken := strings.Replace(string(orig), "tripDuration: PT30S", "tripDuration: soon", 1)
+	if err := os.WriteFile(file, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := logs.waitFor(t, "model error", 15*time.Second)
+	if e, _ := rec["error"].(string); !strings.HasPrefix(e, file+":") || !strings.Contains(e, "tripDuration") {
+		t.Errorf("model error %q does not name %s:line and the field", e, file)
+	}
+	if got := adsClusters(t, addr, "swedencentral"); got != before {
+		t.Errorf("a rejected model changed the cluster version %q -> %q", before, got)
+	}
+
+	// A good edit (trip for 45s instead of 30s) is applied to the running server.
+	good := strings.ReplaceAll(string(orig), "tripDuration: PT30S", "tripDuration: PT45S")
+	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if got := adsClusters(t, addr, "swedencentral"); got != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the edited model was not served within 15s\n%s", logs.text())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	cancel()
 	select {
 	case c := <-code:
@@ -238,6 +298,7 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("serve did not return within 20s of cancel")
 	}
+	logs.waitFor(t, "stopped", 5*time.Second)
 }
 
 func TestServeInvalidModel(t *testing.T) {
@@ -254,6 +315,25 @@ func TestServeInvalidModel(t *testing.T) {
 	if n != 4 {
 		t.Errorf("%d errors with file:line logged, want 4:\n%s", n, errOut)
 	}
+}
+
+// httpGet returns the body of a 200 response to GET url.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b)
 }
 
 func keys[V any](m map[string]V) []string {
