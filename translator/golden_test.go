@@ -149,5 +149,3 @@ func firstDiff(want, got []byte) string {
 	}
 	return ""
 }
-
-
