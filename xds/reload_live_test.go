@@ -9,14 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	dto "github.com/prometheus/client_model/go"
@@ -65,54 +61,6 @@ listeners:
 `, port, p1, p2, !swap)
 }
 
-// liveTranslate is fixtureTranslate plus one EDS cluster per pool whose load assignment
-// ranks the members like the translator's contract: with preferLocalRegion the node's
-// region first, then by priority, renumbered without gaps.
-func liveTranslate(m *model.Model, g translator.Group) (*translator.Resources, error) {
-	res, err := fixtureTranslate(m, g)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range m.Pools {
-		type rank struct{ remote, prio int }
-		ranks := map[rank][]*model.Backend{}
-		for _, s := range p.Services {
-			b := m.Backend(s.Backend)
-			r := rank{prio: s.Priority}
-			if p.PreferLocalRegion && b.Region != g.Region {
-				r.remote = 1
-			}
-			ranks[r] = append(ranks[r], b)
-		}
-		keys := make([]rank, 0, len(ranks))
-		for k := range ranks {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b rank) int {
-			if a.remote != b.remote {
-				return a.remote - b.remote
-			}
-			return a.prio - b.prio
-		})
-		la := &endpoint.ClusterLoadAssignment{ClusterName: p.Name}
-		for i, k := range keys {
-			for _, b := range ranks[k] {
-				la.Endpoints = append(la.Endpoints, &endpoint.LocalityLbEndpoints{
-					Locality: &core.Locality{Region: b.Region}, Priority: uint32(i),
-					LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
-						Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-							Address: b.Endpoint.Host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: b.Endpoint.Port}}}},
-					}}}},
-				})
-			}
-		}
-		res.Endpoints = append(res.Endpoints, la)
-		res.Clusters = append(res.Clusters, &cluster.Cluster{Name: p.Name,
-			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS}})
-	}
-	return res, nil
-}
-
 // live is a running poolpilot core: xDS server, metrics, reloader with its file watch,
 // and the admin server, all on free loopback ports, stopped at the end of the test.
 type live struct {
@@ -151,7 +99,7 @@ func startLive(t *testing.T, files map[string]string, o liveOptions) *live {
 		l.path = filepath.Join(dir, o.file)
 	}
 	log := testLogger(t)
-	l.srv = New(Options{Logger: log, Translate: liveTranslate, Observer: l.metrics})
+	l.srv = New(Options{Logger: log, Translate: translator.Translate, Observer: l.metrics})
 	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
 	l.reloader = NewServerReloader(l.path, l.srv, ReloaderOptions{Metrics: l.metrics, Logger: log}, model.WithLookupEnv(lookup))
 	if res := l.reloader.Reload("startup"); !res.OK {
@@ -312,12 +260,13 @@ func (l *live) reloads(result string) float64 {
 	return metricValue(l.scrape(), metricReloads, map[string]string{"result": result})
 }
 
-// subscribe opens an ADS stream for an Envoy in region, asks for clusters and ACKs the
-// first response, which it returns.
+// subscribe opens an ADS stream for an Envoy in region, asks for every load assignment
+// (where the live model's edits show: backend addresses and priorities) and ACKs the first
+// response, which it returns.
 func (l *live) subscribe(id, region string) (*liveADS, *discovery.DiscoveryResponse) {
 	l.t.Helper()
 	a := openLiveADS(l.t, l.xdsAddr, nil, liveNode(id, region))
-	if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+	if err := a.request(resource.EndpointType, "", "", ""); err != nil {
 		l.t.Fatal(err)
 	}
 	r := a.mustRecv()

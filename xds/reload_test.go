@@ -4,8 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
 // TestLiveEditsReachClients edits the model under a running server in each way operators
@@ -41,7 +46,9 @@ func TestLiveEditsReachClients(t *testing.T) {
 	t.Run("directory: file added and removed", func(t *testing.T) {
 		l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
 		a, r := l.subscribe("sdc-1", "swedencentral")
-		extra := "backends:\n  - {name: extra, url: 'http://127.0.0.3:9000', region: swedencentral}\n"
+		extra := "backends:\n  - {name: extra, url: 'http://127.0.0.3:9000', region: swedencentral}\n" +
+			"apis:\n  - {name: extra-api, pathPrefix: /extra/, backend: extra}\n" +
+			"listeners:\n  - {name: extra, port: 10001, apis: [extra-api]}\n"
 		liveWriteFile(t, l.dir, "extra.yaml", []byte(extra))
 		r = a.nextVersion(r.VersionInfo)
 		if err := os.Remove(filepath.Join(l.dir, "extra.yaml")); err != nil {
@@ -98,3 +105,58 @@ func publishConfigMap(t *testing.T, dir, version, content string) {
 	}
 }
 
+// TestBurstOfWritesIsOneReload: ten writes within 100 ms are one reload (the reload
+// counter rises by one) and the client receives one new version: the last write's.
+func TestBurstOfWritesIsOneReload(t *testing.T) {
+	const quiet = 400 * time.Millisecond
+	l := startLive(t, map[string]string{"model.yaml": liveModel(8000, false)}, liveOptions{file: "model.yaml", debounce: quiet, maxWait: 5 * time.Second})
+	a, r := l.subscribe("sdc-1", "swedencentral")
+	okBefore := l.reloads("ok")
+
+	start := time.Now()
+	for i := 1; i <= 10; i++ {
+		if err := os.WriteFile(l.path, []byte(liveModel(8000+i, false)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	burst := time.Since(start)
+	got := a.nextVersion(r.VersionInfo)
+	l.settle(2 * quiet)
+	if burst >= quiet {
+		t.Skipf("the writes took %v, longer than the %v quiet period: the machine is too slow to assert one reload", burst, quiet)
+	}
+	if n := l.reloads("ok") - okBefore; n != 1 {
+		t.Errorf("10 writes in %v made %v reloads; want 1", burst, n)
+	}
+	if errs := l.reloads("error"); errs != 0 {
+		t.Errorf("%v reloads failed; a burst must be read once it is complete", errs)
+	}
+	a.quiet(2 * quiet)
+	// The one version served is the final content's: port 8010.
+	if st := l.status(); st.LastReload == nil || !st.LastReload.OK {
+		t.Fatalf("last reload %+v", st.LastReload)
+	}
+	if ports := claPorts(t, got); !reflect.DeepEqual(ports, []uint32{8010}) {
+		t.Errorf("the new load assignments use ports %v; want the last write's [8010]", ports)
+	}
+}
+
+// claPorts are the distinct endpoint ports of the load assignments in r, sorted.
+func claPorts(t *testing.T, r *discovery.DiscoveryResponse) []uint32 {
+	t.Helper()
+	var ports []uint32
+	for _, a := range r.GetResources() {
+		la := &endpoint.ClusterLoadAssignment{}
+		if err := a.UnmarshalTo(la); err != nil {
+			t.Fatal(err)
+		}
+		for _, lle := range la.GetEndpoints() {
+			for _, e := range lle.GetLbEndpoints() {
+				ports = append(ports, e.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue())
+			}
+		}
+	}
+	slices.Sort(ports)
+	return slices.Compact(ports)
+}

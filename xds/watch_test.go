@@ -96,7 +96,9 @@ func waitFire(t *testing.T, fires <-chan struct{}) {
 func TestWatchTargetFilters(t *testing.T) {
 	dir := t.TempDir()
 	file := liveWriteFile(t, dir, "model.yaml", []byte("x: 1\n"))
-	ev := func(name string, op fsnotify.Op) fsnotify.Event { return fsnotify.Event{Name: filepath.Join(dir, name), Op: op} }
+	ev := func(name string, op fsnotify.Op) fsnotify.Event {
+		return fsnotify.Event{Name: filepath.Join(dir, name), Op: op}
+	}
 
 	wdir, keep, err := watchTarget(file)
 	if err != nil || wdir != dir {

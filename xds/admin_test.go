@@ -1,0 +1,257 @@
+package xds
+
+import (
+	"context"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// TestAdminEndpoints drives a live server with two real ADS clients (one ACKs, one
+// NACKs) and checks every admin endpoint.
+func TestAdminEndpoints(t *testing.T) {
+	l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
+	_, sdcResp := l.subscribe("sdc-1", "swedencentral")
+	nwe := openLiveADS(t, l.xdsAddr, nil, liveNode("nwe-1", "norwayeast"))
+	if err := nwe.request(resource.EndpointType, "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	rejected := nwe.mustRecv()
+	// The NACK quotes the credential, as an Envoy error can quote what it rejected.
+	nackMsg := "endpoint metadata rejected: x-functions-key=" + liveSecret
+	if err := nwe.request(resource.EndpointType, "", rejected.Nonce, nackMsg); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait until the status registry has seen the ACK and the NACK.
+	var st AdminStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st = l.status()
+		if n := findNode(st, "nwe-1"); n != nil && n.Types["endpoints"].LastNack != nil {
+			if s := findNode(st, "sdc-1"); s != nil && s.Types["endpoints"].AckedVersion != "" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the ACK and the NACK: %+v", st.Nodes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	t.Run("healthz and readyz", func(t *testing.T) {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if code, body := l.get(p); code != http.StatusOK {
+				t.Errorf("%s = %d %q; want 200", p, code, body)
+			}
+		}
+	})
+
+	t.Run("status JSON", func(t *testing.T) {
+		if !st.Ready || st.ModelVersion == "" || st.LastReload == nil || !st.LastReload.OK || st.ModelPath != l.dir {
+			t.Errorf("header fields: ready %v, version %q, last reload %+v, path %q", st.Ready, st.ModelVersion, st.LastReload, st.ModelPath)
+		}
+		s := findNode(st, "sdc-1")
+		if s.Group != "swedencentral/envoy" || s.Stream != "sotw" || s.Types["endpoints"].AckedVersion != sdcResp.VersionInfo {
+			t.Errorf("sdc-1 = %+v; want group swedencentral/envoy, sotw, endpoints ACKed at %s", s, sdcResp.VersionInfo)
+		}
+		n := findNode(st, "nwe-1")
+		nack := n.Types["endpoints"].LastNack
+		if n.Group != "norwayeast/envoy" || nack.Version != rejected.VersionInfo || n.Types["endpoints"].AckedVersion != "" {
+			t.Errorf("nwe-1 = %+v, NACK %+v; want norwayeast/envoy, NACK of %s, nothing ACKed", n, nack, rejected.VersionInfo)
+		}
+		if want := "endpoint metadata rejected: x-functions-key=[redacted]"; nack.Error != want {
+			t.Errorf("NACK error = %q; want %q", nack.Error, want)
+		}
+		pool := st.Pools[0]
+		got := map[string][][]string{}
+		for _, r := range pool.Regions {
+			if r.Note != "" {
+				t.Errorf("region %q: %s", r.Region, r.Note)
+			}
+			got[r.Region] = r.Priorities
+		}
+		want := map[string][][]string{
+			"":              {{"sdc"}, {"nwe"}}, // the model's own order
+			"swedencentral": {{"sdc"}, {"nwe"}},
+			"norwayeast":    {{"nwe"}, {"sdc"}}, // preferLocalRegion: the mirror image
+		}
+		if pool.Name != "pool" || !pool.PreferLocalRegion || !reflect.DeepEqual(got, want) {
+			t.Errorf("pool table %s = %v; want %v", pool.Name, got, want)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		fams := l.scrape() // parses with the Prometheus text parser
+		checks := []struct {
+			name   string
+			labels map[string]string
+			want   float64
+		}{
+			{metricReloads, map[string]string{"result": "ok"}, 1},
+			{metricReloads, map[string]string{"result": "error"}, 0},
+			{metricLastReloadOK, nil, 1},
+			{metricStreams, map[string]string{"group": "swedencentral/envoy", "stream": "sotw"}, 1},
+			{metricStreams, map[string]string{"group": "norwayeast/envoy", "stream": "sotw"}, 1},
+			{metricAcks, map[string]string{"type": "endpoints"}, 1},
+			{metricNacks, map[string]string{"type": "endpoints"}, 1},
+			{metricResponses, map[string]string{"type": "endpoints"}, 2},
+			{metricModelInfo, map[string]string{"version": st.ModelVersion}, 1},
+			{metricGroupVersionInfo, map[string]string{"group": "swedencentral/envoy", "type": "endpoints", "version": sdcResp.VersionInfo}, 1},
+		}
+		for _, c := range checks {
+			if got := metricValue(fams, c.name, c.labels); got != c.want {
+				t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
+			}
+		}
+		if v := metricValue(fams, metricLastReload, nil); v < float64(time.Now().Add(-time.Hour).Unix()) {
+			t.Errorf("%s = %v; want a recent Unix time", metricLastReload, v)
+		}
+		for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+			if fams[name] == nil {
+				t.Errorf("%s missing: the Go and process collectors are not registered", name)
+			}
+		}
+	})
+
+	t.Run("HTML page", func(t *testing.T) {
+		code, page := l.get("/")
+		if code != http.StatusOK {
+			t.Fatalf("/ = %d", code)
+		}
+		text := html.UnescapeString(page)
+		for _, want := range []string{
+			`<table class="pool" data-pool="pool">`,
+			"<td>swedencentral</td><td>0: sdc → 1: nwe</td>",
+			"<td>norwayeast</td><td>0: nwe → 1: sdc</td>",
+			"<td>(no region)</td><td>0: sdc → 1: nwe</td>",
+			"sdc-1", "nwe-1", "swedencentral/envoy", sdcResp.VersionInfo,
+			"endpoint metadata rejected: x-functions-key=[redacted]",
+			st.ModelVersion,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the page lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("credentials appear nowhere", func(t *testing.T) {
+		for _, p := range []string{"/", "/status", "/metrics", "/readyz", "/healthz"} {
+			if _, body := l.get(p); strings.Contains(body, liveSecret) {
+				t.Errorf("%s shows the backend credential", p)
+			}
+		}
+	})
+
+	t.Run("unknown path and pprof off", func(t *testing.T) {
+		for _, p := range []string{"/nope", "/debug/pprof/"} {
+			if code, _ := l.get(p); code != http.StatusNotFound {
+				t.Errorf("%s = %d; want 404", p, code)
+			}
+		}
+	})
+}
+
+func findNode(st AdminStatus, id string) *NodeView {
+	for i := range st.Nodes {
+		if st.Nodes[i].NodeID == id {
+			return &st.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// TestReadyzBeforeModel: a server without a good model is alive but not ready; the
+// status page says so and shows the startup error.
+func TestReadyzBeforeModel(t *testing.T) {
+	dir := t.TempDir()
+	path := liveWriteFile(t, dir, "model.yaml", []byte("backends: [\n"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := New(Options{Logger: log, Translate: translator.Translate})
+	m := NewMetrics()
+	r := NewServerReloader(path, srv, ReloaderOptions{Metrics: m, Logger: log})
+	if res := r.Reload("startup"); res.OK || res.Version != "" {
+		t.Fatalf("startup = %+v; want a failure with nothing served", res)
+	}
+	h := NewAdmin(AdminOptions{Server: srv, Reloader: r, Metrics: m, Pprof: true}).Handler()
+	get := func(p string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d; want 200", code)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d %q; want 503", code, body)
+	}
+	if code, page := get("/"); code != http.StatusOK || !strings.Contains(page, "not ready") || !strings.Contains(page, path+":") {
+		t.Errorf("/ = %d; want the page to say not ready and show the error at %s", code, path)
+	}
+	if code, _ := get("/debug/pprof/"); code != http.StatusOK {
+		t.Errorf("/debug/pprof/ with Pprof = %d; want 200", code)
+	}
+}
+
+// TestShutdownWithOpenStreams: cancelling serve's context with streams open ends the
+// streams, the xDS server and the admin server well within 5 s.
+func TestShutdownWithOpenStreams(t *testing.T) {
+	dir := t.TempDir()
+	path := liveWriteFile(t, dir, "model.yaml", []byte(liveModel(8001, false)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := New(Options{Logger: log, Translate: translator.Translate})
+	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
+	r := NewServerReloader(path, srv, ReloaderOptions{Logger: log}, model.WithLookupEnv(lookup))
+	if res := r.Reload("startup"); !res.OK {
+		t.Fatal(res.Errors)
+	}
+	xlis, alis := liveListen(t), liveListen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 3)
+	go func() { done <- srv.Serve(ctx, xlis) }()
+	go func() { done <- NewAdmin(AdminOptions{Server: srv, Reloader: r}).Serve(ctx, alis) }()
+	go func() { done <- r.Watch(ctx, WatchOptions{}) }()
+
+	var streams []*liveADS
+	for _, id := range []string{"a", "b", "c"} {
+		a := openLiveADS(t, xlis.Addr().String(), nil, liveNode(id, "swedencentral"))
+		if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		a.mustRecv()
+		streams = append(streams, a)
+	}
+	start := time.Now()
+	cancel()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("a server returned %v; want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("shutdown took more than 5s")
+		}
+	}
+	for _, a := range streams {
+		if _, err := a.recv(5 * time.Second); err == nil || err == context.DeadlineExceeded {
+			t.Errorf("an open stream did not end at shutdown: %v", err)
+		}
+	}
+	t.Logf("stopped in %v", time.Since(start))
+	if _, err := http.Get("http://" + alis.Addr().String() + "/healthz"); err == nil {
+		t.Error("the admin server still answers after shutdown")
+	}
+}
