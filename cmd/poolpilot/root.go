@@ -62,7 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "poolpilot: %v\n", err)
 	var use usageError
-	if errors.As(err, &use) {
+	// cobra reports an unknown subcommand only as text.
+	if errors.As(err, &use) || strings.HasPrefix(err.Error(), "unknown command ") {
 		fmt.Fprintf(stderr, "run 'poolpilot --help' for usage\n")
 		return exitUsage
 	}

@@ -84,6 +84,9 @@ func TestValidateReportsEveryError(t *testing.T) {
 }
 
 func TestValidateUsage(t *testing.T) {
+	if _, errOut, code := runCLI(t, "bogus"); code != exitUsage || !strings.Contains(errOut, `unknown command "bogus"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
+	}
 	_, errOut, code := runCLI(t, "validate")
 	if code != exitUsage || !strings.Contains(errOut, "want PATH") {
 		t.Errorf("no PATH: exit %d, stderr %q", code, errOut)
