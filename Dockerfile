@@ -6,7 +6,9 @@
 # Both binaries are static (CGO_ENABLED=0) and run as the distroless "nonroot" user
 # (65532) on an image without a shell or package manager.
 
-FROM golang:1.26 AS build
+# The official golang images set GOTOOLCHAIN=local: the tag must be at least go.mod's
+# "go" line (e2e/compose checks it), or the build stops instead of fetching a toolchain.
+FROM golang:1.26.8 AS build
 WORKDIR /src
 # Modules first, so a source change does not download them again.
 COPY go.mod go.sum ./

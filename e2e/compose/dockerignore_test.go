@@ -26,7 +26,8 @@ func TestDockerignoreKeepsBuildInputs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The same packages the Dockerfile builds.
-	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles", "./cmd/poolpilot", "./examples/backend")
+	args := append([]string{"list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles"}, dockerBuildPackages(t)...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var stdout, stderr bytes.Buffer
