@@ -46,6 +46,7 @@ serve stops gracefully on SIGINT or SIGTERM.`,
 	f.String("xds-address", "127.0.0.1:18000", "address to serve xDS (gRPC) on")
 	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints (healthz, readyz, metrics, status)")
 	f.Bool("watch", true, "reload --model when its files change (SIGHUP always reloads)")
+	addLiveFlags(f) // TLS, reload debounce, pprof: serve_live.go
 	return cmd
 }
 
@@ -75,6 +76,10 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	rl.Adopt(m, "startup")
 
+	grpcOpts, err := a.xdsServerOptions()
+	if err != nil {
+		return err
+	}
 	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
 	xlis, err := net.Listen("tcp", xdsAddr)
 	if err != nil {
@@ -85,7 +90,8 @@ func (a *app) serve(ctx context.Context) error {
 		xlis.Close()
 		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
 	}
-	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Logger: a.log})
+	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Logger: a.log,
+		Pprof: a.v.GetBool("admin-pprof")})
 
 	// Every part runs until ctx ends; the first to fail stops the others.
 	ctx, cancel := context.WithCancel(ctx)
@@ -102,7 +108,7 @@ func (a *app) serve(ctx context.Context) error {
 			}
 		}()
 	}
-	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis)) })
+	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis, grpcOpts...)) })
 	start(1, func() error { return wrap("serve admin", admin.Serve(ctx, alis)) })
 	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String())
 	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
@@ -110,7 +116,7 @@ func (a *app) serve(ctx context.Context) error {
 		start(2, func() error { rl.ReloadOnSignal(ctx, syscall.SIGHUP); return nil })
 		if a.v.GetBool("watch") {
 			a.log.Info("watching the model for changes", "model", path)
-			start(3, func() error { return wrap("watch model", rl.Watch(ctx, xds.WatchOptions{Logger: a.log})) })
+			start(3, func() error { return wrap("watch model", rl.Watch(ctx, a.watchOptions())) })
 		}
 	}
 	wg.Wait()
