@@ -125,7 +125,7 @@ func (a *Admin) Status() AdminStatus {
 
 	for _, g := range st.Groups {
 		v := GroupView{Key: g.Key, Versions: map[string]string{}, Clusters: g.Clusters, Endpoints: g.Endpoints,
-			Routes: g.Routes, Listeners: g.Listeners, Warnings: g.Warnings}
+			Routes: g.Routes, Listeners: g.Listeners, Warnings: red.lines(g.Warnings)}
 		for url, ver := range g.Versions {
 			v.Versions[TypeName(url)] = ver
 		}
@@ -145,7 +145,7 @@ func (a *Admin) Status() AdminStatus {
 		out.Nodes = append(out.Nodes, n)
 	}
 	if m != nil {
-		out.Pools = a.poolOrders(m)
+		out.Pools = a.poolOrders(m, st.Groups)
 	}
 	out.LastApplyError = red.text(out.LastApplyError)
 	for _, r := range []*ReloadResult{out.LastReload, out.LastGoodReload} {
@@ -157,10 +157,17 @@ func (a *Admin) Status() AdminStatus {
 }
 
 // poolOrders reads every pool's per-region priority order back from the load
-// assignments in the Envoy group snapshot of each region: the table shows what the
-// proxies were sent, not a second computation of it.
-func (a *Admin) poolOrders(m *model.Model) []PoolStatus {
+// assignments in the Envoy group snapshot of each region (the model's regions, "" and
+// those of connected nodes): the table shows what the proxies were sent, not a second
+// computation of it. gRPC groups get the same order.
+func (a *Admin) poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 	regions := append([]string{""}, m.Regions()...)
+	for _, g := range groups {
+		if g.Group.Client == translator.Envoy && !g.Group.LegacyEnvoy && !slices.Contains(regions, g.Group.Region) {
+			regions = append(regions, g.Group.Region)
+		}
+	}
+	sort.Strings(regions)
 	byAddr := backendsByAddress(m)
 	cla := make(map[string]map[string]*endpoint.ClusterLoadAssignment, len(regions))
 	notes := map[string]string{}

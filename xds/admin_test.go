@@ -154,6 +154,28 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	})
 
+	// Last, as it adds a stream: a node from a region the model does not know gets the
+	// model's own order, and the table shows its region.
+	t.Run("region of a connected node only", func(t *testing.T) {
+		l.subscribe("weu-1", "westeurope")
+		var got [][]string
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, r := range l.status().Pools[0].Regions {
+				if r.Region == "westeurope" {
+					got = r.Priorities
+				}
+			}
+			if got != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if want := [][]string{{"sdc"}, {"nwe"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("westeurope order = %v; want the model's %v", got, want)
+		}
+	})
+
 	t.Run("unknown path and pprof off", func(t *testing.T) {
 		for _, p := range []string{"/nope", "/debug/pprof/"} {
 			if code, _ := l.get(p); code != http.StatusNotFound {
