@@ -1,0 +1,132 @@
+// Package e2e holds end-to-end tests that run poolpilot as a real process.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/poolpilot/poolpilot/e2e/internal/harness"
+	"github.com/poolpilot/poolpilot/internal/modelgen"
+)
+
+// TestMain removes the binaries harness.Build made. It is the only TestMain of package
+// e2e (the other e2e suites live in their own directories); move it if that changes.
+func TestMain(m *testing.M) { harness.Main(m) }
+
+// loadReport is the part of poolpilot-load's --json report this test checks.
+type loadReport struct {
+	Connect struct {
+		Streams            int                `json:"streams"`
+		Settled            int                `json:"settled"`
+		Failed             int                `json:"failed"`
+		ResourcesPerStream map[string]float64 `json:"resources_per_stream"`
+	} `json:"connect"`
+	Changes []struct {
+		Pool               string             `json:"pool"`
+		Streams            int                `json:"streams"`
+		Updated            int                `json:"updated"`
+		BytesPerStreamMin  int64              `json:"bytes_per_stream_min"`
+		BytesPerStreamAvg  float64            `json:"bytes_per_stream_avg"`
+		ResourcesPerStream map[string]float64 `json:"resources_per_stream"`
+	} `json:"changes"`
+	StreamErrors []string `json:"stream_errors"`
+}
+
+var xdsAddrRE = regexp.MustCompile(`serving xDS.*xds_address=(127\.0\.0\.1:\d+)`)
+
+// TestLoadToolSmall runs the load tool (cmd/poolpilot-load) with 50 simulated Envoy nodes
+// against a real poolpilot process serving a generated model, in both ADS variants, and
+// changes the model on disk: every stream must get and ACK the whole configuration, then
+// the new version. It keeps the tool from rotting; it asserts no timings (docs/benchmarks.md
+// has the figures from the big runs).
+func TestLoadToolSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two binaries")
+	}
+	poolpilot := harness.Build(t, "./cmd/poolpilot")
+	load := harness.Build(t, "./cmd/poolpilot-load")
+	const streams, regions = 50, 2
+
+	for _, mode := range []string{"sotw", "delta"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			// Four members per pool: reversing one pool's priorities changes every
+			// region's order, so every node group gets a new version.
+			files, err := modelgen.Files(modelgen.Spec{Pools: 20, BackendsPerPool: 4, Regions: regions}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			srv := harness.Start(ctx, t, harness.Options{Bin: poolpilot, Name: "poolpilot", Args: []string{
+				"serve", "--model", dir, "--xds-address", "127.0.0.1:0", "--admin-address", harness.FreeAddr(t),
+			}})
+			addr := srv.RequireLine(t, xdsAddrRE, 30*time.Second)[1]
+
+			cmd := exec.CommandContext(ctx, load, "--xds-address", addr, "--streams", strconv.Itoa(streams),
+				"--regions", strconv.Itoa(regions), "--mode", mode, "--streams-per-conn", "20",
+				"--mutate", dir, "--pool", modelgen.PoolName(7), "--changes", "1",
+				"--server-pid", strconv.Itoa(srv.Pid()), "--quiet", "500ms", "--idle", "0s",
+				"--connect-timeout", "60s", "--change-timeout", "60s", "--json")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("poolpilot-load: %v\nstderr:\n%s", err, stderr.String())
+			}
+			var rep loadReport
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+				t.Fatalf("poolpilot-load --json: %v\n%s", err, stdout.String())
+			}
+
+			if rep.Connect.Settled != streams || rep.Connect.Failed != 0 {
+				t.Errorf("connect: %d of %d streams settled, %d failed", rep.Connect.Settled, streams, rep.Connect.Failed)
+			}
+			// Each stream received the whole configuration: a cluster and a load
+			// assignment per pool, the listener and its route configuration.
+			for typ, want := range map[string]float64{"CDS": 20, "EDS": 20, "LDS": 1, "RDS": 1} {
+				if got := rep.Connect.ResourcesPerStream[typ]; got < want {
+					t.Errorf("connect: %s resources per stream = %v, want at least %v", typ, got, want)
+				}
+			}
+			if len(rep.Changes) != 1 {
+				t.Fatalf("got %d change reports, want 1", len(rep.Changes))
+			}
+			ch := rep.Changes[0]
+			if ch.Pool != modelgen.PoolName(7) {
+				t.Errorf("changed pool %q, want %q", ch.Pool, modelgen.PoolName(7))
+			}
+			if ch.Updated != streams || ch.BytesPerStreamMin <= 0 {
+				t.Errorf("change: %d of %d streams ACKed a new version; least bytes received %d",
+					ch.Updated, streams, ch.BytesPerStreamMin)
+			}
+			if ch.ResourcesPerStream["EDS"] < 1 {
+				t.Errorf("change: EDS resources per stream = %v, want the changed pool's load assignment", ch.ResourcesPerStream["EDS"])
+			}
+			if mode == "delta" {
+				// Delta sends only what changed: the pool's load assignment (and at most
+				// its cluster), nothing of the other pools, listeners or routes.
+				r := ch.ResourcesPerStream
+				if r["EDS"] != 1 || r["CDS"] > 1 || r["LDS"] != 0 || r["RDS"] != 0 {
+					t.Errorf("delta change sent %v resources per stream; want EDS 1, CDS at most 1, no LDS/RDS", r)
+				}
+			}
+			if len(rep.StreamErrors) > 0 {
+				t.Errorf("stream errors: %v", rep.StreamErrors)
+			}
+		})
+	}
+}
