@@ -15,12 +15,31 @@ import (
 	"github.com/poolpilot/poolpilot/translator"
 )
 
-// testTranslate and testModel are what the stream tests serve.
-var testTranslate TranslateFunc = fixtureTranslate
+// testTranslate and testModel are what the stream tests serve: the real translator on
+// the example model.
+var testTranslate TranslateFunc = translator.Translate
 
+// testModel loads testdata/two-region.yaml (IP backends, so every group has EDS);
+// variant > 0 changes every backend's breaker count and port, which changes the clusters
+// (outlier detection) and endpoints of every group.
 func testModel(t *testing.T, variant int) *model.Model {
 	t.Helper()
-	return fixtureModel(uint32(8080 + variant))
+	return loadVariant(t, "testdata/two-region.yaml", variant)
+}
+
+func loadVariant(t *testing.T, path string, variant int) *model.Model {
+	t.Helper()
+	m, err := model.Load(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	for _, b := range m.Backends {
+		b.Endpoint.Port += uint32(variant)
+		if cb := b.CircuitBreaker; cb != nil && len(cb.Rules) > 0 && cb.Rules[0].FailureCondition.Count > 0 {
+			cb.Rules[0].FailureCondition.Count += variant
+		}
+	}
+	return m
 }
 
 func mustApply(t *testing.T, s *Server, m *model.Model) {
