@@ -52,10 +52,15 @@ func readServer(ctx context.Context, c config, logger *slog.Logger) serverMemory
 	}
 	if c.AdminAddress != "" {
 		client := &http.Client{Timeout: 30 * time.Second}
-		// A heap profile with gc=1 runs a GC first; the body itself is not needed.
-		if body, err := get(ctx, client, "http://"+c.AdminAddress+"/debug/pprof/heap?gc=1"); err == nil {
-			body.Close()
-			m.ForcedGC = true
+		// A heap profile with gc=1 runs a GC first; the body itself is not needed. Twice:
+		// buffers in a sync.Pool (gRPC's send buffers) survive the first GC in the
+		// pool's victim cache and are freed by the second.
+		for range 2 {
+			if body, err := get(ctx, client, "http://"+c.AdminAddress+"/debug/pprof/heap?gc=1"); err == nil {
+				io.Copy(io.Discard, body)
+				body.Close()
+				m.ForcedGC = true
+			}
 		}
 		body, err := get(ctx, client, "http://"+c.AdminAddress+"/metrics")
 		if err != nil {
