@@ -1,6 +1,10 @@
 package xds
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -223,12 +227,20 @@ func TestNackOfOldVersionGetsNewerSnapshot(t *testing.T) {
 }
 
 func TestVersionsAreDeterministic(t *testing.T) {
+	for _, path := range []string{"testdata/two-region.yaml", "../examples/failover/model.yaml"} {
+		t.Run(path, func(t *testing.T) { testDeterministic(t, path) })
+	}
+}
+
+// testDeterministic: two servers (as two replicas, or one before and after a restart)
+// loading the same file give identical versions.
+func testDeterministic(t *testing.T, path string) {
 	a := New(Options{Logger: testLogger(t), Translate: testTranslate})
 	b := New(Options{Logger: testLogger(t), Translate: testTranslate})
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
-	mustApply(t, a, testModel(t, 0))
-	mustApply(t, b, testModel(t, 0))
+	mustApply(t, a, loadVariant(t, path, 0))
+	mustApply(t, b, loadVariant(t, path, 0))
 	sa, sb := a.Status(), b.Status()
 	if sa.ModelVersion == "" || sa.ModelVersion != sb.ModelVersion {
 		t.Fatalf("model versions %q and %q, want equal and non-empty", sa.ModelVersion, sb.ModelVersion)
@@ -243,11 +255,11 @@ func TestVersionsAreDeterministic(t *testing.T) {
 		}
 	}
 	// The same content applied again keeps every version; different content changes it.
-	mustApply(t, a, testModel(t, 0))
+	mustApply(t, a, loadVariant(t, path, 0))
 	if v := a.Status().ModelVersion; v != sa.ModelVersion {
 		t.Errorf("re-applying the same model changed the version %q → %q", sa.ModelVersion, v)
 	}
-	mustApply(t, a, testModel(t, 1))
+	mustApply(t, a, loadVariant(t, path, 1))
 	if v := a.Status().ModelVersion; v == sa.ModelVersion {
 		t.Errorf("a changed model kept version %q", v)
 	}
@@ -352,4 +364,50 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestVersionsStableAcrossProcesses runs this test binary twice as a child that prints
+// the versions of the example model: a restart (fresh process, fresh map seeds) must give
+// the versions this process computes.
+func TestVersionsStableAcrossProcesses(t *testing.T) {
+	const path = "../examples/failover/model.yaml"
+	if os.Getenv("POOLPILOT_PRINT_VERSIONS") == "1" {
+		s := New(Options{Logger: testLogger(t), Translate: testTranslate})
+		defer s.Close()
+		mustApply(t, s, loadVariant(t, path, 0))
+		fmt.Println("VERSIONS", versionsLine(s.Status()))
+		return
+	}
+	s := New(Options{Logger: testLogger(t), Translate: testTranslate})
+	t.Cleanup(s.Close)
+	mustApply(t, s, loadVariant(t, path, 0))
+	want := versionsLine(s.Status())
+	for i := 0; i < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestVersionsStableAcrossProcesses$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "POOLPILOT_PRINT_VERSIONS=1")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("child process: %v\n%s", err, out)
+		}
+		var got string
+		for line := range strings.SplitSeq(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "VERSIONS "); ok {
+				got = v
+			}
+		}
+		if got != want {
+			t.Errorf("child %d versions\n%s\nwant\n%s", i, got, want)
+		}
+	}
+}
+
+func versionsLine(st Status) string {
+	var b strings.Builder
+	b.WriteString(st.ModelVersion)
+	for _, g := range st.Groups {
+		fmt.Fprintf(&b, " %s=%v", g.Key, g.Versions)
+	}
+	return b.String()
 }
