@@ -190,7 +190,7 @@ func (a *Admin) poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 			if n, ok := notes[r]; ok {
 				ro.Note = n
 			} else if la := poolAssignment(cla[r], p, byAddr); la == nil {
-				ro.Note = "no load assignment found for this pool"
+				ro.Note = "not in this group's snapshot (no API routes to this pool)"
 			} else {
 				ro.Priorities = priorityOrder(la, byAddr)
 			}
@@ -212,18 +212,11 @@ func backendsByAddress(m *model.Model) map[string]string {
 	return out
 }
 
-// poolAssignment finds a pool's load assignment: the cluster named after the pool, or a
-// cluster whose name contains it, or else the one whose endpoints are exactly the pool's
-// members.
+// poolAssignment finds a pool's load assignment: the cluster named after the pool (the
+// translator's naming), or else the one whose endpoints are exactly the pool's members.
 func poolAssignment(las map[string]*endpoint.ClusterLoadAssignment, p *model.Pool, byAddr map[string]string) *endpoint.ClusterLoadAssignment {
 	if la, ok := las[p.Name]; ok {
 		return la
-	}
-	names := sortedKeys(las)
-	for _, n := range names {
-		if strings.Contains(n, p.Name) {
-			return las[n]
-		}
 	}
 	var want []string
 	for _, s := range p.Services {
@@ -233,7 +226,7 @@ func poolAssignment(las map[string]*endpoint.ClusterLoadAssignment, p *model.Poo
 	}
 	slices.Sort(want)
 	want = slices.Compact(want)
-	for _, n := range names {
+	for _, n := range sortedKeys(las) {
 		var got []string
 		for _, level := range priorityOrder(las[n], byAddr) {
 			got = append(got, level...)
@@ -246,9 +239,14 @@ func poolAssignment(las map[string]*endpoint.ClusterLoadAssignment, p *model.Poo
 	return nil
 }
 
-// priorityOrder lists the backends of each priority level of la, by name (the address
-// when no backend has it), sorted within a level.
+// priorityOrder lists the backends of each priority level of la, sorted within a level.
+// A backend is known by its address (the address itself when no backend has it); the
+// translator also names it in the locality's sub_zone, which wins when it is a backend.
 func priorityOrder(la *endpoint.ClusterLoadAssignment, byAddr map[string]string) [][]string {
+	names := map[string]bool{}
+	for _, n := range byAddr {
+		names[n] = true
+	}
 	levels := map[uint32][]string{}
 	var top uint32
 	for _, lle := range la.GetEndpoints() {
@@ -258,6 +256,9 @@ func priorityOrder(la *endpoint.ClusterLoadAssignment, byAddr map[string]string)
 			sa := lbe.GetEndpoint().GetAddress().GetSocketAddress()
 			addr := fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue())
 			name, ok := byAddr[addr]
+			if sz := lle.GetLocality().GetSubZone(); names[sz] {
+				name, ok = sz, true
+			}
 			if !ok {
 				name = addr
 			}

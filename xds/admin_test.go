@@ -277,3 +277,54 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 		t.Error("the admin server still answers after shutdown")
 	}
 }
+
+// TestPoolTableDNSAndUnusedPools: a pool of DNS-named backends (an Envoy-resolved cluster
+// with its load assignment inline) has its per-region order in the table; a pool no API
+// routes to says it is not in the snapshot.
+func TestPoolTableDNSAndUnusedPools(t *testing.T) {
+	m, err := model.LoadBytes("dns.yaml", []byte(`backends:
+  - {name: a, url: "https://a.example.com", region: r1}
+  - {name: b, url: "https://b.example.com", region: r2}
+  - {name: c, url: "https://c.example.com", region: r2}
+pools:
+  - name: dns-pool
+    preferLocalRegion: true
+    services: [{backend: a, priority: 1}, {backend: b, priority: 2}, {backend: c, priority: 2}]
+  - name: unused
+    services: [{backend: a}]
+apis:
+  - {name: api, pathPrefix: /, backend: dns-pool}
+listeners:
+  - {name: l, port: 10000, apis: [api]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	if err := srv.Apply(m); err != nil {
+		t.Fatal(err)
+	}
+	st := NewAdmin(AdminOptions{Server: srv}).Status()
+	got := map[string]map[string]any{}
+	for _, p := range st.Pools {
+		got[p.Name] = map[string]any{}
+		for _, r := range p.Regions {
+			if r.Note != "" {
+				got[p.Name][r.Region] = "note"
+			} else {
+				got[p.Name][r.Region] = r.Priorities
+			}
+		}
+	}
+	want := map[string]map[string]any{
+		"dns-pool": {
+			"":   [][]string{{"a"}, {"b", "c"}},
+			"r1": [][]string{{"a"}, {"b", "c"}},
+			"r2": [][]string{{"b", "c"}, {"a"}},
+		},
+		"unused": {"": "note", "r1": "note", "r2": "note"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pool table = %v; want %v", got, want)
+	}
+}

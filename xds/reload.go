@@ -132,7 +132,7 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 
 	r.opts.Metrics.ObserveReload(res)
 	if res.OK {
-		log.Info("model applied", "version", res.Version)
+		log.Info("model reloaded", "version", res.Version)
 		return res
 	}
 	if res.Version == "" {
