@@ -200,16 +200,26 @@ func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
 
 // ReloadOnSignal reloads on each of sigs (SIGHUP by convention) until ctx ends.
 func (r *Reloader) ReloadOnSignal(ctx context.Context, sigs ...os.Signal) {
+	r.ListenSignals(sigs...)(ctx)
+}
+
+// ListenSignals starts catching sigs now and returns the loop that reloads on each until
+// ctx ends (run it on its own goroutine). Catching before the goroutine starts matters for
+// SIGHUP, whose default action ends the process: one sent right at startup must reload,
+// not kill.
+func (r *Reloader) ListenSignals(sigs ...os.Signal) func(ctx context.Context) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sigs...)
-	defer signal.Stop(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case s := <-ch:
-			r.opts.Logger.Info("reloading model on signal", "signal", s.String())
-			r.Reload("signal")
+	return func(ctx context.Context) {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-ch:
+				r.opts.Logger.Info("reloading model on signal", "signal", s.String())
+				r.Reload("signal")
+			}
 		}
 	}
 }

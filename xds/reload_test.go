@@ -1,16 +1,20 @@
 package xds
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // TestLiveEditsReachClients edits the model under a running server in each way operators
@@ -159,4 +163,34 @@ func claPorts(t *testing.T, r *discovery.DiscoveryResponse) []uint32 {
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports)
+}
+
+// TestReloadOnSIGHUP: a SIGHUP sent right after ListenSignals (before its loop runs)
+// reloads instead of ending the process, and the result says it came from a signal.
+func TestReloadOnSIGHUP(t *testing.T) {
+	loads := make(chan struct{}, 4)
+	r := NewReloader("in-memory", func(string) (*model.Model, error) {
+		loads <- struct{}{}
+		return &model.Model{}, nil
+	}, func(*model.Model) error { return nil }, ReloaderOptions{Logger: testLogger(t)})
+	run := r.ListenSignals(syscall.SIGHUP)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-loads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGHUP did not reload within 10s")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Attempts() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if last, _ := r.Last(); !last.OK || last.Trigger != "signal" {
+		t.Errorf("last reload = %+v; want ok from a signal", last)
+	}
 }

@@ -113,7 +113,8 @@ func (a *app) serve(ctx context.Context) error {
 	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String())
 	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
 	if path != "" {
-		start(2, func() error { rl.ReloadOnSignal(ctx, syscall.SIGHUP); return nil })
+		onHUP := rl.ListenSignals(syscall.SIGHUP) // caught from here on, not from when the goroutine runs
+		start(2, func() error { onHUP(ctx); return nil })
 		if a.v.GetBool("watch") {
 			a.log.Info("watching the model for changes", "model", path)
 			start(3, func() error { return wrap("watch model", rl.Watch(ctx, a.watchOptions())) })
