@@ -80,6 +80,11 @@ func (c callbacks) firstRequest(k streamKey, node *core.Node) {
 
 // answered counts an ACK or NACK and returns the version a NACK rejected ("" otherwise).
 func (c callbacks) answered(k streamKey, typeURL, nonce string, isNack bool, msg string, latestOnly bool) string {
+	if isNack && msg != "" {
+		// A client may quote the rejected resource, endpoint metadata (credentials) included:
+		// redact before the detail reaches the log, the status registry or the observer.
+		msg = newRedactor(c.s.currentModel()).text(msg)
+	}
 	ev, kind, version := c.s.reg.answer(k, typeURL, nonce, isNack, msg, latestOnly, time.Now())
 	switch kind {
 	case answerAck:
