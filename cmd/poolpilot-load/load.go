@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"syscall"
@@ -41,6 +42,7 @@ type config struct {
 	ServerPID      int           `json:"server_pid,omitempty"`
 	AdminAddress   string        `json:"admin_address,omitempty"`
 	JSON           bool          `json:"-"`
+	CPUProfile     string        `json:"-"`
 	// trigger, when set, makes each change instead of the file and command flags (tests).
 	trigger func() error
 }
@@ -66,6 +68,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "poolpilot's pid, to read its RSS and CPU time from /proc")
 	fs.StringVar(&c.AdminAddress, "admin-address", "", "poolpilot's admin address, to read Go heap from /metrics")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile here (to see what it takes from a shared machine)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +104,17 @@ func runLoad(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 
 func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) error {
 	raiseFileLimit(logger)
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	rep := report{Config: c}
 	rep.Baseline = readServer(ctx, c, logger)
@@ -268,11 +282,11 @@ func openStreams(ctx context.Context, c config, conns []*grpc.ClientConn, logger
 	for {
 		settled, failed := 0, 0
 		for _, s := range f.all {
-			st := s.snapshot()
+			ok, _, _, err := s.progress()
 			switch {
-			case st.err != nil:
+			case err != nil:
 				failed++
-			case st.settled:
+			case ok:
 				settled++
 			}
 		}
@@ -289,7 +303,7 @@ func openStreams(ctx context.Context, c config, conns []*grpc.ClientConn, logger
 			logger.Info("connecting", "settled", settled, "failed", failed, "streams", c.Streams)
 			lastLog = time.Now()
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	var lat []time.Duration
@@ -411,11 +425,11 @@ func measureChange(ctx context.Context, c config, f *fleet, i int, logger *slog.
 		updated := 0
 		var last time.Time
 		for _, s := range f.all {
-			st := s.snapshot()
-			if st.updates > 0 {
+			_, updates, lastUpdate, _ := s.progress()
+			if updates > 0 {
 				updated++
-				if st.lastUpdate.After(last) {
-					last = st.lastUpdate
+				if lastUpdate.After(last) {
+					last = lastUpdate
 				}
 			}
 		}
@@ -427,7 +441,7 @@ func measureChange(ctx context.Context, c config, f *fleet, i int, logger *slog.
 			return rep, fmt.Errorf("change %d: %d of %d streams got a new version within %s",
 				i, updated, len(f.all), c.ChangeTimeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	if cpu1, ok := serverCPU(c.ServerPID); ok {
 		rep.ServerCPUSeconds = cpu1 - cpu0

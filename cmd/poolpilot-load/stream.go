@@ -14,7 +14,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -103,6 +102,13 @@ type stats struct {
 	resources   map[string]int
 }
 
+// progress is the part of stats the coordinator polls, without copying maps.
+func (s *stream) progress() (settled bool, updates int, last time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settled, s.updates, s.lastUpdate, s.err
+}
+
 func (s *stream) snapshot() stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,9 +168,14 @@ type subState struct {
 	children []string
 }
 
+// adsStream is a bidirectional ADS stream (either variant) that decodes responses with
+// liteCodec.
+var adsStream = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
+
 // runSotw speaks state-of-the-world ADS until ctx ends.
 func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
-	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	st, err := conn.NewStream(ctx, adsStream, discovery.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName,
+		grpc.ForceCodecV2(liteCodec{}))
 	if err != nil {
 		return fmt.Errorf("open ADS stream: %w", err)
 	}
@@ -175,51 +186,51 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 		resource.RouteType:    {names: []string{}},
 	}
 	// Only the first request carries the node, as Envoy does by default.
-	if err := st.Send(&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType}); err != nil {
+	if err := st.SendMsg(&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType}); err != nil {
 		return err
 	}
-	if err := st.Send(&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType}); err != nil {
+	if err := st.SendMsg(&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType}); err != nil {
 		return err
 	}
+	var resp sotwResponse
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		if err := st.RecvMsg(&resp); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("receive: %w", err)
 		}
-		t := resp.GetTypeUrl()
+		t := resp.TypeURL
 		sub, ok := subs[t]
 		if !ok {
 			return fmt.Errorf("unexpected type %s", t)
 		}
-		changed := resp.GetVersionInfo() != sub.version
-		sub.version, sub.nonce, sub.got = resp.GetVersionInfo(), resp.GetNonce(), true
-		if sub.pending && len(resp.GetResources()) >= len(sub.names) {
+		changed := resp.Version != sub.version
+		sub.version, sub.nonce, sub.got = resp.Version, resp.Nonce, true
+		if sub.pending && resp.Count >= len(sub.names) {
 			sub.pending = false
 		}
-		if err := st.Send(&discovery.DiscoveryRequest{
+		if err := st.SendMsg(&discovery.DiscoveryRequest{
 			TypeUrl: t, VersionInfo: sub.version, ResponseNonce: sub.nonce, ResourceNames: sub.names,
 		}); err != nil {
 			return err
 		}
 		if ct, ok := child[t]; ok {
-			names, err := s.names.sotw(s.region, t, resp)
+			names, err := s.names.sotw(s.region, t, resp.Version, resp.Resources)
 			if err != nil {
 				return err
 			}
 			cs := subs[ct]
 			if !slices.Equal(names, cs.names) {
 				cs.names, cs.pending = names, len(names) > 0
-				if err := st.Send(&discovery.DiscoveryRequest{
+				if err := st.SendMsg(&discovery.DiscoveryRequest{
 					TypeUrl: ct, VersionInfo: cs.version, ResponseNonce: cs.nonce, ResourceNames: names,
 				}); err != nil {
 					return err
 				}
 			}
 		}
-		s.record(proto.Size(resp), t, len(resp.GetResources()), changed, sotwSettled(subs))
+		s.record(resp.Size, t, resp.Count, changed, sotwSettled(subs))
 	}
 }
 
@@ -249,7 +260,8 @@ type deltaState struct {
 
 // runDelta speaks incremental (delta) ADS until ctx ends.
 func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
-	st, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	st, err := conn.NewStream(ctx, adsStream, discovery.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName,
+		grpc.ForceCodecV2(liteCodec{}))
 	if err != nil {
 		return fmt.Errorf("open delta ADS stream: %w", err)
 	}
@@ -259,58 +271,57 @@ func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 	}
 	// An explicit "*" is a wildcard subscription whether or not the server keeps the
 	// legacy meaning of an empty first request.
-	if err := st.Send(&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType,
+	if err := st.SendMsg(&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType,
 		ResourceNamesSubscribe: []string{"*"}}); err != nil {
 		return err
 	}
-	if err := st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType,
+	if err := st.SendMsg(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType,
 		ResourceNamesSubscribe: []string{"*"}}); err != nil {
 		return err
 	}
+	var resp deltaResponse
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		if err := st.RecvMsg(&resp); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("receive: %w", err)
 		}
-		t := resp.GetTypeUrl()
+		t := resp.TypeURL
 		ds, ok := states[t]
 		if !ok {
 			return fmt.Errorf("unexpected type %s", t)
 		}
 		ds.got = true
-		for _, r := range resp.GetResources() {
-			ds.have[r.GetName()] = r.GetVersion()
+		for _, r := range resp.Resources {
+			ds.have[r.Name] = r.Version
 		}
-		for _, n := range resp.GetRemovedResources() {
+		for _, n := range resp.Removed {
 			delete(ds.have, n)
 			delete(ds.children, n)
 		}
-		if err := st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {
+		if err := st.SendMsg(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.Nonce}); err != nil {
 			return err
 		}
 		if ct, ok := child[t]; ok {
-			for _, r := range resp.GetResources() {
+			for _, r := range resp.Resources {
 				names, err := s.names.delta(t, r)
 				if err != nil {
 					return err
 				}
-				ds.children[r.GetName()] = names
+				ds.children[r.Name] = names
 			}
 			if err := s.resubscribe(st, ct, ds, states[ct]); err != nil {
 				return err
 			}
 		}
-		changed := len(resp.GetResources()) > 0 || len(resp.GetRemovedResources()) > 0
-		s.record(proto.Size(resp), t, len(resp.GetResources()), changed, deltaSettled(states))
+		changed := len(resp.Resources) > 0 || len(resp.Removed) > 0
+		s.record(resp.Size, t, len(resp.Resources), changed, deltaSettled(states))
 	}
 }
 
 // resubscribe brings the child type's subscriptions in line with what the parents name.
-func (s *stream) resubscribe(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient,
-	ct string, parent, cs *deltaState) error {
+func (s *stream) resubscribe(st grpc.ClientStream, ct string, parent, cs *deltaState) error {
 	want := map[string]bool{}
 	for _, names := range parent.children {
 		for _, n := range names {
@@ -336,7 +347,7 @@ func (s *stream) resubscribe(st discovery.AggregatedDiscoveryService_DeltaAggreg
 	}
 	slices.Sort(sub)
 	slices.Sort(unsub)
-	return st.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: ct,
+	return st.SendMsg(&discovery.DeltaDiscoveryRequest{TypeUrl: ct,
 		ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub})
 }
 
@@ -386,11 +397,11 @@ func (c *nameCache) get(key string, compute func() ([]string, error)) ([]string,
 
 // sotw returns the sorted child names of a whole state-of-the-world response. The key
 // includes the region: a version is only known to identify content within one group.
-func (c *nameCache) sotw(region, typeURL string, resp *discovery.DiscoveryResponse) ([]string, error) {
-	key := region + "\x00" + typeURL + "\x00" + resp.GetVersionInfo()
+func (c *nameCache) sotw(region, typeURL, version string, resources []*anypb.Any) ([]string, error) {
+	key := region + "\x00" + typeURL + "\x00" + version
 	return c.get(key, func() ([]string, error) {
 		set := map[string]bool{}
-		for _, a := range resp.GetResources() {
+		for _, a := range resources {
 			names, err := childNames(typeURL, a)
 			if err != nil {
 				return nil, err
@@ -409,9 +420,9 @@ func (c *nameCache) sotw(region, typeURL string, resp *discovery.DiscoveryRespon
 }
 
 // delta returns the child names of one delta resource, keyed by its name and version.
-func (c *nameCache) delta(typeURL string, r *discovery.Resource) ([]string, error) {
-	key := typeURL + "\x00" + r.GetName() + "\x00" + r.GetVersion()
-	return c.get(key, func() ([]string, error) { return childNames(typeURL, r.GetResource()) })
+func (c *nameCache) delta(typeURL string, r deltaResource) ([]string, error) {
+	key := typeURL + "\x00" + r.Name + "\x00" + r.Version
+	return c.get(key, func() ([]string, error) { return childNames(typeURL, r.Resource) })
 }
 
 // childNames decodes one cluster or listener and returns the names it subscribes to.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func mustAny(t *testing.T, m proto.Message) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func wire(t *testing.T, m proto.Message) mem.BufferSlice {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two buffers, as gRPC hands over a message split across frames.
+	return mem.BufferSlice{mem.SliceBuffer(b[:len(b)/2]), mem.SliceBuffer(b[len(b)/2:])}
+}
+
+func TestLiteCodecSotw(t *testing.T) {
+	for _, tc := range []struct {
+		typeURL string
+		res     []proto.Message
+		decoded bool
+	}{
+		{resource.ClusterType, []proto.Message{&cluster.Cluster{Name: "a"}, &cluster.Cluster{Name: "b"}}, true},
+		{resource.EndpointType, []proto.Message{&endpoint.ClusterLoadAssignment{ClusterName: "a"}}, false},
+	} {
+		in := &discovery.DiscoveryResponse{VersionInfo: "v7", Nonce: "n3", TypeUrl: tc.typeURL}
+		for _, r := range tc.res {
+			in.Resources = append(in.Resources, mustAny(t, r))
+		}
+		var out sotwResponse
+		if err := (liteCodec{}).Unmarshal(wire(t, in), &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Version != "v7" || out.Nonce != "n3" || out.TypeURL != tc.typeURL || out.Count != len(tc.res) ||
+			out.Size != proto.Size(in) {
+			t.Errorf("%s: decoded %+v", shortType(tc.typeURL), out)
+		}
+		if got := len(out.Resources) > 0; got != tc.decoded {
+			t.Errorf("%s: resources decoded = %v, want %v", shortType(tc.typeURL), got, tc.decoded)
+		}
+		if tc.decoded && !proto.Equal(out.Resources[1], in.Resources[1]) {
+			t.Errorf("%s: resource 1 = %v", shortType(tc.typeURL), out.Resources[1])
+		}
+	}
+}
+
+func TestLiteCodecDelta(t *testing.T) {
+	in := &discovery.DeltaDiscoveryResponse{Nonce: "n1", TypeUrl: resource.ClusterType, RemovedResources: []string{"gone"},
+		Resources: []*discovery.Resource{{Name: "a", Version: "h1", Resource: mustAny(t, &cluster.Cluster{Name: "a"})}}}
+	var out deltaResponse
+	if err := (liteCodec{}).Unmarshal(wire(t, in), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Nonce != "n1" || out.TypeURL != resource.ClusterType || len(out.Removed) != 1 || out.Removed[0] != "gone" ||
+		len(out.Resources) != 1 || out.Resources[0].Name != "a" || out.Resources[0].Version != "h1" ||
+		!proto.Equal(out.Resources[0].Resource, in.Resources[0].Resource) || out.Size != proto.Size(in) {
+		t.Errorf("decoded %+v", out)
+	}
+	var req discovery.DiscoveryRequest
+	b, err := (liteCodec{}).Marshal(&discovery.DiscoveryRequest{VersionInfo: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (liteCodec{}).Unmarshal(b, &req); err != nil || req.GetVersionInfo() != "x" {
+		t.Errorf("request round trip: %v, %v", &req, err)
+	}
+	if err := (liteCodec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0xff})}, &out); err == nil {
+		t.Error("garbage decoded without error")
+	}
+}
