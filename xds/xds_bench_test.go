@@ -7,14 +7,16 @@ import (
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
 	"github.com/poolpilot/poolpilot/model"
-	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
 )
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // BenchmarkApply is the "translate and snapshot" target: one Apply of a loaded
 // model translates every node group (5 regions and none, Envoy and gRPC: 12 groups),
 // hashes each type for its version and sets every snapshot. Each iteration applies the
-// model with one pool's priorities reversed, then back, as a reload would.
+// model with one pool's priorities reversed, then back, as a reload would. The server
+// uses its default translation (translator.Translate unless configured otherwise).
 func BenchmarkApply(b *testing.B) {
 	for _, size := range modelgen.Sizes {
 		b.Run(size.Name, func(b *testing.B) {
@@ -35,7 +37,7 @@ func BenchmarkApply(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+			s := xds.New(xds.Options{Logger: discard})
 			defer s.Close()
 			models := []*model.Model{m0, m1}
 			b.ReportAllocs()
@@ -49,6 +51,29 @@ func BenchmarkApply(b *testing.B) {
 			}
 			b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(len(s.Status().Groups)), "groups")
+		})
+	}
+}
+
+// BenchmarkApplyFresh is the first Apply of a new server (startup): nothing translated
+// or validated before.
+func BenchmarkApplyFresh(b *testing.B) {
+	for _, size := range modelgen.Sizes {
+		b.Run(size.Name, func(b *testing.B) {
+			m, err := modelgen.Load(size.Spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			stop := modelgen.PeakHeap()
+			for b.Loop() {
+				s := xds.New(xds.Options{Logger: discard})
+				if err := s.Apply(m); err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MiB")
 		})
 	}
 }
