@@ -295,6 +295,9 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
 	}}
+	if err := checkReferences(res); err != nil {
+		return nil, fmt.Errorf("node group %s: %w", g, err)
+	}
 	for _, t := range byType {
 		if err := checkResources(t.items); err != nil {
 			return nil, fmt.Errorf("node group %s: %s: %w", g, t.url, err)

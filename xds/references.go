@@ -1,0 +1,141 @@
+package xds
+
+import (
+	"fmt"
+	"sort"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	aggregate "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// checkReferences is the snapshot consistency check poolpilot relies on instead of
+// cache.Snapshot.Consistent, which does not follow RDS from API listeners (gRPC nodes).
+// A dangling name makes a client wait forever for a resource that never comes (EDS, RDS)
+// or fail requests (a route to no cluster), so it fails the Apply instead.
+func checkReferences(res *translator.Resources) error {
+	clusters := names(res.Clusters)
+	loads := names(res.Endpoints)
+	routes := names(res.Routes)
+	var problems []string
+
+	for _, r := range res.Clusters {
+		c, ok := r.(*cluster.Cluster)
+		if !ok {
+			return fmt.Errorf("cluster resource is a %T", r)
+		}
+		if c.GetType() == cluster.Cluster_EDS {
+			want := c.GetEdsClusterConfig().GetServiceName()
+			if want == "" {
+				want = c.GetName()
+			}
+			if !loads[want] {
+				problems = append(problems, fmt.Sprintf("EDS cluster %q has no load assignment %q", c.GetName(), want))
+			}
+		}
+		if ct := c.GetClusterType(); ct != nil {
+			agg := &aggregate.ClusterConfig{}
+			if err := ct.GetTypedConfig().UnmarshalTo(agg); err == nil {
+				for _, child := range agg.GetClusters() {
+					if !clusters[child] {
+						problems = append(problems, fmt.Sprintf("aggregate cluster %q names missing cluster %q", c.GetName(), child))
+					}
+				}
+			}
+		}
+	}
+	for _, r := range res.Endpoints {
+		cla, ok := r.(*endpoint.ClusterLoadAssignment)
+		if !ok {
+			return fmt.Errorf("endpoint resource is a %T", r)
+		}
+		if !clusters[cla.GetClusterName()] {
+			problems = append(problems, fmt.Sprintf("load assignment %q belongs to no cluster", cla.GetClusterName()))
+		}
+	}
+	for _, r := range res.Routes {
+		rc, ok := r.(*route.RouteConfiguration)
+		if !ok {
+			return fmt.Errorf("route resource is a %T", r)
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				for _, target := range routeClusters(rt.GetRoute()) {
+					if !clusters[target] {
+						problems = append(problems, fmt.Sprintf("route %q in route config %q names missing cluster %q", rt.GetName(), rc.GetName(), target))
+					}
+				}
+			}
+		}
+	}
+	for _, r := range res.Listeners {
+		l, ok := r.(*listener.Listener)
+		if !ok {
+			return fmt.Errorf("listener resource is a %T", r)
+		}
+		for _, m := range listenerManagers(l) {
+			if name := m.GetRds().GetRouteConfigName(); m.GetRds() != nil && !routes[name] {
+				problems = append(problems, fmt.Sprintf("listener %q names missing route config %q", l.GetName(), name))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("inconsistent resources: %v", problems)
+	}
+	return nil
+}
+
+func names(items []types.Resource) map[string]bool {
+	out := make(map[string]bool, len(items))
+	for _, r := range items {
+		if n, ok := r.(interface{ GetName() string }); ok {
+			out[n.GetName()] = true
+		}
+		if cla, ok := r.(*endpoint.ClusterLoadAssignment); ok {
+			out[cla.GetClusterName()] = true
+		}
+	}
+	return out
+}
+
+func routeClusters(a *route.RouteAction) []string {
+	if a == nil {
+		return nil
+	}
+	if c := a.GetCluster(); c != "" {
+		return []string{c}
+	}
+	var out []string
+	for _, w := range a.GetWeightedClusters().GetClusters() {
+		out = append(out, w.GetName())
+	}
+	return out
+}
+
+// listenerManagers returns the HTTP connection managers of a listener: the API listener's
+// (gRPC nodes) and those in every filter chain (Envoy nodes).
+func listenerManagers(l *listener.Listener) []*hcm.HttpConnectionManager {
+	var out []*hcm.HttpConnectionManager
+	if api := l.GetApiListener().GetApiListener(); api != nil {
+		m := &hcm.HttpConnectionManager{}
+		if err := api.UnmarshalTo(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			m := &hcm.HttpConnectionManager{}
+			if tc := f.GetTypedConfig(); tc != nil && tc.UnmarshalTo(m) == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package xds
+
+import (
+	"strings"
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	aggregate "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// TestCheckReferences: what the translator emits for every group is consistent, and each
+// kind of dangling name is caught.
+func TestCheckReferences(t *testing.T) {
+	groups := []translator.Group{
+		{Region: "swedencentral", Client: translator.Envoy},
+		{Region: "norwayeast", Client: translator.GRPC},
+		{Client: translator.Envoy},
+	}
+	for _, path := range []string{"testdata/two-region.yaml", "../examples/failover/model.yaml", "../translator/testdata/in/dns.yaml"} {
+		m, err := model.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			res, err := translator.Translate(m, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := checkReferences(res); err != nil {
+				t.Errorf("%s %s: %v", path, g, err)
+			}
+		}
+	}
+
+	m, err := model.Load("testdata/two-region.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(g translator.Group) *translator.Resources {
+		t.Helper()
+		res, err := translator.Translate(m, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Endpoints) == 0 || len(res.Routes) == 0 || len(res.Clusters) == 0 {
+			t.Fatalf("%s: want EDS clusters, load assignments and routes, got %d/%d/%d", g, len(res.Clusters), len(res.Endpoints), len(res.Routes))
+		}
+		return res
+	}
+	envoyGroup := translator.Group{Region: "swedencentral", Client: translator.Envoy}
+	grpcGroup := translator.Group{Region: "swedencentral", Client: translator.GRPC}
+
+	cases := []struct {
+		name   string
+		group  translator.Group
+		break_ func(*translator.Resources)
+		want   string
+	}{
+		{"load assignment missing", envoyGroup, func(r *translator.Resources) { r.Endpoints = nil }, "has no load assignment"},
+		{"route config missing (socket listener)", envoyGroup, func(r *translator.Resources) { r.Routes = nil }, "names missing route config"},
+		{"route config missing (API listener)", grpcGroup, func(r *translator.Resources) { r.Routes = nil }, "names missing route config"},
+		{"route to a missing cluster", envoyGroup, func(r *translator.Resources) {
+			rc := proto.Clone(r.Routes[0].(*route.RouteConfiguration)).(*route.RouteConfiguration)
+			rc.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &route.RouteAction_Cluster{Cluster: "nope"}
+			r.Routes = []types.Resource{rc}
+		}, `names missing cluster "nope"`},
+		{"aggregate child missing", envoyGroup, func(r *translator.Resources) {
+			cfg, _ := anypb.New(&aggregate.ClusterConfig{Clusters: []string{"ghost"}})
+			r.Clusters = append(r.Clusters, &cluster.Cluster{Name: "agg", ClusterDiscoveryType: &cluster.Cluster_ClusterType{
+				ClusterType: &cluster.Cluster_CustomClusterType{Name: "envoy.clusters.aggregate", TypedConfig: cfg}}})
+		}, `names missing cluster "ghost"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := fresh(c.group)
+			c.break_(res)
+			err := checkReferences(res)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("checkReferences = %v; want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
