@@ -184,10 +184,10 @@ func TestRestartServesSameVersionsWithoutNack(t *testing.T) {
 	requireServedBy(t, "client-nwe overall", rn, secondaryName)
 }
 
-// weightedCalls is how many calls scenario 8 makes. gRPC picks a locality at random by
-// weight, so the 3:1 ratio is checked to ±10% (2.7–3.3): at 8000 calls that band is about
-// four standard deviations wide on each side.
-const weightedCalls = 8000
+// weightedCalls is how many calls scenario 8 counts. gRPC picks a locality at random by
+// weight, so the 3:1 ratio is checked to ±10% (2.7–3.3): at 16000 calls that band is
+// more than five standard deviations wide on each side (σ of the 75% share ≈ 0.34%).
+const weightedCalls = 16000
 
 // Scenario 8: two backends of weight 3 and 1 in one priority share the traffic 3:1.
 func TestWeightedPoolSharesThreeToOne(t *testing.T) {
@@ -198,31 +198,50 @@ func TestWeightedPoolSharesThreeToOne(t *testing.T) {
 		{Backend: f.secondary, Priority: 1, Weight: 1},
 	}})
 	f.startPoolpilot(t)
-	c := f.startClient(t, "client-sdc", sdc, "--rate=0", "--concurrency=4", "--count="+itoa(weightedCalls))
+	// gRPC spreads calls only over localities that are READY, so the calls made while the
+	// second connection is still being set up all go to the first: count only the calls
+	// started after both backends have answered once. 1000 extra calls cover that start.
+	made := weightedCalls + 1000
+	c := f.startClient(t, "client-sdc", sdc, "--rate=0", "--concurrency=4", "--count="+strconv.Itoa(made))
 	select {
 	case <-c.p.Done():
 	case <-time.After(time.Minute):
-		t.Fatalf("client did not finish %d calls within a minute", weightedCalls)
+		t.Fatalf("client did not finish %d calls within a minute", made)
 	}
 	rs := c.stop(t)
-	if len(rs) != weightedCalls {
-		t.Fatalf("%d calls made, want %d", len(rs), weightedCalls)
+	if len(rs) != made {
+		t.Fatalf("%d calls made, want %d", len(rs), made)
 	}
-	n := map[string]int{}
-	for _, r := range rs {
-		if !r.ok() {
-			t.Fatalf("a call failed: %s", summarize(rs))
+	if bad := failed(rs); len(bad) > 0 {
+		t.Fatalf("calls failed: %s", summarize(rs))
+	}
+	var bothReady time.Time
+	for _, backend := range []string{primaryName, secondaryName} {
+		first := time.Time{}
+		for _, r := range rs {
+			if r.Backend == backend && (first.IsZero() || r.ended().Before(first)) {
+				first = r.ended()
+			}
 		}
+		if first.IsZero() {
+			t.Fatalf("no call reached %s: %s", backend, summarize(rs))
+		}
+		if first.After(bothReady) {
+			bothReady = first
+		}
+	}
+	counted := after(rs, bothReady)
+	if len(counted) < weightedCalls {
+		t.Fatalf("only %d calls started after both backends answered (at %v), want at least %d", len(counted), bothReady, weightedCalls)
+	}
+	counted = counted[:weightedCalls]
+	n := map[string]int{}
+	for _, r := range counted {
 		n[r.Backend]++
 	}
-	if n[secondaryName] == 0 {
-		t.Fatalf("no call reached the weight-1 backend: %s", summarize(rs))
-	}
 	ratio := float64(n[primaryName]) / float64(n[secondaryName])
-	t.Logf("MEASURED weighted calls=%d %s=%d %s=%d ratio=%.3f want=3±10%%", len(rs), primaryName, n[primaryName], secondaryName, n[secondaryName], ratio)
+	t.Logf("MEASURED weighted calls=%d %s=%d %s=%d ratio=%.3f want=3±10%%", len(counted), primaryName, n[primaryName], secondaryName, n[secondaryName], ratio)
 	if ratio < 2.7 || ratio > 3.3 {
 		t.Errorf("weight 3:1 gave %d:%d calls, ratio %.3f, want 2.7–3.3", n[primaryName], n[secondaryName], ratio)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestGrpcJSXdsHealthyRegionsServeLocally(t *testing.T) {
 	run := func(nodeID, region string) *client {
 		p := harness.Start(f.ctx, t, harness.Options{
 			Bin:  node,
-			Args: []string{"client.js", "--target", "xds:///" + apiName, "--count", itoa(calls), "--rate", itoa(clientRate)},
+			Args: []string{"client.js", "--target", "xds:///" + apiName, "--count", strconv.Itoa(calls), "--rate", strconv.Itoa(clientRate)},
 			Dir:  dir,
 			Env:  []string{"GRPC_XDS_BOOTSTRAP_CONFIG=" + bootstrap(f.xdsAddr, nodeID, region)},
 			Name: "grpc-js-xds " + nodeID,
