@@ -156,6 +156,7 @@ func LoadFiles(files []File, opts ...Option) (*Model, error) {
 type loader struct {
 	errs *errList
 	locs map[any]loc // *Backend, *Pool, *API, *Listener → its location
+	ix   *Index      // name lookups while validating
 }
 
 // loc locates one element: its file's positions and its field path in that file.

@@ -57,6 +57,7 @@ func (ld *loader) validate(m *Model) {
 	checkUnique(ld, map[string]loc{}, "API", "API", m.APIs, func(a *API) string { return a.Name })
 	checkUnique(ld, map[string]loc{}, "listener", "listener", m.Listeners, func(l *Listener) string { return l.Name })
 
+	ld.ix = NewIndex(m)
 	for _, b := range m.Backends {
 		ld.validateBackend(b)
 	}
@@ -368,9 +369,9 @@ func (ld *loader) validatePool(m *Model, p *Pool) {
 		switch {
 		case s.Backend == "":
 			ld.report(sl, "backend", "is required: the name of a backend")
-		case m.Backend(s.Backend) == nil && m.Pool(s.Backend) != nil:
+		case ld.ix.Backend(s.Backend) == nil && ld.ix.Pool(s.Backend) != nil:
 			ld.report(sl, "backend", fmt.Sprintf("%q is a pool; a pool's services must be backends (APIM pools don't nest)", clip(s.Backend)))
-		case m.Backend(s.Backend) == nil:
+		case ld.ix.Backend(s.Backend) == nil:
 			ld.report(sl, "backend", fmt.Sprintf("no backend named %q", clip(s.Backend)))
 		default:
 			if first, dup := members[s.Backend]; dup {
@@ -378,7 +379,7 @@ func (ld *loader) validatePool(m *Model, p *Pool) {
 				break
 			}
 			members[s.Backend] = fmt.Sprintf("services[%d]", i)
-			if ep := m.Backend(s.Backend).Endpoint; ep.Host != "" {
+			if ep := ld.ix.Backend(s.Backend).Endpoint; ep.Host != "" {
 				key := fmt.Sprintf("%s://%s:%d", ep.Scheme, ep.Host, ep.Port)
 				if other, dup := addrs[key]; dup {
 					ld.report(sl, "backend", fmt.Sprintf("backend %q has the same address as backend %q in this pool; gRPC clients reject an address twice in one cluster", s.Backend, other))
@@ -410,7 +411,7 @@ func (ld *loader) validateAPI(m *Model, a *API) {
 	switch {
 	case a.Backend == "":
 		ld.report(l, "backend", "is required: the name of a backend or a pool")
-	case m.Backend(a.Backend) == nil && m.Pool(a.Backend) == nil:
+	case ld.ix.Backend(a.Backend) == nil && ld.ix.Pool(a.Backend) == nil:
 		ld.report(l, "backend", fmt.Sprintf("no backend or pool named %q", clip(a.Backend)))
 	}
 	if a.RewritePrefix != "" {
@@ -542,7 +543,7 @@ func (ld *loader) validateListenerAPIs(m *Model, l loc, ls *Listener) {
 	routes := map[string]string{} // host + path prefix → API name
 	for i, name := range ls.APIs {
 		f := fmt.Sprintf("apis[%d]", i)
-		a := m.API(name)
+		a := ld.ix.API(name)
 		if a == nil {
 			ld.report(l, f, fmt.Sprintf("no API named %q", clip(name)))
 			continue

@@ -65,13 +65,13 @@ func (tr *translation) addTarget(name string) error {
 	tr.targets[name] = true
 	var t target
 	switch {
-	case tr.m.Pool(name) != nil:
-		p := tr.m.Pool(name)
-		members, warnings := rankMembers(tr.m, p, tr.g)
+	case tr.ix.Pool(name) != nil:
+		p := tr.ix.Pool(name)
+		members, warnings := rankMembers(tr.ix, p, tr.g)
 		tr.warn(warnings...)
 		t = target{name: name, pool: p, members: members}
-	case tr.m.Backend(name) != nil:
-		t = backendTarget(tr.m.Backend(name))
+	case tr.ix.Backend(name) != nil:
+		t = backendTarget(tr.ix.Backend(name))
 	default:
 		return fmt.Errorf("no backend or pool named %q", name)
 	}

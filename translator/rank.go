@@ -20,7 +20,7 @@ type member struct {
 // rankMembers orders a pool's members for group g. Lower APIM priority is preferred. With
 // preferLocalRegion, members in g's region all join rank 0 and the others keep their model
 // order below; a group without a region gets the model's order and a warning.
-func rankMembers(m *model.Model, p *model.Pool, g Group) ([]member, []string) {
+func rankMembers(m *model.Index, p *model.Pool, g Group) ([]member, []string) {
 	var warnings []string
 	preferLocal := p.PreferLocalRegion && g.Region != ""
 	if p.PreferLocalRegion && g.Region == "" {

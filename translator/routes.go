@@ -21,7 +21,7 @@ func (tr *translation) envoyListeners() error {
 	for _, l := range tr.m.Listeners {
 		var apis []*model.API
 		for _, name := range l.APIs {
-			a := tr.m.API(name)
+			a := tr.ix.API(name)
 			if a == nil {
 				return fmt.Errorf("listener %q: no API named %q", l.Name, name)
 			}
@@ -89,13 +89,13 @@ func (tr *translation) prefixRewrite(a *model.API) string {
 }
 
 func (tr *translation) targetBackends(name string) []*model.Backend {
-	if b := tr.m.Backend(name); b != nil {
+	if b := tr.ix.Backend(name); b != nil {
 		return []*model.Backend{b}
 	}
 	var out []*model.Backend
-	if p := tr.m.Pool(name); p != nil {
+	if p := tr.ix.Pool(name); p != nil {
 		for _, s := range p.Services {
-			if b := tr.m.Backend(s.Backend); b != nil {
+			if b := tr.ix.Backend(s.Backend); b != nil {
 				out = append(out, b)
 			}
 		}

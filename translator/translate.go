@@ -15,6 +15,32 @@ import (
 // output is deterministic: the same model and group give equal resources, each type
 // sorted by name. Every resource passes envoy.Validate. m must come from model.Load.
 func Translate(m *model.Model, g Group) (*Resources, error) {
+	res, err := TranslateUnvalidated(m, g)
+	if err != nil {
+		return nil, err
+	}
+	for _, rs := range [][]types.Resource{res.Clusters, res.Endpoints, res.Routes, res.Listeners} {
+		for _, r := range rs {
+			if err := Validate(r); err != nil {
+				return nil, fmt.Errorf("translate %s: %w", g, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// Validate checks one emitted resource with envoy.Validate, naming it in the error.
+func Validate(r types.Resource) error {
+	if err := envoy.Validate(r); err != nil {
+		return fmt.Errorf("%s %q is invalid: %w", kindOf(r), nameOf(r), err)
+	}
+	return nil
+}
+
+// TranslateUnvalidated is Translate without the final envoy.Validate of each resource,
+// for callers that validate each distinct resource once (xds: most resources are equal
+// across node groups and across reloads, and validation was two thirds of a translation).
+func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
 	if m == nil {
 		return nil, fmt.Errorf("translate %s: no model", g)
 	}
@@ -22,7 +48,7 @@ func Translate(m *model.Model, g Group) (*Resources, error) {
 		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %q or %q)", g, g.Client, Envoy, GRPC)
 	}
 	tr := &translation{
-		m: m, g: g, res: &Resources{},
+		m: m, ix: model.NewIndex(m), g: g, res: &Resources{},
 		targets: map[string]bool{}, leaves: map[string]bool{}, grpcWarned: map[string]bool{},
 		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
 	}
@@ -37,11 +63,6 @@ func Translate(m *model.Model, g Group) (*Resources, error) {
 	}
 	for _, rs := range [][]types.Resource{tr.res.Clusters, tr.res.Endpoints, tr.res.Routes, tr.res.Listeners} {
 		sortByName(rs)
-		for _, r := range rs {
-			if err := envoy.Validate(r); err != nil {
-				return nil, fmt.Errorf("translate %s: %s %q is invalid: %w", g, kindOf(r), nameOf(r), err)
-			}
-		}
 	}
 	return tr.res, nil
 }
@@ -49,6 +70,7 @@ func Translate(m *model.Model, g Group) (*Resources, error) {
 // translation is the state of one Translate call.
 type translation struct {
 	m   *model.Model
+	ix  *model.Index
 	g   Group
 	res *Resources
 

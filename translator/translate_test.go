@@ -386,7 +386,7 @@ func TestRankMembers(t *testing.T) {
 	}}
 	rank := func(region string, prefer bool) string {
 		p.PreferLocalRegion = prefer
-		ms, _ := rankMembers(m, p, Group{Region: region, Client: Envoy})
+		ms, _ := rankMembers(model.NewIndex(m), p, Group{Region: region, Client: Envoy})
 		var parts []string
 		for _, x := range ms {
 			parts = append(parts, fmt.Sprintf("%s%d", x.backend.Name, x.rank))

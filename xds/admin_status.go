@@ -290,12 +290,12 @@ func (s *Server) loadAssignments(groupKey string) (map[string]*endpoint.ClusterL
 	}
 	out := map[string]*endpoint.ClusterLoadAssignment{}
 	for name, r := range snap.GetResources(resourcev3.EndpointType) {
-		if la, ok := r.(*endpoint.ClusterLoadAssignment); ok {
+		if la, ok := expanded(r).(*endpoint.ClusterLoadAssignment); ok {
 			out[name] = la
 		}
 	}
 	for name, r := range snap.GetResources(resourcev3.ClusterType) {
-		if c, ok := r.(*cluster.Cluster); ok && c.GetLoadAssignment() != nil {
+		if c, ok := expanded(r).(*cluster.Cluster); ok && c.GetLoadAssignment() != nil {
 			if _, dup := out[name]; !dup {
 				out[name] = c.GetLoadAssignment()
 			}

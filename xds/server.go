@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type Server struct {
 	log       *slog.Logger
 	translate TranslateFunc
 	obs       Observer
+	// validate checks each distinct resource encoding once (see encode); nil when
+	// Options.Translate validates by itself.
+	validate  func(types.Resource) error
+	validated validatedSet
 
 	cache *nackCache
 	xds   serverv3.Server
@@ -86,7 +91,9 @@ func New(opts Options) *Server {
 		s.log = slog.Default()
 	}
 	if s.translate == nil {
-		s.translate = defaultTranslate
+		// Translate without validating, and validate here each distinct resource
+		// once: most resources are equal across node groups and across reloads.
+		s.translate, s.validate = translator.TranslateUnvalidated, translator.Validate
 	}
 	if s.obs == nil {
 		s.obs = NopObserver{}
@@ -170,13 +177,9 @@ func (s *Server) Apply(m *model.Model) error {
 		all[k] = g
 	}
 
-	built := make(map[string]*builtGroup, len(all))
-	for _, k := range sortedKeys(all) {
-		b, err := s.build(m, all[k])
-		if err != nil {
-			return s.applyFailed(err)
-		}
-		built[k] = b
+	built, err := s.buildAll(m, all)
+	if err != nil {
+		return s.applyFailed(err)
 	}
 
 	// Every group translated: now publish, so nodes never see half a model.
@@ -229,6 +232,40 @@ func (s *Server) applyFailed(err error) error {
 	s.log.Error("model not applied; the previous configuration keeps serving", "error", err)
 	s.obs.Applied(ApplyEvent{Err: err})
 	return err
+}
+
+// buildAll translates every group, on as many goroutines as there are CPUs: groups are
+// independent, and translation is most of an Apply. On an error it returns the first
+// group's (in key order), as a sequential build would.
+func (s *Server) buildAll(m *model.Model, all map[string]translator.Group) (map[string]*builtGroup, error) {
+	s.validated.rotate()
+	keys := sortedKeys(all)
+	results := make([]*builtGroup, len(keys))
+	errs := make([]error, len(keys))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = s.build(m, all[keys[i]])
+			}
+		}()
+	}
+	for i := range keys {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	built := make(map[string]*builtGroup, len(keys))
+	for i, k := range keys {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		built[k] = results[i]
+	}
+	return built, nil
 }
 
 // ensureGroup builds the snapshot of a node group the current model has none for, e.g. a
@@ -302,11 +339,12 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		if err := checkResources(t.items); err != nil {
 			return nil, fmt.Errorf("node group %s: %s: %w", g, t.url, err)
 		}
-		v, err := resourceVersion(t.items)
+		enc, err := encode(t.items, s.validate, &s.validated)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)
 		}
-		b.snapshot.Resources[t.index] = cache.NewResources(v, t.items)
+		v := enc.version
+		b.snapshot.Resources[t.index] = cache.NewResources(v, enc.items)
 		b.status.Versions[t.url] = v
 	}
 	return b, nil

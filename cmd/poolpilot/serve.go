@@ -13,7 +13,6 @@ import (
 
 	"github.com/poolpilot/poolpilot/examples"
 	"github.com/poolpilot/poolpilot/model"
-	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
 )
 
@@ -59,7 +58,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 
 	metrics := xds.NewMetrics()
-	srv := xds.New(xds.Options{Logger: a.log, Translate: translator.Translate, Observer: metrics})
+	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)

@@ -1,0 +1,46 @@
+package xds
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/internal/modelgen"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+func TestPremarshalledEncodesIdentically(t *testing.T) {
+	m, err := modelgen.Load(modelgen.Spec{Pools: 5, BackendsPerPool: 3, Regions: 2, Credentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []translator.Group{{Region: "swedencentral", Client: translator.Envoy}, {Region: "norwayeast", Client: translator.GRPC}} {
+		res, err := translator.Translate(m, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, items := range [][]types.Resource{res.Clusters, res.Endpoints, res.Routes, res.Listeners} {
+			v0, _ := resourceVersion(items)
+			enc, err := encode(items, translator.Validate, &validatedSet{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if enc.version != v0 {
+				t.Errorf("version %s, resourceVersion %s", enc.version, v0)
+			}
+			for i, r := range sortedByName(items) {
+				want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+				got, _ := cache.MarshalResource(enc.items[i])
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s: premarshalled encoding differs", cache.GetResourceName(r))
+				}
+				if cache.GetResourceName(enc.items[i]) != cache.GetResourceName(r) {
+					t.Errorf("name %q, want %q", cache.GetResourceName(enc.items[i]), cache.GetResourceName(r))
+				}
+			}
+		}
+	}
+}
