@@ -51,7 +51,7 @@ func TestComposeConfig(t *testing.T) {
 }
 
 // TestComposeWiring checks what the schema cannot: the services, images, mounts and ports
-// that docs/walkthrough.md relies on, and that the compose model's backends are the
+// that the README walkthrough relies on, and that the compose model's backends are the
 // compose services running the demo backend with the same name and region.
 func TestComposeWiring(t *testing.T) {
 	root := repoRoot(t)

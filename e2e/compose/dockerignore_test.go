@@ -128,7 +128,7 @@ func TestDockerignoredMatcher(t *testing.T) {
 		want bool
 	}{
 		{".git/config", true},
-		{"docs/walkthrough.md", true},
+		{"docs/failover.md", true},
 		{"model/types.go", false},
 		{"model/types_test.go", true},
 		{"types_test.go", true},

@@ -126,7 +126,7 @@ func (b composeBootstrap) file() string {
 	return filepath.Join("examples", "failover", "envoy", b.region+".yaml")
 }
 
-// args are the documented generator command line (docs/walkthrough.md shows the same).
+// args are the documented generator command line (the README walkthrough shows the same).
 func (b composeBootstrap) args() []string {
 	return []string{"bootstrap", "--region", b.region, "--node-id", b.service, "--xds-address", "poolpilot:18000"}
 }

@@ -14,12 +14,12 @@ import (
 // plain scalar, with an optional trailing comment.
 var scalarLine = regexp.MustCompile(`^\s*(?:-\s+)?([a-z_]+):\s+([^{\[#\s][^#]*?)\s*(?:#.*)?$`)
 
-// TestWalkthroughQuotesRender keeps docs/walkthrough.md honest: every "key: value" of the
+// TestWalkthroughQuotesRender keeps README.md's docker-compose walkthrough honest: every "key: value" of the
 // abridged configuration it quotes (the numbers its attempt sequences are derived from)
 // must appear in what `poolpilot render` prints today for the compose model.
 func TestWalkthroughQuotesRender(t *testing.T) {
 	root := repoRoot(t)
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "walkthrough.md"))
+	doc, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestWalkthroughQuotesRender(t *testing.T) {
 		}
 		checked++
 		if kv := m[1] + ": " + m[2]; !have[kv] {
-			t.Errorf("docs/walkthrough.md quotes %q, but `poolpilot render examples/failover/compose --region swedencentral -o yaml` has no such line", kv)
+			t.Errorf("README.md's docker-compose walkthrough quotes %q, but `poolpilot render examples/failover/compose --region swedencentral -o yaml` has no such line", kv)
 		}
 	}
 	if checked < 15 {
@@ -53,9 +53,9 @@ func TestWalkthroughQuotesRender(t *testing.T) {
 func quotedRenderBlock(t *testing.T, doc []byte) string {
 	t.Helper()
 	s := string(doc)
-	i := strings.Index(s, "## What poolpilot sends the swedencentral Envoy")
+	i := strings.Index(s, "### What poolpilot sends the swedencentral Envoy")
 	if i < 0 {
-		t.Fatal(`docs/walkthrough.md has no "## What poolpilot sends the swedencentral Envoy" section`)
+		t.Fatal(`README.md's docker-compose walkthrough has no "### What poolpilot sends the swedencentral Envoy" section`)
 	}
 	s = s[i:]
 	start := strings.Index(s, "```yaml\n")
