@@ -61,3 +61,19 @@ func rankMembers(m *model.Index, p *model.Pool, g Group) ([]member, []string) {
 	}
 	return out, warnings
 }
+
+// PoolOrder is pool p's priority order for node group g: the backend names at each Envoy
+// priority, level 0 (tried first) first, each level in model order. It is the order the
+// translation sends Envoy nodes; gRPC nodes get the same, except that a pool with
+// DNS-named members splits a shared level into consecutive ones (addGRPCTarget).
+func PoolOrder(ix *model.Index, p *model.Pool, g Group) [][]string {
+	members, _ := rankMembers(ix, p, g)
+	out := [][]string{}
+	for _, m := range members {
+		if int(m.rank) == len(out) {
+			out = append(out, nil)
+		}
+		out[m.rank] = append(out[m.rank], m.backend.Name)
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package translator
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -407,6 +408,51 @@ func TestRankMembers(t *testing.T) {
 		if got := rank(c.region, c.prefer); got != c.want {
 			t.Errorf("region %q prefer %v: %s, want %s", c.region, c.prefer, got, c.want)
 		}
+	}
+}
+
+// PoolOrder is the translator's order as names: mirrored per region under
+// preferLocalRegion, the model's order without a region or without preferLocalRegion.
+func TestPoolOrder(t *testing.T) {
+	m := failover(t)
+	ix := model.NewIndex(m)
+	p := m.Pool("load-balanced-pool")
+	sdc, nwe := []string{"func-primary-sdc"}, []string{"func-secondary-nwe"}
+	for _, c := range []struct {
+		region string
+		prefer bool
+		want   [][]string
+	}{
+		{"swedencentral", true, [][]string{sdc, nwe}},
+		{"norwayeast", true, [][]string{nwe, sdc}}, // the mirror image
+		{"", true, [][]string{sdc, nwe}},           // no region: the model's order
+		{"westeurope", true, [][]string{sdc, nwe}}, // no local member: the model's order
+		{"norwayeast", false, [][]string{sdc, nwe}},
+	} {
+		p.PreferLocalRegion = c.prefer
+		for _, client := range []ClientKind{Envoy, GRPC} {
+			if got := PoolOrder(ix, p, Group{Region: c.region, Client: client}); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s/%s prefer %v: %v, want %v", c.region, client, c.prefer, got, c.want)
+			}
+		}
+	}
+
+	// Members sharing a priority share a level, in model order; local members all join 0.
+	shared := &model.Model{Backends: []*model.Backend{
+		{Name: "a", Region: "r1"}, {Name: "b", Region: "r2"}, {Name: "c", Region: "r1"}, {Name: "d", Region: "r3"},
+	}}
+	sp := &model.Pool{Name: "p", PreferLocalRegion: true, Services: []*model.PoolMember{
+		{Backend: "a", Priority: 5}, {Backend: "b", Priority: 1}, {Backend: "c", Priority: 9}, {Backend: "d", Priority: 1},
+	}}
+	six := model.NewIndex(shared)
+	if got, want := PoolOrder(six, sp, Group{Region: "r1", Client: Envoy}), [][]string{{"a", "c"}, {"b", "d"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("r1: %v, want %v", got, want)
+	}
+	if got, want := PoolOrder(six, sp, Group{Client: Envoy}), [][]string{{"b", "d"}, {"a"}, {"c"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("no region: %v, want %v", got, want)
+	}
+	if got := PoolOrder(six, &model.Pool{Name: "empty"}, Group{Client: Envoy}); got == nil || len(got) != 0 {
+		t.Errorf("empty pool: %#v, want an empty non-nil order", got)
 	}
 }
 

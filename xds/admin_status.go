@@ -1,15 +1,10 @@
 package xds
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
@@ -35,8 +30,7 @@ type AdminStatus struct {
 	GeneratedAt    time.Time    `json:"generatedAt"`
 }
 
-// PoolStatus is one pool's priority order in every region, as the translated load
-// assignments say.
+// PoolStatus is one pool's priority order in every region, as the translator orders it.
 type PoolStatus struct {
 	Name              string        `json:"name"`
 	PreferLocalRegion bool          `json:"preferLocalRegion"`
@@ -47,9 +41,9 @@ type PoolStatus struct {
 type RegionOrder struct {
 	// Region is the nodes' region; "" is nodes that report none.
 	Region string `json:"region"`
-	// Priorities[i] are the backends at Envoy priority i (0 is tried first).
+	// Priorities[i] are the backends at Envoy priority i (0 is tried first), in model order.
 	Priorities [][]string `json:"priorities"`
-	// Note explains a missing order (no snapshot, pool not translated).
+	// Note explains a missing order (no API routes to the pool).
 	Note string `json:"note,omitempty"`
 }
 
@@ -145,7 +139,7 @@ func (a *Admin) Status() AdminStatus {
 		out.Nodes = append(out.Nodes, n)
 	}
 	if m != nil {
-		out.Pools = a.poolOrders(m, st.Groups)
+		out.Pools = poolOrders(m, st.Groups)
 	}
 	out.LastApplyError = red.text(out.LastApplyError)
 	for _, r := range []*ReloadResult{out.LastReload, out.LastGoodReload} {
@@ -156,30 +150,26 @@ func (a *Admin) Status() AdminStatus {
 	return out
 }
 
-// poolOrders reads every pool's per-region priority order back from the load
-// assignments in the Envoy group snapshot of each region (the model's regions, "" and
-// those of connected nodes): the table shows what the proxies were sent, not a second
-// computation of it. gRPC groups get the same order.
-func (a *Admin) poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
+// poolOrders is every pool's priority order in each region the table shows: the model's
+// regions, "" (nodes that report none) and those of connected nodes' groups. The order is
+// the translator's own (translator.PoolOrder), the one it puts in the load assignments,
+// so the table cannot drift from what the nodes are sent.
+func poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 	regions := append([]string{""}, m.Regions()...)
 	for _, g := range groups {
-		if g.Group.Client == translator.Envoy && !g.Group.LegacyEnvoy && !slices.Contains(regions, g.Group.Region) {
+		if !slices.Contains(regions, g.Group.Region) {
 			regions = append(regions, g.Group.Region)
 		}
 	}
 	sort.Strings(regions)
-	byAddr := backendsByAddress(m)
-	cla := make(map[string]map[string]*endpoint.ClusterLoadAssignment, len(regions))
-	notes := map[string]string{}
-	for _, r := range regions {
-		key := translator.Group{Region: r, Client: translator.Envoy}.String()
-		assignments, err := a.opts.Server.loadAssignments(key)
-		if err != nil {
-			notes[r] = err.Error()
+	routed := map[string]bool{}
+	for _, api := range m.APIs {
+		if api != nil {
+			routed[api.Backend] = true
 		}
-		cla[r] = assignments
 	}
-	var out []PoolStatus
+	ix := model.NewIndex(m)
+	out := []PoolStatus{}
 	for _, p := range m.Pools {
 		if p == nil {
 			continue
@@ -187,121 +177,16 @@ func (a *Admin) poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 		ps := PoolStatus{Name: p.Name, PreferLocalRegion: p.PreferLocalRegion}
 		for _, r := range regions {
 			ro := RegionOrder{Region: r, Priorities: [][]string{}}
-			if n, ok := notes[r]; ok {
-				ro.Note = n
-			} else if la := poolAssignment(cla[r], p, byAddr); la == nil {
-				ro.Note = "not in this group's snapshot (no API routes to this pool)"
+			if routed[p.Name] {
+				ro.Priorities = translator.PoolOrder(ix, p, translator.Group{Region: r, Client: translator.Envoy})
 			} else {
-				ro.Priorities = priorityOrder(la, byAddr)
+				ro.Note = "no API routes to this pool: no node is sent it"
 			}
 			ps.Regions = append(ps.Regions, ro)
 		}
 		out = append(out, ps)
 	}
 	return out
-}
-
-// backendsByAddress maps "host:port" to backend name.
-func backendsByAddress(m *model.Model) map[string]string {
-	out := map[string]string{}
-	for _, b := range m.Backends {
-		if b != nil {
-			out[fmt.Sprintf("%s:%d", b.Endpoint.Host, b.Endpoint.Port)] = b.Name
-		}
-	}
-	return out
-}
-
-// poolAssignment finds a pool's load assignment: the cluster named after the pool (the
-// translator's naming), or else the one whose endpoints are exactly the pool's members.
-func poolAssignment(las map[string]*endpoint.ClusterLoadAssignment, p *model.Pool, byAddr map[string]string) *endpoint.ClusterLoadAssignment {
-	if la, ok := las[p.Name]; ok {
-		return la
-	}
-	var want []string
-	for _, s := range p.Services {
-		if s != nil {
-			want = append(want, s.Backend)
-		}
-	}
-	slices.Sort(want)
-	want = slices.Compact(want)
-	for _, n := range sortedKeys(las) {
-		var got []string
-		for _, level := range priorityOrder(las[n], byAddr) {
-			got = append(got, level...)
-		}
-		slices.Sort(got)
-		if slices.Equal(slices.Compact(got), want) {
-			return las[n]
-		}
-	}
-	return nil
-}
-
-// priorityOrder lists the backends of each priority level of la, sorted within a level.
-// A backend is known by its address (the address itself when no backend has it); the
-// translator also names it in the locality's sub_zone, which wins when it is a backend.
-func priorityOrder(la *endpoint.ClusterLoadAssignment, byAddr map[string]string) [][]string {
-	names := map[string]bool{}
-	for _, n := range byAddr {
-		names[n] = true
-	}
-	levels := map[uint32][]string{}
-	var top uint32
-	for _, lle := range la.GetEndpoints() {
-		p := lle.GetPriority()
-		top = max(top, p)
-		for _, lbe := range lle.GetLbEndpoints() {
-			sa := lbe.GetEndpoint().GetAddress().GetSocketAddress()
-			addr := fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue())
-			name, ok := byAddr[addr]
-			if sz := lle.GetLocality().GetSubZone(); names[sz] {
-				name, ok = sz, true
-			}
-			if !ok {
-				name = addr
-			}
-			if !slices.Contains(levels[p], name) {
-				levels[p] = append(levels[p], name)
-			}
-		}
-	}
-	if len(levels) == 0 {
-		return [][]string{}
-	}
-	out := make([][]string, top+1)
-	for p := range out {
-		out[p] = levels[uint32(p)]
-		sort.Strings(out[p])
-		if out[p] == nil {
-			out[p] = []string{}
-		}
-	}
-	return out
-}
-
-// loadAssignments returns the load assignments of a group's snapshot by cluster name:
-// the EDS ones, and the inline ones of clusters that carry their own (DNS-resolved).
-func (s *Server) loadAssignments(groupKey string) (map[string]*endpoint.ClusterLoadAssignment, error) {
-	snap, err := s.cache.GetSnapshot(groupKey)
-	if err != nil {
-		return nil, fmt.Errorf("no snapshot for node group %s", groupKey)
-	}
-	out := map[string]*endpoint.ClusterLoadAssignment{}
-	for name, r := range snap.GetResources(resourcev3.EndpointType) {
-		if la, ok := expanded(r).(*endpoint.ClusterLoadAssignment); ok {
-			out[name] = la
-		}
-	}
-	for name, r := range snap.GetResources(resourcev3.ClusterType) {
-		if c, ok := expanded(r).(*cluster.Cluster); ok && c.GetLoadAssignment() != nil {
-			if _, dup := out[name]; !dup {
-				out[name] = c.GetLoadAssignment()
-			}
-		}
-	}
-	return out, nil
 }
 
 // currentModel is the last applied model, nil before the first Apply.

@@ -112,20 +112,3 @@ func premarshalled(r types.Resource, b []byte) types.Resource {
 	w.SetUnknown(protoreflect.RawFields(b[n+m2:]))
 	return w.Interface()
 }
-
-// expanded returns r with its fields decoded if it is premarshalled (its content kept as
-// unknown fields), for code that reads a snapshot's resources (the admin pool table).
-func expanded(r types.Resource) types.Resource {
-	if r == nil || len(r.ProtoReflect().GetUnknown()) == 0 {
-		return r
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-	if err != nil {
-		return r
-	}
-	full := r.ProtoReflect().Type().New().Interface()
-	if err := proto.Unmarshal(b, full); err != nil {
-		return r
-	}
-	return full
-}
