@@ -12,86 +12,27 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 )
 
-// deltaClient is a real incremental ADS stream.
+// deltaClient is an incremental ADS stream.
 type deltaClient struct {
-	t      *testing.T
-	stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
-	node   *core.Node
-	resp   chan *discovery.DeltaDiscoveryResponse
-	first  bool
+	*adsStream[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse]
 }
 
 func newDeltaClient(t *testing.T, addr string, node *core.Node) *deltaClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := dial(t, addr).DeltaAggregatedResources(ctx)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	c := &deltaClient{t: t, stream: stream, node: node, resp: make(chan *discovery.DeltaDiscoveryResponse, 1024), first: true}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			r, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case c.resp <- r:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
-}
-
-func (c *deltaClient) send(req *discovery.DeltaDiscoveryRequest) {
-	c.t.Helper()
-	if c.first {
-		req.Node, c.first = c.node, false
-	}
-	if err := c.stream.Send(req); err != nil {
-		c.t.Fatalf("send %s: %v", req.GetTypeUrl(), err)
-	}
-}
-
-func (c *deltaClient) next(typeURL string) *discovery.DeltaDiscoveryResponse {
-	c.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case r := <-c.resp:
-			if r.GetTypeUrl() == typeURL {
-				return r
-			}
-		case <-deadline:
-			c.t.Fatalf("no delta %s response within 10s", typeURL)
-			return nil
-		}
-	}
+	return &deltaClient{newADSStream(t, "delta", node,
+		func(r *discovery.DeltaDiscoveryRequest, n *core.Node) { r.Node = n },
+		func(ctx context.Context) (bidiStream[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse], error) {
+			return dial(t, addr).DeltaAggregatedResources(ctx)
+		})}
 }
 
 // rejectFor NACKs every response of typeURL for d, as a client with a broken
 // configuration does, and counts them.
 func (c *deltaClient) rejectFor(typeURL, detail string, d time.Duration) int {
-	n := 0
-	deadline := time.After(d)
-	for {
-		select {
-		case r := <-c.resp:
-			if r.GetTypeUrl() != typeURL {
-				continue
-			}
-			n++
-			c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: r.GetNonce(),
-				ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
-		case <-deadline:
-			return n
-		}
-	}
+	return c.each(typeURL, d, func(r *discovery.DeltaDiscoveryResponse) {
+		c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: r.GetNonce(),
+			ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+	})
 }
 
 func deltaNames(r *discovery.DeltaDiscoveryResponse) []string {

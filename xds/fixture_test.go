@@ -185,26 +185,42 @@ func grpcNode(id, region string) *core.Node {
 	return &core.Node{Id: id, Locality: &core.Locality{Region: region}, UserAgentName: "gRPC Go"}
 }
 
-// sotwClient is a real ADS state-of-the-world stream; a goroutine moves every response
-// into a channel so tests can wait with a bound.
-type sotwClient struct {
-	t      *testing.T
-	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	node   *core.Node
-	resp   chan *discovery.DiscoveryResponse
-	sendMu sync.Mutex
-	first  bool
+// adsStream is a real ADS stream, state-of-the-world or incremental: a goroutine moves
+// every response into a channel so tests can wait with a bound. The first request sent
+// carries the node.
+type adsStream[Req, Resp adsMessage] struct {
+	t       *testing.T
+	stream  bidiStream[Req, Resp]
+	node    *core.Node
+	setNode func(Req, *core.Node)
+	label   string // the protocol in messages: "sotw" or "delta"
+	resp    chan Resp
+	sendMu  sync.Mutex
+	first   bool
 }
 
-func newSotwClient(t *testing.T, addr string, node *core.Node) *sotwClient {
+// adsMessage is a discovery request or response of either protocol.
+type adsMessage interface{ GetTypeUrl() string }
+
+// bidiStream is the client side of either ADS stream.
+type bidiStream[Req, Resp any] interface {
+	Send(Req) error
+	Recv() (Resp, error)
+	CloseSend() error
+}
+
+// newADSStream opens a stream with open; it ends at the end of the test.
+func newADSStream[Req, Resp adsMessage](t *testing.T, label string, node *core.Node, setNode func(Req, *core.Node),
+	open func(context.Context) (bidiStream[Req, Resp], error)) *adsStream[Req, Resp] {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := dial(t, addr).StreamAggregatedResources(ctx)
+	stream, err := open(ctx)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	c := &sotwClient{t: t, stream: stream, node: node, resp: make(chan *discovery.DiscoveryResponse, 1024), first: true}
+	c := &adsStream[Req, Resp]{t: t, stream: stream, node: node, setNode: setNode, label: label,
+		resp: make(chan Resp, 1024), first: true}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -223,21 +239,22 @@ func newSotwClient(t *testing.T, addr string, node *core.Node) *sotwClient {
 	return c
 }
 
-func (c *sotwClient) send(req *discovery.DiscoveryRequest) {
+func (c *adsStream[Req, Resp]) send(req Req) {
 	c.t.Helper()
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	if c.first {
-		req.Node, c.first = c.node, false
+		c.setNode(req, c.node)
+		c.first = false
 	}
 	if err := c.stream.Send(req); err != nil {
-		c.t.Fatalf("send %s: %v", req.GetTypeUrl(), err)
+		c.t.Fatalf("%s send %s: %v", c.label, req.GetTypeUrl(), err)
 	}
 }
 
 // next waits (at most 10 s) for the next response of typeURL; responses of other types
 // are dropped.
-func (c *sotwClient) next(typeURL string) *discovery.DiscoveryResponse {
+func (c *adsStream[Req, Resp]) next(typeURL string) Resp {
 	c.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -247,31 +264,15 @@ func (c *sotwClient) next(typeURL string) *discovery.DiscoveryResponse {
 				return r
 			}
 		case <-deadline:
-			c.t.Fatalf("no %s response within 10s", typeURL)
-			return nil
+			c.t.Fatalf("no %s %s response within 10s", c.label, typeURL)
+			var none Resp
+			return none
 		}
 	}
 }
 
-// count counts the responses of typeURL arriving within d.
-func (c *sotwClient) count(typeURL string, d time.Duration) int {
-	n := 0
-	deadline := time.After(d)
-	for {
-		select {
-		case r := <-c.resp:
-			if r.GetTypeUrl() == typeURL {
-				n++
-			}
-		case <-deadline:
-			return n
-		}
-	}
-}
-
-// rejectFor behaves like a client whose configuration is broken: for d it NACKs every
-// response of typeURL (keeping lastAccepted as its version), and counts them.
-func (c *sotwClient) rejectFor(typeURL, lastAccepted, detail string, d time.Duration) int {
+// each calls f with every response of typeURL arriving within d, and counts them.
+func (c *adsStream[Req, Resp]) each(typeURL string, d time.Duration, f func(Resp)) int {
 	n := 0
 	deadline := time.After(d)
 	for {
@@ -281,12 +282,41 @@ func (c *sotwClient) rejectFor(typeURL, lastAccepted, detail string, d time.Dura
 				continue
 			}
 			n++
-			c.send(&discovery.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: lastAccepted, ResponseNonce: r.GetNonce(),
-				ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+			if f != nil {
+				f(r)
+			}
 		case <-deadline:
 			return n
 		}
 	}
+}
+
+// sotwClient is a state-of-the-world ADS stream.
+type sotwClient struct {
+	*adsStream[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse]
+}
+
+func newSotwClient(t *testing.T, addr string, node *core.Node) *sotwClient {
+	t.Helper()
+	return &sotwClient{newADSStream(t, "sotw", node,
+		func(r *discovery.DiscoveryRequest, n *core.Node) { r.Node = n },
+		func(ctx context.Context) (bidiStream[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse], error) {
+			return dial(t, addr).StreamAggregatedResources(ctx)
+		})}
+}
+
+// count counts the responses of typeURL arriving within d.
+func (c *sotwClient) count(typeURL string, d time.Duration) int {
+	return c.each(typeURL, d, nil)
+}
+
+// rejectFor behaves like a client whose configuration is broken: for d it NACKs every
+// response of typeURL (keeping lastAccepted as its version), and counts them.
+func (c *sotwClient) rejectFor(typeURL, lastAccepted, detail string, d time.Duration) int {
+	return c.each(typeURL, d, func(r *discovery.DiscoveryResponse) {
+		c.send(&discovery.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: lastAccepted, ResponseNonce: r.GetNonce(),
+			ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+	})
 }
 
 func (c *sotwClient) ack(r *discovery.DiscoveryResponse, names ...string) {
