@@ -151,6 +151,15 @@ func liveListen(t *testing.T) net.Listener {
 	return lis
 }
 
+func liveWriteFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // waitAttempts waits (at most 10 s) until the reloader has finished n attempts.
 func (l *live) waitAttempts(n int) {
 	l.t.Helper()

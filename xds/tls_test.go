@@ -17,12 +17,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+
+	"github.com/poolpilot/poolpilot/internal/testcerts"
 )
 
 func TestServerTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, "ca")
-	certPEM, keyPEM := ca.issue(t, "server", true)
+	ca := testcerts.NewCA(t, "ca")
+	certPEM, keyPEM := ca.Issue(t, "server", true)
 	cert := liveWriteFile(t, dir, "server.pem", certPEM)
 	key := liveWriteFile(t, dir, "server.key", keyPEM)
 	notPEM := liveWriteFile(t, dir, "ca.pem", []byte("not a certificate\n"))
@@ -60,15 +62,15 @@ func TestServerTLSConfigErrors(t *testing.T) {
 // resources; one without a certificate or with one from another CA gets nothing.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, "poolpilot-ca")
-	other := newTLSTestCA(t, "other-ca")
-	srvCert, srvKey := ca.issue(t, "poolpilot", true)
-	goodCert, goodKey := ca.issue(t, "envoy-sdc-1", false)
-	badCert, badKey := other.issue(t, "envoy-sdc-1", false)
+	ca := testcerts.NewCA(t, "poolpilot-ca")
+	other := testcerts.NewCA(t, "other-ca")
+	srvCert, srvKey := ca.Issue(t, "poolpilot", true)
+	goodCert, goodKey := ca.Issue(t, "envoy-sdc-1", false)
+	badCert, badKey := other.Issue(t, "envoy-sdc-1", false)
 	files := TLSFiles{
 		CertFile:     liveWriteFile(t, dir, "server.pem", srvCert),
 		KeyFile:      liveWriteFile(t, dir, "server.key", srvKey),
-		ClientCAFile: liveWriteFile(t, dir, "ca.pem", ca.pem),
+		ClientCAFile: liveWriteFile(t, dir, "ca.pem", ca.PEM),
 	}
 	opts, err := ServerCredentials(files)
 	if err != nil {
@@ -77,7 +79,7 @@ func TestMutualTLS(t *testing.T) {
 	addr := startTLSTestADS(t, opts)
 
 	t.Run("certificate from the client CA", func(t *testing.T) {
-		a := openLiveADS(t, addr, credentials.NewTLS(tlsClientConfig(t, ca, goodCert, goodKey)), liveNode("n1", "r1"))
+		a := openLiveADS(t, addr, credentials.NewTLS(ca.ClientConfig(t, goodCert, goodKey)), liveNode("n1", "r1"))
 		if err := a.request(resource.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
@@ -95,8 +97,8 @@ func TestMutualTLS(t *testing.T) {
 		name  string
 		creds credentials.TransportCredentials
 	}{
-		{"no client certificate", credentials.NewTLS(tlsClientConfig(t, ca, nil, nil))},
-		{"certificate from another CA", credentials.NewTLS(tlsClientConfig(t, ca, badCert, badKey))},
+		{"no client certificate", credentials.NewTLS(ca.ClientConfig(t, nil, nil))},
+		{"certificate from another CA", credentials.NewTLS(ca.ClientConfig(t, badCert, badKey))},
 		{"plaintext client", nil},
 	}
 	for _, c := range refused {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -93,32 +93,65 @@ func (l *logLines) text() string {
 	return l.raw.String()
 }
 
+// serveChild is `poolpilot serve` running as a child process (this test binary, which
+// runs main when runMainEnv is set), with its JSON log on stderr.
+type serveChild struct {
+	cmd  *exec.Cmd
+	done chan error
+	logs *logLines
+}
+
+// startServe starts `poolpilot serve args...` with env added to the environment and its
+// standard output to stdout (nil: discarded); the process is killed at the end of the
+// test if it still runs.
+func startServe(t *testing.T, stdout io.Writer, env []string, args ...string) *serveChild {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+	cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
+	cmd.Stdout = stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &serveChild{cmd: cmd, done: make(chan error, 1), logs: newLogLines(stderr)}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+// terminate sends SIGTERM and expects exit 0 within d.
+func (c *serveChild) terminate(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Errorf("serve after SIGTERM: %v; want exit 0\n%s", err, c.logs.text())
+		}
+	case <-time.After(d):
+		t.Fatalf("serve did not exit within %v of SIGTERM\n%s", d, c.logs.text())
+	}
+}
+
 // TestServeExampleStopsOnSIGTERM runs `poolpilot serve` (the embedded example) as a child
 // process on free ports, checks its log and that it answers an ADS request, then sends
 // SIGTERM and expects a graceful exit 0.
 func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	const secret = "sekrit-value"
-	cmd := exec.Command(os.Args[0], "serve", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
-		"--log-format", "json")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1", "FUNC_PRIMARY_KEY="+secret)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stdout strings.Builder
-	cmd.Stdout = &stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	logs := newLogLines(stderr)
+	child := startServe(t, &stdout, []string{"FUNC_PRIMARY_KEY=" + secret},
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-format", "json")
+	logs := child.logs
 
 	logs.waitFor(t, "no --model given: serving the embedded example model", 30*time.Second)
 	serving := logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
@@ -166,18 +199,7 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("ADS cluster version %q, logged %q", gotVersion, want)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) || err != nil {
-			t.Errorf("serve after SIGTERM: %v, want exit 0\n%s", err, logs.text())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not stop within 20s of SIGTERM\n%s", logs.text())
-	}
+	child.terminate(t, 20*time.Second)
 	logs.waitFor(t, "stopped", 5*time.Second)
 	if strings.Contains(logs.text()+stdout.String(), secret) {
 		t.Errorf("serve logged the secret value")
@@ -188,24 +210,9 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 // the first cluster response.
 func adsClusters(t *testing.T, addr, region string) string {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = stream.Send(&discoveryv3.DiscoveryRequest{
-		Node: &corev3.Node{
-			Id: "test-node", Locality: &corev3.Locality{Region: region},
-			UserAgentName: "envoy",
-		},
-		TypeUrl: resourcev3.ClusterType,
-	})
+	stream, err := clusterStream(ctx, addr, insecure.NewCredentials(), region)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +224,25 @@ func adsClusters(t *testing.T, addr, region string) string {
 		t.Errorf("ADS cluster response has no resources")
 	}
 	return resp.GetVersionInfo()
+}
+
+// clusterStream opens an ADS stream as an Envoy node in region and asks for clusters; the
+// connection closes when ctx ends.
+func clusterStream(ctx context.Context, addr string, creds credentials.TransportCredentials, region string) (discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	node := &corev3.Node{Id: "test-node", UserAgentName: "envoy", Locality: &corev3.Locality{Region: region}}
+	if err := s.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // TestServeReloadsModelAndStopsWhenContextEnds runs serve in-process on a model file in

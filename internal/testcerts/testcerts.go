@@ -1,4 +1,6 @@
-package xds
+// Package testcerts makes throwaway TLS certificates for tests: a CA and the leaf
+// certificates it signs, valid from an hour ago to an hour from now.
+package testcerts
 
 import (
 	"crypto/ecdsa"
@@ -10,24 +12,24 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
-// tlsTestCA is a throwaway certificate authority for TLS tests.
-type tlsTestCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
+// CA is a throwaway certificate authority.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	// PEM is Cert PEM-encoded, as a --xds-client-ca file holds it.
+	PEM []byte
 }
 
-func newTLSTestCA(t *testing.T, name string) *tlsTestCA {
+// NewCA makes a self-signed CA named name.
+func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key := tlsNewKey(t)
+	key := newKey(t)
 	tmpl := &x509.Certificate{
-		SerialNumber:          tlsSerial(t),
+		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
@@ -43,15 +45,16 @@ func newTLSTestCA(t *testing.T, name string) *tlsTestCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tlsTestCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
-// issue signs a leaf certificate; server certificates are valid for 127.0.0.1.
-func (ca *tlsTestCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPEM []byte) {
+// Issue signs a leaf certificate named cn: a server certificate valid for 127.0.0.1, or
+// a client certificate.
+func (ca *CA) Issue(t testing.TB, cn string, server bool) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key := tlsNewKey(t)
+	key := newKey(t)
 	tmpl := &x509.Certificate{
-		SerialNumber: tlsSerial(t),
+		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
@@ -62,7 +65,7 @@ func (ca *tlsTestCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPE
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +77,12 @@ func (ca *tlsTestCA) issue(t *testing.T, cn string, server bool) (certPEM, keyPE
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-// tlsClientConfig is a client configuration trusting ca, presenting cert/key if given.
-func tlsClientConfig(t *testing.T, ca *tlsTestCA, certPEM, keyPEM []byte) *tls.Config {
+// ClientConfig is a client configuration for a server at 127.0.0.1 that trusts ca and
+// presents certPEM/keyPEM if given.
+func (ca *CA) ClientConfig(t testing.TB, certPEM, keyPEM []byte) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	if certPEM != nil {
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -86,23 +90,14 @@ func tlsClientConfig(t *testing.T, ca *tlsTestCA, certPEM, keyPEM []byte) *tls.C
 			t.Fatal(err)
 		}
 		// Present the certificate whatever CAs the server asks for: Go's client otherwise
-		// withholds a certificate the server's CA list does not name, and the test would
-		// only prove "no certificate" twice.
+		// withholds a certificate the server's CA list does not name, and a test of a
+		// certificate from another CA would only prove "no certificate" twice.
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
 	}
 	return cfg
 }
 
-func liveWriteFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func tlsNewKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -111,7 +106,8 @@ func tlsNewKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-func tlsSerial(t *testing.T) *big.Int {
+// serial is random, so that certificates of one test never share a serial number.
+func serial(t testing.TB) *big.Int {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {

@@ -1,0 +1,48 @@
+package testcerts
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"testing"
+)
+
+// TestIssue: leaves verify against their CA for their use, and not against another CA.
+func TestIssue(t *testing.T) {
+	ca, other := NewCA(t, "ca"), NewCA(t, "other")
+	if b, _ := pem.Decode(ca.PEM); b == nil || b.Type != "CERTIFICATE" {
+		t.Fatalf("CA PEM = %q", ca.PEM)
+	}
+	for _, c := range []struct {
+		server bool
+		usage  x509.ExtKeyUsage
+	}{{true, x509.ExtKeyUsageServerAuth}, {false, x509.ExtKeyUsageClientAuth}} {
+		certPEM, keyPEM := ca.Issue(t, "leaf", c.server)
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := pair.Leaf
+		if leaf == nil {
+			if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts := x509.VerifyOptions{Roots: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{c.usage}}
+		if c.server {
+			opts.DNSName = "127.0.0.1"
+		}
+		opts.Roots.AddCert(ca.Cert)
+		if _, err := leaf.Verify(opts); err != nil {
+			t.Errorf("server %v: %v", c.server, err)
+		}
+		opts.Roots = x509.NewCertPool()
+		opts.Roots.AddCert(other.Cert)
+		if _, err := leaf.Verify(opts); err == nil {
+			t.Errorf("server %v: verifies against another CA", c.server)
+		}
+	}
+	if cfg := ca.ClientConfig(t, nil, nil); cfg.GetClientCertificate != nil || cfg.ServerName != "127.0.0.1" {
+		t.Errorf("client config without a certificate = %+v", cfg)
+	}
+}
