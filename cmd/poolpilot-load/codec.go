@@ -76,29 +76,27 @@ func (liteCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // isParent reports whether a type's resources name the next subscription.
 func isParent(typeURL string) bool { _, ok := child[typeURL]; return ok }
 
-// fields calls f for each top-level field of a message; f gets the field number, wire
-// type and, for length-delimited fields, the payload.
-func fields(b []byte, f func(num protowire.Number, typ protowire.Type, payload []byte) error) error {
+// bytesFields calls f with the number and payload of each top-level length-delimited
+// field of a message (every field a simulated node reads is one); others are skipped.
+func bytesFields(b []byte, f func(num protowire.Number, payload []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
 		b = b[n:]
-		var payload []byte
-		if typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			payload, n = v, m
-		} else {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 				return protowire.ParseError(n)
 			}
+			b = b[n:]
+			continue
 		}
-		if err := f(num, typ, payload); err != nil {
+		payload, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if err := f(num, payload); err != nil {
 			return err
 		}
 		b = b[n:]
@@ -106,20 +104,23 @@ func fields(b []byte, f func(num protowire.Number, typ protowire.Type, payload [
 	return nil
 }
 
-// typeURLOf finds field 4 (type_url in both response kinds), which follows the
-// resources on the wire but decides how to read them.
-func typeURLOf(b []byte) (string, error) {
-	var t string
-	err := fields(b, func(num protowire.Number, typ protowire.Type, p []byte) error {
-		if num == 4 && typ == protowire.BytesType {
-			t = string(p)
+// responseType finds field 4 (type_url in both response kinds), which follows the
+// resources on the wire but decides how to read them, and whether the type is a parent.
+func responseType(b []byte) (typeURL string, parent bool, err error) {
+	err = bytesFields(b, func(num protowire.Number, p []byte) error {
+		if num == 4 {
+			typeURL = string(p)
 		}
 		return nil
 	})
-	return t, err
+	return typeURL, isParent(typeURL), err
 }
 
-func decodeAny(p []byte) (*anypb.Any, error) {
+// parentAny decodes a resource's Any for a parent type; nil for other types.
+func parentAny(parent bool, p []byte) (*anypb.Any, error) {
+	if !parent {
+		return nil, nil
+	}
 	a := &anypb.Any{}
 	if err := proto.Unmarshal(p, a); err != nil { // copies: p is gRPC's buffer
 		return nil, err
@@ -129,26 +130,22 @@ func decodeAny(p []byte) (*anypb.Any, error) {
 
 func (r *sotwResponse) decode(b []byte) error {
 	*r = sotwResponse{Size: len(b)}
-	t, err := typeURLOf(b)
+	t, parent, err := responseType(b)
 	if err != nil {
 		return err
 	}
 	r.TypeURL = t
-	parent := isParent(t)
-	return fields(b, func(num protowire.Number, typ protowire.Type, p []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	return bytesFields(b, func(num protowire.Number, p []byte) error {
 		switch num {
 		case 1:
 			r.Version = string(p)
 		case 2:
 			r.Count++
-			if parent {
-				a, err := decodeAny(p)
-				if err != nil {
-					return err
-				}
+			a, err := parentAny(parent, p)
+			if err != nil {
+				return err
+			}
+			if a != nil {
 				r.Resources = append(r.Resources, a)
 			}
 		case 5:
@@ -160,38 +157,26 @@ func (r *sotwResponse) decode(b []byte) error {
 
 func (r *deltaResponse) decode(b []byte) error {
 	*r = deltaResponse{Size: len(b)}
-	t, err := typeURLOf(b)
+	t, parent, err := responseType(b)
 	if err != nil {
 		return err
 	}
 	r.TypeURL = t
-	parent := isParent(t)
-	return fields(b, func(num protowire.Number, typ protowire.Type, p []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	return bytesFields(b, func(num protowire.Number, p []byte) error {
 		switch num {
 		case 2:
 			var res deltaResource
-			err := fields(p, func(num protowire.Number, typ protowire.Type, q []byte) error {
-				if typ != protowire.BytesType {
-					return nil
-				}
+			err := bytesFields(p, func(num protowire.Number, q []byte) error {
+				var err error
 				switch num {
 				case 1:
 					res.Version = string(q)
 				case 2:
-					if parent {
-						a, err := decodeAny(q)
-						if err != nil {
-							return err
-						}
-						res.Resource = a
-					}
+					res.Resource, err = parentAny(parent, q)
 				case 3:
 					res.Name = string(q)
 				}
-				return nil
+				return err
 			})
 			if err != nil {
 				return err

@@ -172,12 +172,41 @@ type subState struct {
 // liteCodec.
 var adsStream = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 
+// openADS opens an ADS stream (method: either variant) that decodes responses with
+// liteCodec, and sends the first requests.
+func openADS(ctx context.Context, conn *grpc.ClientConn, what, method string, first ...any) (grpc.ClientStream, error) {
+	st, err := conn.NewStream(ctx, adsStream, method, grpc.ForceCodecV2(liteCodec{}))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", what, err)
+	}
+	for _, req := range first {
+		if err := st.SendMsg(req); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// receive reads the next response into resp; ended is true when the stream ended
+// because ctx did, which is no error.
+func receive(ctx context.Context, st grpc.ClientStream, resp any) (ended bool, err error) {
+	if err := st.RecvMsg(resp); err != nil {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		return false, fmt.Errorf("receive: %w", err)
+	}
+	return false, nil
+}
+
 // runSotw speaks state-of-the-world ADS until ctx ends.
 func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
-	st, err := conn.NewStream(ctx, adsStream, discovery.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName,
-		grpc.ForceCodecV2(liteCodec{}))
+	// Only the first request carries the node, as Envoy does by default.
+	st, err := openADS(ctx, conn, "ADS stream", discovery.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName,
+		&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType},
+		&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType})
 	if err != nil {
-		return fmt.Errorf("open ADS stream: %w", err)
+		return err
 	}
 	subs := map[string]*subState{
 		resource.ClusterType:  {},
@@ -185,20 +214,10 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 		resource.EndpointType: {names: []string{}},
 		resource.RouteType:    {names: []string{}},
 	}
-	// Only the first request carries the node, as Envoy does by default.
-	if err := st.SendMsg(&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType}); err != nil {
-		return err
-	}
-	if err := st.SendMsg(&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType}); err != nil {
-		return err
-	}
 	var resp sotwResponse
 	for {
-		if err := st.RecvMsg(&resp); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("receive: %w", err)
+		if ended, err := receive(ctx, st, &resp); ended || err != nil {
+			return err
 		}
 		t := resp.TypeURL
 		sub, ok := subs[t]
@@ -260,32 +279,22 @@ type deltaState struct {
 
 // runDelta speaks incremental (delta) ADS until ctx ends.
 func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
-	st, err := conn.NewStream(ctx, adsStream, discovery.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName,
-		grpc.ForceCodecV2(liteCodec{}))
+	// An explicit "*" is a wildcard subscription whether or not the server keeps the
+	// legacy meaning of an empty first request.
+	st, err := openADS(ctx, conn, "delta ADS stream", discovery.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName,
+		&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType, ResourceNamesSubscribe: []string{"*"}},
+		&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType, ResourceNamesSubscribe: []string{"*"}})
 	if err != nil {
-		return fmt.Errorf("open delta ADS stream: %w", err)
+		return err
 	}
 	states := map[string]*deltaState{}
 	for _, t := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType} {
 		states[t] = &deltaState{have: map[string]string{}, subscribed: map[string]bool{}, children: map[string][]string{}}
 	}
-	// An explicit "*" is a wildcard subscription whether or not the server keeps the
-	// legacy meaning of an empty first request.
-	if err := st.SendMsg(&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType,
-		ResourceNamesSubscribe: []string{"*"}}); err != nil {
-		return err
-	}
-	if err := st.SendMsg(&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType,
-		ResourceNamesSubscribe: []string{"*"}}); err != nil {
-		return err
-	}
 	var resp deltaResponse
 	for {
-		if err := st.RecvMsg(&resp); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("receive: %w", err)
+		if ended, err := receive(ctx, st, &resp); ended || err != nil {
+			return err
 		}
 		t := resp.TypeURL
 		ds, ok := states[t]
