@@ -164,6 +164,19 @@ func (d *decoder) decodeStruct(at, n *yaml.Node, v reflect.Value, path string) {
 	if posField >= 0 {
 		v.Field(posField).Set(reflect.ValueOf(d.posOf(at)))
 	}
+	d.entries(n, path, func(k, val *yaml.Node, key, fp string) {
+		fi, known := fields[key]
+		if !known {
+			d.fail(k, fp, fmt.Sprintf("unknown field %q (allowed: %s)", clip(key), strings.Join(names, ", ")))
+			return
+		}
+		d.decode(val, v.Field(fi), fp)
+	})
+}
+
+// entries calls f for each entry of the mapping n whose key is a plain name not seen
+// before in n; it reports the other keys. fp is the entry's path.
+func (d *decoder) entries(n *yaml.Node, path string, f func(k, val *yaml.Node, key, fp string)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -177,12 +190,7 @@ func (d *decoder) decodeStruct(at, n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[key] = k.Line
-		fi, known := fields[key]
-		if !known {
-			d.fail(k, fp, fmt.Sprintf("unknown field %q (allowed: %s)", clip(key), strings.Join(names, ", ")))
-			continue
-		}
-		d.decode(val, v.Field(fi), fp)
+		f(k, val, key, fp)
 	}
 }
 
@@ -222,23 +230,11 @@ func (d *decoder) decodeMap(at, n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		key, ok := d.key(k, path)
-		if !ok {
-			continue
-		}
-		fp := join(path, key)
-		if line, dup := seen[key]; dup {
-			d.fail(k, fp, fmt.Sprintf("duplicate key (first at line %d)", line))
-			continue
-		}
-		seen[key] = k.Line
+	d.entries(n, path, func(_, val *yaml.Node, key, fp string) {
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.decode(val, e, fp)
 		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), e)
-	}
+	})
 	v.Set(m)
 }
 

@@ -257,28 +257,20 @@ func (l *loader) decodeDoc(m *Model, file string, doc *yaml.Node, res *secretRes
 		}
 		l.locs[elem] = loc{file: file, pos: d.pos, path: path, self: pos}
 	}
-	for i, b := range part.Backends {
-		if b != nil {
-			add(b, fmt.Sprintf("backends[%d]", i))
-			m.Backends = append(m.Backends, b)
+	m.Backends = collect(m.Backends, part.Backends, "backends", add)
+	m.Pools = collect(m.Pools, part.Pools, "pools", add)
+	m.APIs = collect(m.APIs, part.APIs, "apis", add)
+	m.Listeners = collect(m.Listeners, part.Listeners, "listeners", add)
+}
+
+// collect appends the non-nil entries of a document's list named key to dst, recording
+// each one's place (key[i]) with add.
+func collect[T any](dst, src []*T, key string, add func(elem any, path string)) []*T {
+	for i, e := range src {
+		if e != nil {
+			add(e, fmt.Sprintf("%s[%d]", key, i))
+			dst = append(dst, e)
 		}
 	}
-	for i, p := range part.Pools {
-		if p != nil {
-			add(p, fmt.Sprintf("pools[%d]", i))
-			m.Pools = append(m.Pools, p)
-		}
-	}
-	for i, a := range part.APIs {
-		if a != nil {
-			add(a, fmt.Sprintf("apis[%d]", i))
-			m.APIs = append(m.APIs, a)
-		}
-	}
-	for i, ls := range part.Listeners {
-		if ls != nil {
-			add(ls, fmt.Sprintf("listeners[%d]", i))
-			m.Listeners = append(m.Listeners, ls)
-		}
-	}
+	return dst
 }
