@@ -21,13 +21,16 @@ type rendered struct {
 
 func (a *app) renderCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "render PATH --region R",
+		Use:   "render PATH (--region R | --no-region)",
 		Short: "Print exactly the resources a node group (region × client kind) receives",
 		Long: `render translates a model for one node group and prints the clusters, endpoints,
 routes and listeners that a node of that group receives, as protojson (or YAML made
-from it). Secret values are redacted unless --show-secrets.`,
+from it). Secret values are redacted unless --show-secrets. --no-region renders the group
+of nodes that report no region (node.locality.region): the model's own priority order,
+with a warning for each pool that prefers the local region.`,
 		Example: `  poolpilot render examples/failover --region swedencentral
-  poolpilot render examples/failover --region norwayeast --client grpc -o yaml`,
+  poolpilot render examples/failover --region norwayeast --client grpc -o yaml
+  poolpilot render examples/failover --no-region`,
 		Args: exactArgs(1, "PATH (a model file or directory)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, format, err := a.renderFlags()
@@ -58,7 +61,8 @@ from it). Secret values are redacted unless --show-secrets.`,
 		},
 	}
 	f := cmd.Flags()
-	f.String("region", "", "the node's region (node.locality.region) (required)")
+	f.String("region", "", "the node's region (node.locality.region) (required unless --no-region)")
+	f.Bool("no-region", false, "render for nodes that report no region (they get the model's own order)")
 	f.String("client", string(translator.Envoy), "the node's client kind: envoy or grpc")
 	f.StringP("output", "o", "json", "output format: json or yaml")
 	f.Bool("show-secrets", false, "print secret values (credentials headers) instead of redacting them")
@@ -70,8 +74,11 @@ func (a *app) renderFlags() (translator.Group, string, error) {
 		Region: a.v.GetString("region"),
 		Client: translator.ClientKind(a.v.GetString("client")),
 	}
-	if g.Region == "" {
-		return g, "", fmt.Errorf("render: --region is required (the node group's region)")
+	switch noRegion := a.v.GetBool("no-region"); {
+	case noRegion && g.Region != "":
+		return g, "", fmt.Errorf("render: --region %q and --no-region: give one of them", g.Region)
+	case !noRegion && g.Region == "":
+		return g, "", fmt.Errorf("render: --region is required (the node group's region), or --no-region for nodes that report none")
 	}
 	if g.Client != translator.Envoy && g.Client != translator.GRPC {
 		return g, "", fmt.Errorf("render: --client %q: want envoy or grpc", g.Client)

@@ -138,6 +138,31 @@ func TestRenderMirrorsPriorities(t *testing.T) {
 	}
 }
 
+// TestRenderNoRegion: --no-region renders the group of nodes without a region (-/envoy):
+// the model's own order (swedencentral's backend first, as the example lists it) and a
+// warning that the pool prefers the local region.
+func TestRenderNoRegion(t *testing.T) {
+	out, errOut, code := runCLI(t, "render", exampleDir, "--no-region", "-o", "json")
+	if code != 0 {
+		t.Fatalf("render --no-region: exit %d\n%s", code, errOut)
+	}
+	_, cla := poolAssignment(t, parseRender(t, out))
+	prio := map[string]uint32{}
+	for _, l := range cla.GetEndpoints() {
+		prio[l.GetLocality().GetRegion()] = l.GetPriority()
+	}
+	if prio["swedencentral"] != 0 || prio["norwayeast"] != 1 {
+		t.Errorf("priorities %v; want the model's order: swedencentral at 0, norwayeast at 1", prio)
+	}
+	if !strings.Contains(errOut, "reports no region") || !strings.Contains(errOut, "-/envoy") {
+		t.Errorf("stderr %q; want the no-region warning for group -/envoy", errOut)
+	}
+	nwe, _, code := runCLI(t, "render", exampleDir, "--region", "norwayeast", "-o", "json")
+	if code != 0 || nwe == out {
+		t.Errorf("render --region norwayeast: exit %d, same output as --no-region: %v", code, nwe == out)
+	}
+}
+
 func TestRenderIsDeterministic(t *testing.T) {
 	for _, format := range []string{"json", "yaml"} {
 		var first string
@@ -213,6 +238,8 @@ func TestRenderUsage(t *testing.T) {
 		{[]string{"render", exampleDir, "--region", "r", "--client", "curl"}, `--client "curl"`},
 		{[]string{"render", exampleDir, "--region", "r", "-o", "xml"}, `-o "xml"`},
 		{[]string{"render", "--region", "r"}, "want PATH"},
+		{[]string{"render", exampleDir, "--region", ""}, "--region is required"},
+		{[]string{"render", exampleDir, "--region", "r", "--no-region"}, `--region "r" and --no-region`},
 	} {
 		_, errOut, code := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
