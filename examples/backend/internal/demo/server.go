@@ -100,8 +100,8 @@ type Server struct {
 	failCode   codes.Code
 	hangLevel  string
 	release    chan struct{} // closed when an rpc-level hang ends
-	serving    *generation   // nil while stopped or tcp-hung
-	hole       *blackhole    // non-nil while tcp-hung
+	serving    *generation   // nil while stopped
+	gate       *gate         // holds new connections while tcp-hung
 	closed     bool
 }
 
@@ -129,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log.With("backend", cfg.Name), mode: ModeServing}, nil
+	return &Server{cfg: cfg, log: log.With("backend", cfg.Name), mode: ModeServing, gate: newGate()}, nil
 }
 
 // Start binds the HTTP, gRPC and admin listeners and serves them until Close.
@@ -190,7 +190,7 @@ func (s *Server) State() State {
 	return st
 }
 
-// serveLocked starts a serving generation on the given listeners.
+// serveLocked starts a serving generation on the given listeners, behind the gate.
 func (s *Server) serveLocked(httpLn, grpcLn net.Listener) {
 	g := &generation{
 		http: &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second},
@@ -200,6 +200,7 @@ func (s *Server) serveLocked(httpLn, grpcLn net.Listener) {
 	healthpb.RegisterHealthServer(g.grpc, health.NewServer()) // SERVING for "" by default
 	reflection.Register(g.grpc)                               // so grpcurl needs no proto files
 	s.serving = g
+	httpLn, grpcLn = s.gate.wrap(httpLn), s.gate.wrap(grpcLn)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -221,7 +222,6 @@ func (s *Server) ensureServingLocked() error {
 	if s.serving != nil {
 		return nil
 	}
-	s.closeHoleLocked()
 	httpLn, err := net.Listen("tcp", s.addrs.HTTP)
 	if err != nil {
 		return fmt.Errorf("re-listen HTTP on %s: %w", s.addrs.HTTP, err)
@@ -253,13 +253,6 @@ func (s *Server) releaseLocked() {
 	}
 }
 
-func (s *Server) closeHoleLocked() {
-	if s.hole != nil {
-		s.hole.Close()
-		s.hole = nil
-	}
-}
-
 // Fail makes every request fail: HTTP with status, gRPC with code.
 func (s *Server) Fail(status int, code codes.Code) error {
 	s.mu.Lock()
@@ -267,19 +260,21 @@ func (s *Server) Fail(status int, code codes.Code) error {
 	if err := s.ensureServingLocked(); err != nil {
 		return err
 	}
+	s.gate.pass()
 	s.releaseLocked()
 	s.mode, s.failStatus, s.failCode, s.hangLevel = ModeFailing, status, code, ""
 	s.log.Info("admin: failing", "status", status, "grpcCode", code.String())
 	return nil
 }
 
-// Stop closes the serving listeners (connection refused); admin keeps working.
+// Stop closes the serving listeners (connection refused) and every open
+// connection, held ones included; admin keeps working.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.releaseLocked()
-	s.closeHoleLocked()
 	s.stopServingLocked()
+	s.gate.pass()
 	s.mode, s.hangLevel = ModeStopped, ""
 	s.log.Info("admin: stopped serving listeners")
 }
@@ -293,19 +288,19 @@ func (s *Server) Hang(level string) error {
 		if err := s.ensureServingLocked(); err != nil {
 			return err
 		}
+		s.gate.pass()
 		if s.release == nil {
 			s.release = make(chan struct{})
 		}
 	case HangTCP:
+		// The listeners stay open throughout: the gate holds every connection
+		// from now on and closes the served ones, so a reconnecting client is
+		// always accepted and held, never refused. From stopped, the gate holds
+		// before the listeners reopen, so nothing is served in between.
 		s.releaseLocked()
-		s.stopServingLocked()
-		if s.hole == nil {
-			h, err := newBlackhole(s.addrs.HTTP, s.addrs.GRPC)
-			if err != nil {
-				s.mode, s.hangLevel = ModeStopped, ""
-				return fmt.Errorf("hang at tcp level: %w (the backend is now stopped)", err)
-			}
-			s.hole = h
+		s.gate.hold()
+		if err := s.ensureServingLocked(); err != nil {
+			return fmt.Errorf("hang at tcp level: %w", err)
 		}
 	default:
 		return fmt.Errorf("hang level %q: want %q or %q", level, HangRPC, HangTCP)
@@ -315,14 +310,16 @@ func (s *Server) Hang(level string) error {
 	return nil
 }
 
-// Recover re-listens if needed, releases hung requests (which are then answered
-// normally) and answers normally again.
+// Recover re-listens if needed, closes the connections held by a tcp-level
+// hang (their clients reconnect and are served), releases hung requests (which
+// are then answered normally) and answers normally again.
 func (s *Server) Recover() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ensureServingLocked(); err != nil {
 		return err
 	}
+	s.gate.pass()
 	s.releaseLocked()
 	s.mode, s.hangLevel = ModeServing, ""
 	s.log.Info("admin: recovered")
@@ -371,7 +368,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	s.releaseLocked()
-	s.closeHoleLocked()
+	s.gate.close()
 	g := s.serving
 	s.serving = nil
 	s.mu.Unlock()

@@ -1,10 +1,12 @@
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -401,19 +403,84 @@ func TestAdminHangRPC(t *testing.T) {
 	}
 }
 
+// httpOverRaw sends one HTTP/1.1 request on a raw connection and returns the
+// status line, so the test controls which connection is used.
+func httpOverRaw(conn net.Conn) (string, error) {
+	conn.SetDeadline(time.Now().Add(waitBound))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Status, nil
+}
+
+// readsNothing reports whether conn stays silent and open for d: a read times
+// out instead of returning data, EOF or a reset.
+func readsNothing(conn net.Conn, d time.Duration) error {
+	conn.SetReadDeadline(time.Now().Add(d))
+	defer conn.SetReadDeadline(time.Time{})
+	n, err := conn.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return nil
+	}
+	return fmt.Errorf("read %d bytes, err %v; want a timeout (open and silent)", n, err)
+}
+
+// closedByPeer waits (bounded) until the peer closes conn.
+func closedByPeer(conn net.Conn) error {
+	conn.SetReadDeadline(time.Now().Add(waitBound))
+	defer conn.SetReadDeadline(time.Time{})
+	_, err := io.Copy(io.Discard, conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return fmt.Errorf("still open after %v", waitBound)
+	}
+	return nil // EOF (nil from io.Copy) or a reset
+}
+
 func TestAdminHangTCP(t *testing.T) {
 	s := startServer(t)
 	url := "http://" + s.Addresses().HTTP + "/"
 
+	// A connection served before the hang must be closed by it, so its client
+	// reconnects into the hang.
+	served, err := net.DialTimeout("tcp", s.Addresses().HTTP, waitBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close()
+	if st, err := httpOverRaw(served); err != nil || !strings.HasPrefix(st, "200") {
+		t.Fatalf("request before the hang: %q %v", st, err)
+	}
+
 	if code, st := admin(t, s, "/admin/hang?level=tcp"); code != 200 || st.Mode != ModeHung || st.HangLevel != HangTCP {
 		t.Fatalf("hang tcp: %d %+v", code, st)
 	}
-	// TCP connects, but nothing answers.
-	conn, err := net.DialTimeout("tcp", s.Addresses().GRPC, waitBound)
-	if err != nil {
-		t.Fatalf("dial while tcp-hung: %v, want connected", err)
+	if err := closedByPeer(served); err != nil {
+		t.Errorf("connection served before the hang: %v, want closed by the hang", err)
 	}
-	conn.Close()
+	// TCP connects on both ports, but nothing is ever written and the
+	// connection stays open.
+	var held []net.Conn
+	for _, addr := range []string{s.Addresses().HTTP, s.Addresses().GRPC} {
+		conn, err := net.DialTimeout("tcp", addr, waitBound)
+		if err != nil {
+			t.Fatalf("dial %s while tcp-hung: %v, want connected", addr, err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
+			t.Fatalf("write to %s while tcp-hung: %v", addr, err)
+		}
+		if err := readsNothing(conn, 300*time.Millisecond); err != nil {
+			t.Errorf("%s while tcp-hung: %v", addr, err)
+		}
+		held = append(held, conn)
+	}
 	if _, _, err := post(t, newHTTPClient(300*time.Millisecond), url, "", nil); err == nil {
 		t.Fatal("HTTP while tcp-hung: answered, want a client timeout")
 	}
@@ -421,19 +488,95 @@ func TestAdminHangTCP(t *testing.T) {
 	if _, err := unary(g, 300*time.Millisecond); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("UnaryCall while tcp-hung: %v, want DEADLINE_EXCEEDED", err)
 	}
-	if _, st := admin(t, s, "/admin/state"); st.Requests.HTTP != 0 || st.Requests.GRPC != 0 {
-		t.Errorf("counters = %+v, want 0: no request reached a handler", st.Requests)
+	if _, st := admin(t, s, "/admin/state"); st.Requests.HTTP != 1 || st.Requests.GRPC != 0 {
+		t.Errorf("counters = %+v, want http=1 (the request before the hang) grpc=0: nothing reached a handler while hung", st.Requests)
 	}
 	if code, _ := admin(t, s, "/admin/hang?level=disk"); code != http.StatusBadRequest {
 		t.Errorf("hang level=disk: %d, want 400", code)
 	}
-	admin(t, s, "/admin/recover")
+
+	// Recover closes the held connections and serves again on the same ports.
+	if code, st := admin(t, s, "/admin/recover"); code != 200 || st.Mode != ModeServing || st.Addresses != s.Addresses() {
+		t.Fatalf("recover: %d %+v", code, st)
+	}
+	for _, conn := range held {
+		if err := closedByPeer(conn); err != nil {
+			t.Errorf("connection held by the hang: %v, want closed by recover", err)
+		}
+	}
 	if resp, _, err := post(t, newHTTPClient(waitBound), url, "", nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("HTTP after recover: %v %v", resp, err)
 	}
-	g = dialGRPC(t, s.Addresses().GRPC)
-	if resp, err := unary(g, waitBound); err != nil || resp.GetHostname() != "func-a" {
-		t.Fatalf("UnaryCall after recover: %v %v", resp, err)
+	// The channel that was stuck in CONNECTING reconnects and is served.
+	deadline := time.Now().Add(waitBound)
+	for {
+		resp, err := unary(g, time.Second)
+		if err == nil && resp.GetHostname() == "func-a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("UnaryCall after recover: %v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The switch into (and out of) a tcp-level hang never closes a listener: a
+// client dialling throughout is always accepted, never refused. A refused
+// window would let a gRPC client see TRANSIENT_FAILURE instead of CONNECTING.
+func TestHangTCPHasNoRefusedWindow(t *testing.T) {
+	s := startServer(t)
+	for i := range 4 {
+		stop := make(chan struct{})
+		result := make(chan error, 1)
+		go func() {
+			// Bounded: at most 400 dials per switch; each is closed at once.
+			for n := 0; n < 400; n++ {
+				select {
+				case <-stop:
+					result <- nil
+					return
+				default:
+				}
+				conn, err := net.DialTimeout("tcp", s.Addresses().GRPC, waitBound)
+				if err != nil {
+					result <- fmt.Errorf("dial %d: %w", n, err)
+					return
+				}
+				conn.Close()
+			}
+			result <- nil
+		}()
+		time.Sleep(5 * time.Millisecond) // let the dialling start before the switch
+		if err := s.Hang(HangTCP); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Recover(); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		if err := <-result; err != nil {
+			t.Fatalf("switch %d: %v; want every dial accepted (refused: %v)", i, err, errors.Is(err, syscall.ECONNREFUSED))
+		}
+	}
+	// From stopped, tcp-hang reopens the ports straight into the hold.
+	s.Stop()
+	if err := s.Hang(HangTCP); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", s.Addresses().HTTP, waitBound)
+	if err != nil {
+		t.Fatalf("dial after stop → tcp hang: %v", err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := readsNothing(conn, 300*time.Millisecond); err != nil {
+		t.Errorf("after stop → tcp hang: %v", err)
+	}
+	if st := s.State(); st.Mode != ModeHung || st.HangLevel != HangTCP || st.Requests.HTTP != 0 {
+		t.Errorf("state = %+v, want hung at tcp with nothing counted", st)
 	}
 }
 
