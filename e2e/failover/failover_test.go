@@ -157,10 +157,19 @@ func TestHungBackendFailsOver(t *testing.T) {
 	requireServedBy(t, "client-nwe", cn.stop(t), secondaryName)
 }
 
+// grpc-go's priority failover timer (10 s, not configurable over xDS), less a margin
+// for when the timer starts relative to the admin call, and the bound on waiting for it.
+const (
+	priorityTimerMin = 9 * time.Second
+	hungTCPWaitBound = 30 * time.Second
+)
+
 // Scenario 4, connection level: the primary accepts TCP and never speaks HTTP/2 (a frozen
 // process). No call ever reaches it, so outlier detection sees nothing: the channel
 // stays CONNECTING, and gRPC's priority policy moves on only when its failover timer
-// (10 s in grpc-go) fires.
+// (10 s in grpc-go) fires. The demo backend's switch keeps its listeners open, so the
+// client's reconnect is never refused: a failover well under the timer would mean it
+// saw TRANSIENT_FAILURE (the stopped-backend path) instead.
 func TestHungTCPBackendFailsOverAfterPriorityTimer(t *testing.T) {
 	t.Parallel()
 	f, cs, cn := startScenario(t)
@@ -173,9 +182,12 @@ func TestHungTCPBackendFailsOverAfterPriorityTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := st.Requests.GRPC
-	over := cs.waitFor(t, "served by the secondary after the TCP hang", fault, 30*time.Second,
+	over := cs.waitFor(t, "served by the secondary after the TCP hang", fault, hungTCPWaitBound,
 		func(r rpc) bool { return r.servedBy(secondaryName) })
 	failover := over.ended().Sub(fault)
+	if failover < priorityTimerMin {
+		t.Errorf("failover took %v after the TCP hang, want at least %v (the priority failover timer): sooner means the reconnect was refused, not held in CONNECTING", failover, priorityTimerMin)
+	}
 	if n := grpcCount(t, f.primary); n != before {
 		t.Errorf("%d calls reached the TCP-hung primary; want none (it never completes a handshake)", n-before)
 	}
