@@ -140,16 +140,10 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("demo backend: admin listener on %s: %w", s.cfg.AdminAddress, err)
 	}
-	httpLn, err := net.Listen("tcp", s.cfg.HTTPAddress)
+	httpLn, grpcLn, err := listenServing(s.cfg.HTTPAddress, s.cfg.GRPCAddress)
 	if err != nil {
 		adminLn.Close()
-		return fmt.Errorf("demo backend: HTTP listener on %s: %w", s.cfg.HTTPAddress, err)
-	}
-	grpcLn, err := net.Listen("tcp", s.cfg.GRPCAddress)
-	if err != nil {
-		adminLn.Close()
-		httpLn.Close()
-		return fmt.Errorf("demo backend: gRPC listener on %s: %w", s.cfg.GRPCAddress, err)
+		return fmt.Errorf("demo backend: %w", err)
 	}
 	s.addrs = Addresses{HTTP: httpLn.Addr().String(), GRPC: grpcLn.Addr().String(), Admin: adminLn.Addr().String()}
 
@@ -222,17 +216,26 @@ func (s *Server) ensureServingLocked() error {
 	if s.serving != nil {
 		return nil
 	}
-	httpLn, err := net.Listen("tcp", s.addrs.HTTP)
+	httpLn, grpcLn, err := listenServing(s.addrs.HTTP, s.addrs.GRPC)
 	if err != nil {
-		return fmt.Errorf("re-listen HTTP on %s: %w", s.addrs.HTTP, err)
-	}
-	grpcLn, err := net.Listen("tcp", s.addrs.GRPC)
-	if err != nil {
-		httpLn.Close()
-		return fmt.Errorf("re-listen gRPC on %s: %w", s.addrs.GRPC, err)
+		return fmt.Errorf("re-listen: %w", err)
 	}
 	s.serveLocked(httpLn, grpcLn)
 	return nil
+}
+
+// listenServing opens the HTTP and gRPC listeners, both or neither.
+func listenServing(httpAddr, grpcAddr string) (httpLn, grpcLn net.Listener, err error) {
+	httpLn, err = net.Listen("tcp", httpAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("HTTP listener on %s: %w", httpAddr, err)
+	}
+	grpcLn, err = net.Listen("tcp", grpcAddr)
+	if err != nil {
+		httpLn.Close()
+		return nil, nil, fmt.Errorf("gRPC listener on %s: %w", grpcAddr, err)
+	}
+	return httpLn, grpcLn, nil
 }
 
 // stopServingLocked closes the serving listeners and every open connection,
