@@ -2,7 +2,8 @@ package model
 
 // Index finds a model's elements by name in O(1). Model.Backend and friends scan, which
 // is fine once but quadratic when every pool member is looked up; build an Index once per
-// pass (validation, one translation) instead. Like the scans, the first of duplicates wins.
+// pass (validation, one translation) instead. Like the scans, the first of duplicates wins
+// and "" finds nothing (an element without a name is an error, never a target).
 type Index struct {
 	backends map[string]*Backend
 	pools    map[string]*Pool
@@ -21,7 +22,7 @@ func NewIndex(m *Model) *Index {
 func byName[T any](elems []*T, nameOf func(*T) string) map[string]*T {
 	out := make(map[string]*T, len(elems))
 	for _, e := range elems {
-		if e == nil {
+		if e == nil || nameOf(e) == "" {
 			continue
 		}
 		if _, dup := out[nameOf(e)]; !dup {
