@@ -4,84 +4,38 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/poolpilot/poolpilot/e2e/internal/harness"
 )
 
-// repoRoot is the module root: the nearest parent directory holding go.mod.
+// repoRoot is the module root (harness.ModuleRoot), failing the test if there is none.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-	buildDir  string
-)
+// TestMain removes the poolpilot binary harness.Build made for the tests.
+func TestMain(m *testing.M) { harness.Main(m) }
 
-// TestMain removes the directory of the poolpilot binary built for the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// poolpilotBinary builds ./cmd/poolpilot once per test binary and returns its path. The
-// tests run the real command, so they check what a user gets, not an internal function.
-func poolpilotBinary(t *testing.T) string {
-	t.Helper()
-	root := repoRoot(t)
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "poolpilot-compose-test-")
-		if buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "poolpilot")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", buildPath, "./cmd/poolpilot")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/poolpilot: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
-
-// runPoolpilot runs the built poolpilot with args in the repository root and returns its
+// runPoolpilot runs poolpilot (built once per test binary, so the tests check what a user
+// gets, not an internal function) with args in the repository root and returns its
 // stdout; it fails the test on a non-zero exit, showing stderr.
 func runPoolpilot(t *testing.T, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, poolpilotBinary(t), args...)
+	cmd := exec.CommandContext(ctx, harness.Build(t, "./cmd/poolpilot"), args...)
 	cmd.Dir = repoRoot(t)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
