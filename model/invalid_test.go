@@ -156,6 +156,8 @@ var invalidCases = []struct {
 		`case.yaml:7: backends[0].circuitBreaker.rules[0].failureCondition.statusCodeRanges[0]: min 504 is more than max 502`},
 	{"status min missing", breaker("{count: 1, interval: 1s, statusCodeRanges: [{max: 502}]}"),
 		`case.yaml:7: backends[0].circuitBreaker.rules[0].failureCondition.statusCodeRanges[0].min: is required: a status code 100–599`},
+	{"errorReasons not a list", breaker("{count: 1, interval: 1s, errorReasons: Timeout}"),
+		`case.yaml:7: backends[0].circuitBreaker.rules[0].failureCondition.errorReasons: want a list; got string "Timeout"`},
 	{"no failure kinds", breaker("{count: 1, interval: 1s}"),
 		`case.yaml:7: backends[0].circuitBreaker.rules[0].failureCondition: needs errorReasons (BackendConnectionFailure or Timeout) or statusCodeRanges, or both`},
 
@@ -210,6 +212,8 @@ var invalidCases = []struct {
 		`case.yaml:1: apis[0].retry.errorReasons[1]: "Refused" is not an error reason (want BackendConnectionFailure or Timeout)`},
 	{"retry status range", "apis: [{name: a2, backend: b1, retry: {count: 1, statusCodeRanges: [{min: 500, max: 700}]}}]\n",
 		`case.yaml:1: apis[0].retry.statusCodeRanges[0].max: 700 is out of range (100–599)`},
+	{"retry statusCodeRanges not a list", "apis: [{name: a2, backend: b1, retry: {count: 1, statusCodeRanges: 502}}]\n",
+		`case.yaml:1: apis[0].retry.statusCodeRanges: want a list; got integer 502`},
 	{"retry empty conditions", "apis: [{name: a2, backend: b1, retry: {count: 1, statusCodeRanges: [], errorReasons: []}}]\n",
 		`case.yaml:1: apis[0].retry: the empty statusCodeRanges and errorReasons retry nothing; name at least one, or leave both out for the default (502–504 and BackendConnectionFailure)`},
 

@@ -43,10 +43,21 @@ var (
 // already failed to decode (its error is reported already).
 func (ld *loader) report(l loc, field, msg string) {
 	pos, path := l.at(field)
-	if ld.errs.isBad(l.file, path) || ld.errs.isBad(l.file, l.path) {
+	if ld.failed(l, "", field) {
 		return
 	}
 	ld.errs.add(pos, path, msg)
+}
+
+// failed reports whether any of fields of the element at l ("" is the element itself)
+// failed to decode: a check that reads them would only repeat that error.
+func (ld *loader) failed(l loc, fields ...string) bool {
+	for _, f := range fields {
+		if _, path := l.at(f); ld.errs.isBad(l.file, path) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ld *loader) validate(m *Model) {
@@ -308,7 +319,7 @@ func (ld *loader) validateBreaker(l loc, cb *CircuitBreaker) {
 	}
 	ld.validateReasons(fl, fc.ErrorReasons)
 	ld.validateRanges(fl, fc.StatusCodeRanges)
-	if !fl.has("errorReasons") && !fl.has("statusCodeRanges") || len(fc.ErrorReasons)+len(fc.StatusCodeRanges) == 0 {
+	if len(fc.ErrorReasons)+len(fc.StatusCodeRanges) == 0 && !ld.failed(fl, "errorReasons", "statusCodeRanges") {
 		ld.report(fl, "", "needs errorReasons ("+errorReasonsWant+") or statusCodeRanges, or both")
 	}
 }
@@ -493,7 +504,7 @@ func (ld *loader) validateRetry(l loc, r *Retry) {
 	if !l.has("statusCodeRanges") && !l.has("errorReasons") {
 		r.StatusCodeRanges = slices.Clone(DefaultRetryStatusCodeRanges)
 		r.ErrorReasons = slices.Clone(DefaultRetryErrorReasons)
-	} else if len(r.StatusCodeRanges)+len(r.ErrorReasons) == 0 {
+	} else if len(r.StatusCodeRanges)+len(r.ErrorReasons) == 0 && !ld.failed(l, "statusCodeRanges", "errorReasons") {
 		ld.report(l, "", "the empty statusCodeRanges and errorReasons retry nothing; name at least one, or leave both out for the default (502–504 and BackendConnectionFailure)")
 	}
 }
