@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/poolpilot/poolpilot/envoy"
 )
 
 // bootstrapHeader explains the one setting protojson leaves out because it is the default.
@@ -31,7 +33,7 @@ func (a *app) bootstrapCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			if err := validateProto(b); err != nil {
+			if err := envoy.Validate(b); err != nil {
 				return fmt.Errorf("generated bootstrap is invalid (a poolpilot bug): %w", err)
 			}
 			j, err := marshalJSON(b)

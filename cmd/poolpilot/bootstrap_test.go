@@ -13,6 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/envoy"
 )
 
 // parseBootstrap reads YAML back strictly (unknown fields are errors) into a Bootstrap.
@@ -41,7 +43,7 @@ func TestBuildBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := validateProto(b); err != nil {
+	if err := envoy.Validate(b); err != nil {
 		t.Fatalf("bootstrap fails validation: %v", err)
 	}
 	if got := b.GetNode().GetLocality().GetRegion(); got != "norwayeast" {
@@ -116,7 +118,7 @@ func TestBootstrapCommandRoundTrips(t *testing.T) {
 	if !proto.Equal(got, want) {
 		t.Errorf("YAML does not round-trip:\n got %v\nwant %v", got, want)
 	}
-	if err := validateProto(got); err != nil {
+	if err := envoy.Validate(got); err != nil {
 		t.Errorf("parsed bootstrap fails validation: %v", err)
 	}
 }
