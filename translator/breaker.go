@@ -2,7 +2,6 @@ package translator
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -55,23 +54,21 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 	if len(rules) == 0 {
 		return nil, nil
 	}
-	br := &breaker{codes: codeSet{}}
-	distinct := map[string]bool{}
+	br := &breaker{}
+	distinct := map[breaker]bool{}
 	for _, r := range rules {
-		fc := r.FailureCondition
-		distinct[ruleKey(r)] = true
-		br.count = minPositive(br.count, fc.Count)
-		br.percentage = minPositive(br.percentage, fc.Percentage)
-		if fc.Interval.Duration > 0 && (br.interval == 0 || fc.Interval.Duration < br.interval) {
-			br.interval = fc.Interval.Duration
+		rb := ruleBreaker(r)
+		distinct[rb] = true
+		br.count = minPositive(br.count, rb.count)
+		br.percentage = minPositive(br.percentage, rb.percentage)
+		if rb.interval > 0 && (br.interval == 0 || rb.interval < br.interval) {
+			br.interval = rb.interval
 		}
-		br.trip = max(br.trip, r.TripDuration.Duration)
-		for c := range codesOf(fc.StatusCodeRanges) {
-			br.codes[c] = true
-		}
-		br.connection = br.connection || hasReason(fc.ErrorReasons, model.BackendConnectionFailure)
-		br.timeout = br.timeout || hasReason(fc.ErrorReasons, model.Timeout)
-		br.retryAfter = br.retryAfter || r.AcceptRetryAfter
+		br.trip = max(br.trip, rb.trip)
+		br.codes = br.codes.union(rb.codes)
+		br.connection = br.connection || rb.connection
+		br.timeout = br.timeout || rb.timeout
+		br.retryAfter = br.retryAfter || rb.retryAfter
 	}
 	if br.interval == 0 {
 		br.interval = 10 * time.Second // Envoy's default
@@ -93,15 +90,20 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 	return br, warnings
 }
 
-func ruleKey(r *model.BreakerRule) string {
+// ruleBreaker is one rule as a breaker, before defaults: comparable, so equal rules are
+// recognised whatever the order of their ranges and reasons.
+func ruleBreaker(r *model.BreakerRule) breaker {
 	fc := r.FailureCondition
-	reasons := make([]string, len(fc.ErrorReasons))
-	for i, x := range fc.ErrorReasons {
-		reasons[i] = string(x)
+	return breaker{
+		count:      fc.Count,
+		percentage: fc.Percentage,
+		interval:   fc.Interval.Duration,
+		trip:       r.TripDuration.Duration,
+		codes:      codesOf(fc.StatusCodeRanges),
+		connection: hasReason(fc.ErrorReasons, model.BackendConnectionFailure),
+		timeout:    hasReason(fc.ErrorReasons, model.Timeout),
+		retryAfter: r.AcceptRetryAfter,
 	}
-	sort.Strings(reasons)
-	return fmt.Sprintf("%d/%d/%s/%s/%v/%v/%s", fc.Count, fc.Percentage, fc.Interval.Duration, r.TripDuration.Duration,
-		r.AcceptRetryAfter, codesOf(fc.StatusCodeRanges).ranges(), strings.Join(reasons, ","))
 }
 
 func minPositive(a, b int) int {
@@ -199,19 +201,4 @@ func grpcOutlier(br *breaker) envoy.OutlierSpec {
 		EjectionTime:      br.trip,
 		FailurePercentage: fp,
 	}
-}
-
-func (s codeSet) empty() bool { return len(s) == 0 }
-func (s codeSet) len() int    { return len(s) }
-
-func describeCodes(s codeSet) string {
-	var parts []string
-	for _, r := range s.ranges() {
-		if r.Min == r.Max {
-			parts = append(parts, fmt.Sprint(r.Min))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d–%d", r.Min, r.Max))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

@@ -56,12 +56,12 @@ func envoyRetryOn(r *model.Retry) (on []string, codes []uint32) {
 func grpcRetryOn(r *model.Retry) []string {
 	codes := codesOf(r.StatusCodeRanges)
 	want := map[string]bool{
-		"cancelled":          codes[499],
+		"cancelled":          codes.has(499),
 		"deadline-exceeded":  hasReason(r.ErrorReasons, model.Timeout),
-		"internal":           codes[500],
-		"resource-exhausted": codes[429],
+		"internal":           codes.has(500),
+		"resource-exhausted": codes.has(429),
 		"unavailable": hasReason(r.ErrorReasons, model.BackendConnectionFailure) ||
-			codes[502] || codes[503] || codes[504],
+			codes.has(502) || codes.has(503) || codes.has(504),
 	}
 	var on []string
 	for _, name := range []string{"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"} {
