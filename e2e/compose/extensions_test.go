@@ -102,15 +102,6 @@ type use struct {
 // type URL in it against envoy136: a name Envoy 1.36 does not know makes it reject the
 // whole resource (a NACK), and the demo would silently serve nothing.
 func TestExtensionsExistInPinnedEnvoy(t *testing.T) {
-	allTypes := map[string]bool{}
-	for _, u := range envoy136Types {
-		allTypes[u] = true
-	}
-	for _, e := range envoy136 {
-		for _, u := range e.typeURLs {
-			allTypes[u] = true
-		}
-	}
 	seen := map[string]bool{}
 	for _, modelPath := range []string{
 		filepath.Join("examples", "failover", "compose"),
@@ -124,29 +115,7 @@ func TestExtensionsExistInPinnedEnvoy(t *testing.T) {
 				if err := json.Unmarshal(out, &doc); err != nil {
 					t.Fatalf("render output is not JSON: %v", err)
 				}
-				uses, types := collectExtensions(doc, "$", "")
-				if len(uses) == 0 {
-					t.Fatal("render output names no extension: the walk found nothing to check")
-				}
-				for _, u := range uses {
-					seen[u.name] = true
-					e, ok := envoy136[u.name]
-					if !ok {
-						t.Errorf("%s: extension %q is not in Envoy 1.36's list in this test (check it exists in %s, then add it)", u.where, u.name, pinnedEnvoyImage)
-						continue
-					}
-					if !slices.Contains(e.typeURLs, u.typeURL) {
-						t.Errorf("%s: extension %q with typed_config %q; Envoy 1.36 accepts %v", u.where, u.name, u.typeURL, e.typeURLs)
-					}
-					if u.category != "" && !slices.Contains(e.categories, u.category) {
-						t.Errorf("%s: extension %q used as %s; in Envoy 1.36 it is %v", u.where, u.name, u.category, e.categories)
-					}
-				}
-				for where, ty := range types {
-					if !allTypes[ty] {
-						t.Errorf("%s: type URL %q is not in Envoy 1.36's list in this test", where, ty)
-					}
-				}
+				checkExtensions(t, doc, "$", seen)
 			})
 		}
 	}
@@ -155,21 +124,7 @@ func TestExtensionsExistInPinnedEnvoy(t *testing.T) {
 	for _, b := range bootstraps {
 		var doc any
 		readYAML(t, filepath.Join(root, b.file()), &doc)
-		uses, types := collectExtensions(doc, b.file(), "")
-		if len(uses) == 0 {
-			t.Errorf("%s names no extension: the walk found nothing to check", b.file())
-		}
-		for _, u := range uses {
-			seen[u.name] = true
-			if e, ok := envoy136[u.name]; !ok || !slices.Contains(e.typeURLs, u.typeURL) {
-				t.Errorf("%s: extension %q with typed_config %q is not in Envoy 1.36's list in this test", u.where, u.name, u.typeURL)
-			}
-		}
-		for where, ty := range types {
-			if !allTypes[ty] {
-				t.Errorf("%s: type URL %q is not in Envoy 1.36's list in this test", where, ty)
-			}
-		}
+		checkExtensions(t, doc, b.file(), seen)
 	}
 	// The scenario's mechanisms must be among what was checked, or the walk missed them.
 	for _, must := range []string{
@@ -179,6 +134,45 @@ func TestExtensionsExistInPinnedEnvoy(t *testing.T) {
 	} {
 		if !seen[must] {
 			t.Errorf("render output never named %s: the scenario needs it, or the walk missed it (seen: %v)", must, keys(seen))
+		}
+	}
+}
+
+// checkExtensions checks every extension use in the Envoy configuration doc (name, type
+// URL, category) and every "@type" against envoy136, and adds the names used to seen.
+// root names doc in the errors.
+func checkExtensions(t *testing.T, doc any, root string, seen map[string]bool) {
+	t.Helper()
+	allTypes := map[string]bool{}
+	for _, u := range envoy136Types {
+		allTypes[u] = true
+	}
+	for _, e := range envoy136 {
+		for _, u := range e.typeURLs {
+			allTypes[u] = true
+		}
+	}
+	uses, types := collectExtensions(doc, root, "")
+	if len(uses) == 0 {
+		t.Errorf("%s names no extension: the walk found nothing to check", root)
+	}
+	for _, u := range uses {
+		seen[u.name] = true
+		e, ok := envoy136[u.name]
+		if !ok {
+			t.Errorf("%s: extension %q is not in Envoy 1.36's list in this test (check it exists in %s, then add it)", u.where, u.name, pinnedEnvoyImage)
+			continue
+		}
+		if !slices.Contains(e.typeURLs, u.typeURL) {
+			t.Errorf("%s: extension %q with typed_config %q; Envoy 1.36 accepts %v", u.where, u.name, u.typeURL, e.typeURLs)
+		}
+		if u.category != "" && !slices.Contains(e.categories, u.category) {
+			t.Errorf("%s: extension %q used as %s; in Envoy 1.36 it is %v", u.where, u.name, u.category, e.categories)
+		}
+	}
+	for where, ty := range types {
+		if !allTypes[ty] {
+			t.Errorf("%s: type URL %q is not in Envoy 1.36's list in this test", where, ty)
 		}
 	}
 }
