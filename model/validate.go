@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Limits of the model; APIM's where APIM has one.
@@ -452,7 +453,7 @@ func (ld *loader) checkPath(l loc, field, p string) {
 	switch {
 	case !strings.HasPrefix(p, "/"):
 		ld.report(l, field, fmt.Sprintf("%q must start with /", clip(p)))
-	case strings.ContainsAny(p, "?# \t\r\n\x00"):
+	case strings.ContainsFunc(p, func(c rune) bool { return c == '?' || c == '#' || c == ' ' || unicode.IsControl(c) }):
 		ld.report(l, field, fmt.Sprintf("%q must not contain ?, #, spaces or control characters", clip(p)))
 	}
 }
