@@ -112,12 +112,18 @@ func (tr *translation) addEnvoyTarget(t target) error {
 				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host)))
 		}
 	}
-	la := envoy.LoadAssignment(t.name, tr.localities(t.members), overprovisioningFactor)
-	if t.allIP() {
+	return tr.addWithEndpoints(spec, t.members, t.allIP(), envoy.StrictDNS)
+}
+
+// addWithEndpoints adds spec's cluster with the members' load assignment: as an EDS
+// resource when every address is an IP, else inlined in a cluster resolved by dns.
+func (tr *translation) addWithEndpoints(spec envoy.ClusterSpec, members []member, allIP bool, dns envoy.Discovery) error {
+	la := envoy.LoadAssignment(spec.Name, tr.localities(members), overprovisioningFactor)
+	if allIP {
 		spec.Discovery = envoy.EDS
 		tr.res.Endpoints = append(tr.res.Endpoints, la)
 	} else {
-		spec.Discovery = envoy.StrictDNS
+		spec.Discovery = dns
 		spec.LoadAssignment = la
 	}
 	return tr.addCluster(envoy.Cluster(spec))
@@ -132,14 +138,13 @@ func (tr *translation) addGRPCTarget(t target) error {
 		return tr.addGRPCLeaf(t.members[0].backend)
 	}
 	if t.allIP() {
-		spec := envoy.ClusterSpec{Name: t.name, Discovery: envoy.EDS, LocalityWeighted: true}
+		spec := envoy.ClusterSpec{Name: t.name, LocalityWeighted: true}
 		br, warnings := breakerOf(t.kind(), t.backends())
 		tr.warn(warnings...)
 		if br != nil {
 			spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
 		}
-		tr.res.Endpoints = append(tr.res.Endpoints, envoy.LoadAssignment(t.name, tr.localities(t.members), overprovisioningFactor))
-		return tr.addCluster(envoy.Cluster(spec))
+		return tr.addWithEndpoints(spec, t.members, true, envoy.LogicalDNS)
 	}
 	children := make([]string, 0, len(t.members))
 	for i, m := range t.members {
@@ -167,15 +172,7 @@ func (tr *translation) addGRPCLeaf(b *model.Backend) error {
 	if br, _ := breakerOf(t.kind(), t.backends()); br != nil {
 		spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
 	}
-	la := envoy.LoadAssignment(b.Name, tr.localities(t.members), overprovisioningFactor)
-	if b.Endpoint.IsIP {
-		spec.Discovery = envoy.EDS
-		tr.res.Endpoints = append(tr.res.Endpoints, la)
-	} else {
-		spec.Discovery = envoy.LogicalDNS
-		spec.LoadAssignment = la
-	}
-	return tr.addCluster(envoy.Cluster(spec))
+	return tr.addWithEndpoints(spec, t.members, b.Endpoint.IsIP, envoy.LogicalDNS)
 }
 
 // addCluster adds c unless a cluster of that name exists: a backend is both a pool's
@@ -259,13 +256,9 @@ func credentialHeaders(bs []*model.Backend) []envoy.MetadataHeader {
 	return out
 }
 
-// warnGRPC notes, once per backend, what gRPC clients do not get.
+// warnGRPC notes what gRPC clients do not get (tr.warn keeps each note once).
 func (tr *translation) warnGRPC(bs []*model.Backend) {
 	for _, b := range bs {
-		if tr.grpcWarned[b.Name] {
-			continue
-		}
-		tr.grpcWarned[b.Name] = true
 		if b.Credentials != nil && len(b.Credentials.Header) > 0 {
 			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no credential headers (set them in the client)", b.Name))
 		}

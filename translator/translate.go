@@ -49,7 +49,7 @@ func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
 	}
 	tr := &translation{
 		m: m, ix: model.NewIndex(m), g: g, res: &Resources{},
-		targets: map[string]bool{}, leaves: map[string]bool{}, grpcWarned: map[string]bool{},
+		targets: map[string]bool{}, leaves: map[string]bool{},
 		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
 	}
 	var err error
@@ -74,11 +74,10 @@ type translation struct {
 	g   Group
 	res *Resources
 
-	targets    map[string]bool // API targets already emitted
-	leaves     map[string]bool // gRPC per-backend clusters already emitted
-	clusters   map[string]*clusterv3.Cluster
-	grpcWarned map[string]bool
-	warned     map[string]bool
+	targets  map[string]bool // API targets already emitted
+	leaves   map[string]bool // gRPC per-backend clusters already emitted
+	clusters map[string]*clusterv3.Cluster
+	warned   map[string]bool
 }
 
 // warn records each distinct warning once, in the order first seen.
