@@ -115,7 +115,7 @@ func (a *Admin) Status() AdminStatus {
 	if m == nil {
 		m = a.opts.Server.currentModel()
 	}
-	red := newRedactor(m)
+	red := a.opts.Server.redactor()
 
 	for _, g := range st.Groups {
 		v := GroupView{Key: g.Key, Versions: map[string]string{}, Clusters: g.Clusters, Endpoints: g.Endpoints,
@@ -132,7 +132,8 @@ func (a *Admin) Status() AdminStatus {
 			tv := TypeView{SentVersion: t.LastSentVersion, AckedVersion: t.AckedVersion,
 				Responses: t.Responses, Acks: t.Acks, Nacks: t.Nacks}
 			if t.LastNack != nil {
-				tv.LastNack = &NackView{Version: t.LastNack.Version, Error: red.text(t.LastNack.Message), At: t.LastNack.At}
+				// Redacted when it arrived (callbacks.answered), with the model then served.
+				tv.LastNack = &NackView{Version: t.LastNack.Version, Error: t.LastNack.Message, At: t.LastNack.At}
 			}
 			n.Types[TypeName(url)] = tv
 		}
@@ -191,9 +192,19 @@ func poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 
 // currentModel is the last applied model, nil before the first Apply.
 func (s *Server) currentModel() *model.Model {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	return s.model
+	if cur := s.served.Load(); cur != nil {
+		return cur.model
+	}
+	return nil
+}
+
+// redactor is the applied model's redactor, built once by Apply; before the first Apply
+// it redacts nothing, as no secret is served.
+func (s *Server) redactor() redactor {
+	if cur := s.served.Load(); cur != nil {
+		return cur.redact
+	}
+	return redactor{}
 }
 
 // redactor replaces the served model's secret values in free text (an Envoy NACK can

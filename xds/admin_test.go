@@ -152,6 +152,14 @@ func TestAdminEndpoints(t *testing.T) {
 				t.Errorf("%s shows the backend credential", p)
 			}
 		}
+		// The registry (and so the log and the observer) gets the NACK already redacted.
+		for _, s := range l.srv.Status().Streams {
+			for url, ts := range s.Types {
+				if ts.LastNack != nil && strings.Contains(ts.LastNack.Message, liveSecret) {
+					t.Errorf("stream %d %s: the recorded NACK shows the backend credential", s.StreamID, url)
+				}
+			}
+		}
 	})
 
 	// Last, as it adds a stream: a node from a region the model does not know gets the

@@ -83,7 +83,7 @@ func (c callbacks) answered(k streamKey, typeURL, nonce string, isNack bool, msg
 	if isNack && msg != "" {
 		// A client may quote the rejected resource, endpoint metadata (credentials) included:
 		// redact before the detail reaches the log, the status registry or the observer.
-		msg = newRedactor(c.s.currentModel()).text(msg)
+		msg = c.s.redactor().text(msg)
 	}
 	ev, kind, version := c.s.reg.answer(k, typeURL, nonce, isNack, msg, latestOnly, time.Now())
 	switch kind {

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
@@ -66,8 +67,9 @@ type Server struct {
 	// applyMu serialises Apply and the on-demand build of an unseen node group, so both
 	// see the same model and the same set of groups.
 	applyMu sync.Mutex
-	model   *model.Model
-	regions map[string]bool
+	// served is set by Apply; readers (NACK redaction on the stream goroutines, the admin
+	// page) load it without waiting for an Apply in progress.
+	served atomic.Pointer[servedModel]
 
 	// stateMu guards what Status reports, so Status never waits for a translation.
 	stateMu      sync.Mutex
@@ -216,7 +218,7 @@ func (s *Server) Apply(m *model.Model) error {
 	version := s.modelVersion
 	s.stateMu.Unlock()
 
-	s.model, s.regions = m, regions
+	s.served.Store(&servedModel{model: m, regions: regions, redact: newRedactor(m)})
 	for _, k := range sortedKeys(built) {
 		s.logBuilt(built[k], prev[k])
 	}
@@ -274,7 +276,8 @@ func (s *Server) buildAll(m *model.Model, all map[string]translator.Group) (map[
 func (s *Server) ensureGroup(g translator.Group) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	if s.model == nil {
+	cur := s.served.Load()
+	if cur == nil {
 		return
 	}
 	k := g.String()
@@ -284,11 +287,11 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if ok {
 		return
 	}
-	if g.Region != "" && !s.regions[g.Region] {
+	if g.Region != "" && !cur.regions[g.Region] {
 		s.log.Warn("node region is not in the model; its nodes get the model's own priority order",
-			"group", k, "region", g.Region, "model_regions", sortedKeys(s.regions))
+			"group", k, "region", g.Region, "model_regions", sortedKeys(cur.regions))
 	}
-	b, err := s.build(s.model, g)
+	b, err := s.build(cur.model, g)
 	if err != nil {
 		s.log.Error("cannot build node group; its nodes wait for the next model", "group", k, "error", err)
 		return
@@ -300,6 +303,14 @@ func (s *Server) ensureGroup(g translator.Group) {
 	s.groups[k] = &b.status
 	s.stateMu.Unlock()
 	s.logBuilt(b, nil)
+}
+
+// servedModel is the applied model with what is derived from it once per Apply.
+type servedModel struct {
+	model   *model.Model
+	regions map[string]bool
+	// redact hides the model's secret values in free text (NACK details, /status).
+	redact redactor
 }
 
 // builtGroup is one group's translated snapshot, not yet published.
