@@ -5,8 +5,6 @@ package main
 // serve.go so its edit stays a few calls.
 
 import (
-	"time"
-
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
@@ -45,10 +43,9 @@ func (a *app) xdsServerOptions() ([]grpc.ServerOption, error) {
 	return opts, nil
 }
 
+// watchOptions passes --reload-debounce through (xds defaults a value <= 0) and lets a
+// long debounce stretch MaxWait, so a burst of writes is still one reload.
 func (a *app) watchOptions() xds.WatchOptions {
 	d := a.v.GetDuration("reload-debounce")
-	if d <= 0 {
-		d = xds.DefaultDebounce
-	}
-	return xds.WatchOptions{Logger: a.log, Debounce: d, MaxWait: max(xds.DefaultMaxWait, 10*d, time.Second)}
+	return xds.WatchOptions{Logger: a.log, Debounce: d, MaxWait: max(xds.DefaultMaxWait, 10*d)}
 }
