@@ -20,6 +20,7 @@ type validatorAll interface {
 // recursively. ValidateAll alone stops at an Any (typed_config), so without the walk an
 // invalid filter or transport socket config would only be found by the proxy's NACK.
 // An Any whose type is not linked into this binary is an error: it could not be checked.
+// Every builder here imports the extension type it packs, so whatever envoy/ emits resolves.
 func Validate(msg proto.Message) error {
 	if msg == nil {
 		return errors.New("validate: nil message")
