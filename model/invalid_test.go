@@ -199,7 +199,7 @@ var invalidCases = []struct {
 	{"rewritePrefix without slash", "apis: [{name: a2, backend: b1, rewritePrefix: api}]\n",
 		`case.yaml:1: apis[0].rewritePrefix: "api" must start with /`},
 	{"bad host", "apis: [{name: a2, backend: b1, hosts: ['a*b.example']}]\n",
-		`case.yaml:1: apis[0].hosts[0]: "a*b.example" is not a host: want *, a DNS name, *.suffix or prefix.*, with an optional :port`},
+		`case.yaml:1: apis[0].hosts[0]: "a*b.example" is not a host: want *, a DNS name, *.suffix, prefix.*, an IPv4 address or [IPv6 address], with an optional :port`},
 	{"host twice", "apis: [{name: a2, backend: b1, hosts: [a.example, A.example]}]\n",
 		`case.yaml:1: apis[0].hosts[1]: host "A.example" is listed twice`},
 	{"retry count required", "apis: [{name: a2, backend: b1, retry: {interval: 1s}}]\n",

@@ -238,3 +238,18 @@ backends:
 		})
 	}
 }
+
+func TestValidHost(t *testing.T) {
+	for _, h := range []string{"*", "api.example.com", "api.example.com:8080", "*.example.com", "www.*",
+		"10.0.0.1", "10.0.0.1:80", "[2001:db8::1]", "[::1]:8443"} {
+		if !validHost(h) {
+			t.Errorf("validHost(%q) = false, want true", h)
+		}
+	}
+	for _, h := range []string{"", "a*b.example", "api.example.com:0", "api.example.com:x", "::1", "2001:db8::1:80",
+		"[::1", "::1]", "[10.0.0.1]", "[fe80::1%eth0]", "[::1]:", "[::1]:70000", "10.0.0.1]"} {
+		if validHost(h) {
+			t.Errorf("validHost(%q) = true, want false", h)
+		}
+	}
+}

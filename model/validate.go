@@ -437,7 +437,7 @@ func (ld *loader) validateAPI(m *Model, a *API) {
 			f := fmt.Sprintf("hosts[%d]", i)
 			switch {
 			case !validHost(h):
-				ld.report(l, f, fmt.Sprintf("%q is not a host: want *, a DNS name, *.suffix or prefix.*, with an optional :port", clip(h)))
+				ld.report(l, f, fmt.Sprintf("%q is not a host: want *, a DNS name, *.suffix, prefix.*, an IPv4 address or [IPv6 address], with an optional :port", clip(h)))
 			case seen[strings.ToLower(h)]:
 				ld.report(l, f, fmt.Sprintf("host %q is listed twice", h))
 			}
@@ -459,21 +459,27 @@ func (ld *loader) checkPath(l loc, field, p string) {
 }
 
 // validHost accepts what Envoy accepts as a virtual host domain: "*", a DNS name,
-// "*.suffix" or "prefix.*" (wildcard at one end), each with an optional ":port".
+// "*.suffix" or "prefix.*" (wildcard at one end), an IPv4 address or an IPv6 address in
+// brackets (as a Host header writes it), each with an optional ":port".
 func validHost(h string) bool {
 	if h == "*" {
 		return true
 	}
 	name := h
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
 		n, err := strconv.Atoi(h[i+1:])
 		if err != nil || n < 1 || n > 65535 {
 			return false
 		}
 		name = h[:i]
 	}
-	if addr, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && addr.Zone() == "" {
-		return true
+	if v6, ok := strings.CutPrefix(name, "["); ok {
+		v6, closed := strings.CutSuffix(v6, "]")
+		addr, err := netip.ParseAddr(v6)
+		return closed && err == nil && addr.Is6() && addr.Zone() == ""
+	}
+	if addr, err := netip.ParseAddr(name); err == nil {
+		return addr.Is4() // a bare IPv6 address would be ambiguous with a port
 	}
 	switch {
 	case strings.HasPrefix(name, "*."):
