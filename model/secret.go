@@ -96,8 +96,12 @@ func (r *secretResolver) expand(body string) (value, shown string, usedDefault b
 		if err != nil {
 			return "", "", false, fmt.Errorf("cannot read secret file %s: %s", full, fileErrText(err))
 		}
-		v := strings.TrimSuffix(string(b), "\n")
-		v = strings.TrimSuffix(v, "\r")
+		// One trailing line end (\n or \r\n) goes, as editors and echo add it; a lone \r
+		// stays, and validation rejects it with the value's other line breaks.
+		v := string(b)
+		if t, ok := strings.CutSuffix(v, "\n"); ok {
+			v = strings.TrimSuffix(t, "\r")
+		}
 		return v, "${file:" + path + "}", false, nil
 	}
 	name, def, hasDefault := strings.Cut(body, ":-")

@@ -158,3 +158,15 @@ func TestSecretRedacted(t *testing.T) {
 		t.Error("Redacted changed the original model")
 	}
 }
+
+// A secret file loses exactly one trailing line end, \n or \r\n (docs/model.md).
+func TestSecretFileLineEnd(t *testing.T) {
+	files := map[string]string{"/lf": "k\n", "/crlf": "k\r\n", "/two": "k\n\n", "/cr": "k\r", "/none": "k"}
+	r := &secretResolver{readFile: func(p string) ([]byte, error) { return []byte(files[p]), nil }}
+	for path, want := range map[string]string{"/lf": "k", "/crlf": "k", "/two": "k\n", "/cr": "k\r", "/none": "k"} {
+		s, err := r.resolve("${file:" + path + "}")
+		if err != nil || s.Reveal() != want {
+			t.Errorf("%s: %q, %v; want %q", path, s.Reveal(), err, want)
+		}
+	}
+}
