@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +16,11 @@ import (
 // gets clusters, one without a certificate is refused, and SIGTERM with that stream still
 // open ends the process with exit 0 within 5 s.
 func TestServeMutualTLSAndSIGTERM(t *testing.T) {
-	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "test-ca")
-	srvCert, srvKey := ca.Issue(t, "poolpilot", true)
+	certFile, keyFile, caFile := ca.WriteServerFiles(t, t.TempDir(), "poolpilot")
 	cliCert, cliKey := ca.Issue(t, "envoy", false)
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	child := startServe(t, nil, nil, "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
-		"--log-format", "json",
-		"--xds-tls-cert", write("server.pem", srvCert), "--xds-tls-key", write("server.key", srvKey),
-		"--xds-client-ca", write("ca.pem", ca.PEM))
+		"--log-format", "json", "--xds-tls-cert", certFile, "--xds-tls-key", keyFile, "--xds-client-ca", caFile)
 	logs := child.logs
 	logs.waitFor(t, "xDS uses mutual TLS: clients need a certificate from the client CA", 30*time.Second)
 	addr, _ := logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)["xds_address"].(string)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"os"
 	"testing"
 )
 
@@ -44,5 +45,30 @@ func TestIssue(t *testing.T) {
 	}
 	if cfg := ca.ClientConfig(t, nil, nil); cfg.GetClientCertificate != nil || cfg.ServerName != "127.0.0.1" {
 		t.Errorf("client config without a certificate = %+v", cfg)
+	}
+}
+
+// TestWriteServerFiles: the written key pair loads, and ca.pem is the CA that signed it.
+func TestWriteServerFiles(t *testing.T) {
+	ca := NewCA(t, "ca")
+	certFile, keyFile, caFile := ca.WriteServerFiles(t, t.TempDir(), "server")
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("%s holds no certificate", caFile)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("server certificate does not verify against %s: %v", caFile, err)
 	}
 }
