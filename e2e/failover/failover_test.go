@@ -1,8 +1,11 @@
 package failover
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/poolpilot/poolpilot/e2e/internal/harness"
 )
 
 // startScenario starts the fleet with the scenario's model and one client per region.
@@ -12,6 +15,29 @@ func startScenario(t *testing.T, clientFlags ...string) (f *fleet, sdcClient, nw
 	f.writeModel(t, failoverSpec(f.primary, f.secondary))
 	f.startPoolpilot(t)
 	return f, f.startClient(t, "client-sdc", sdc, clientFlags...), f.startClient(t, "client-nwe", nwe, clientFlags...)
+}
+
+// failPrimary waits until cs is served by the primary, applies fault to the primary (an
+// admin switch, e.g. f.primary.Admin.Stop) and waits up to bound for the first call
+// served by the secondary. It returns when the fault began, that call, and the primary's
+// state the switch answered.
+func failPrimary(t *testing.T, f *fleet, cs *client, fault func(context.Context) (harness.BackendState, error), what string, bound time.Duration) (at time.Time, over rpc, st harness.BackendState) {
+	t.Helper()
+	cs.waitFor(t, "served by the primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
+	at = time.Now()
+	st, err := fault(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	over = cs.waitFor(t, "served by the secondary after "+what, at, bound, func(r rpc) bool { return r.servedBy(secondaryName) })
+	return at, over, st
+}
+
+// waitPast waits until c has started a call at or after at, so that the calls checked
+// afterwards reach past it.
+func (c *client) waitPast(t *testing.T, what string, at time.Time) {
+	t.Helper()
+	c.waitFor(t, what, at, 10*time.Second, func(rpc) bool { return true })
 }
 
 // Scenario 1: each region's client is served by its own region's backend only.
@@ -45,14 +71,8 @@ func TestUnavailableBackendIsEjectedAndReturns(t *testing.T) {
 	t.Parallel()
 	f, cs, cn := startScenario(t)
 	ctx := t.Context()
-	cs.waitFor(t, "served by the primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
-
-	fault := time.Now()
-	if _, err := f.primary.Admin.Fail(ctx, 503); err != nil {
-		t.Fatal(err)
-	}
-	over := cs.waitFor(t, "served by the secondary after the fault", fault, 10*time.Second,
-		func(r rpc) bool { return r.servedBy(secondaryName) })
+	fail503 := func(ctx context.Context) (harness.BackendState, error) { return f.primary.Admin.Fail(ctx, 503) }
+	fault, over, _ := failPrimary(t, f, cs, fail503, "the fault", 10*time.Second)
 	failover := over.ended().Sub(fault)
 	if failover > 2*breakerInterval {
 		t.Errorf("failover took %v after the primary began answering UNAVAILABLE, want at most 2 breaker intervals (%v)", failover, 2*breakerInterval)
@@ -79,7 +99,7 @@ func TestUnavailableBackendIsEjectedAndReturns(t *testing.T) {
 		t.Errorf("traffic returned to the primary %v after the failover, want no earlier than tripDuration %v", returned, tripDuration)
 	}
 	// A few more calls, then look at everything.
-	cs.waitFor(t, "a second past the return", back.started().Add(time.Second), 10*time.Second, func(rpc) bool { return true })
+	cs.waitPast(t, "a second past the return", back.started().Add(time.Second))
 	rs := cs.stop(t)
 	failedDuring := failed(between(rs, fault, over.started()))
 	t.Logf("MEASURED failure=unavailable failover=%s failed_calls=%d returned_after=%s %s",
@@ -97,14 +117,7 @@ func TestStoppedBackendFailsOverAndReturns(t *testing.T) {
 	t.Parallel()
 	f, cs, cn := startScenario(t)
 	ctx := t.Context()
-	cs.waitFor(t, "served by the primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
-
-	fault := time.Now()
-	if _, err := f.primary.Admin.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	over := cs.waitFor(t, "served by the secondary after the stop", fault, 10*time.Second,
-		func(r rpc) bool { return r.servedBy(secondaryName) })
+	fault, over, _ := failPrimary(t, f, cs, f.primary.Admin.Stop, "the stop", 10*time.Second)
 	failover := over.ended().Sub(fault)
 	// Stay stopped for a second of traffic, then listen again.
 	time.Sleep(time.Second)
@@ -114,7 +127,7 @@ func TestStoppedBackendFailsOverAndReturns(t *testing.T) {
 	}
 	back := cs.waitFor(t, "served by the primary after it listens again", restarted, 30*time.Second,
 		func(r rpc) bool { return r.servedBy(primaryName) })
-	cs.waitFor(t, "a second past the return", back.started().Add(time.Second), 10*time.Second, func(rpc) bool { return true })
+	cs.waitPast(t, "a second past the return", back.started().Add(time.Second))
 	rs := cs.stop(t)
 	bad := failed(rs)
 	t.Logf("MEASURED failure=stopped failover=%s failed_calls=%d returned_after_restart=%s %s",
@@ -134,20 +147,13 @@ func TestHungBackendFailsOver(t *testing.T) {
 	t.Parallel()
 	f, cs, cn := startScenario(t)
 	ctx := t.Context()
-	cs.waitFor(t, "served by the primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
-
-	fault := time.Now()
-	if _, err := f.primary.Admin.Hang(ctx); err != nil {
-		t.Fatal(err)
-	}
-	over := cs.waitFor(t, "served by the secondary after the hang", fault, 20*time.Second,
-		func(r rpc) bool { return r.servedBy(secondaryName) })
+	fault, over, _ := failPrimary(t, f, cs, f.primary.Admin.Hang, "the hang", 20*time.Second)
 	failover := over.ended().Sub(fault)
 	// Recover before tripDuration ends, so the return finds a healthy primary.
 	if _, err := f.primary.Admin.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cs.waitFor(t, "a second past the failover", over.started().Add(time.Second), 10*time.Second, func(rpc) bool { return true })
+	cs.waitPast(t, "a second past the failover", over.started().Add(time.Second))
 	rs := cs.stop(t)
 	t.Logf("MEASURED failure=hung-rpc failover=%s failed_calls=%d %s",
 		secs(failover), len(failed(between(rs, fault, over.started()))), settings)
@@ -174,16 +180,8 @@ func TestHungTCPBackendFailsOverAfterPriorityTimer(t *testing.T) {
 	t.Parallel()
 	f, cs, cn := startScenario(t)
 	ctx := t.Context()
-	cs.waitFor(t, "served by the primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
-
-	fault := time.Now()
-	st, err := f.primary.Admin.HangTCP(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fault, over, st := failPrimary(t, f, cs, f.primary.Admin.HangTCP, "the TCP hang", hungTCPWaitBound)
 	before := st.Requests.GRPC
-	over := cs.waitFor(t, "served by the secondary after the TCP hang", fault, hungTCPWaitBound,
-		func(r rpc) bool { return r.servedBy(secondaryName) })
 	failover := over.ended().Sub(fault)
 	if failover < priorityTimerMin {
 		t.Errorf("failover took %v after the TCP hang, want at least %v (the priority failover timer): sooner means the reconnect was refused, not held in CONNECTING", failover, priorityTimerMin)
@@ -194,7 +192,7 @@ func TestHungTCPBackendFailsOverAfterPriorityTimer(t *testing.T) {
 	if _, err := f.primary.Admin.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cs.waitFor(t, "a second past the failover", over.started().Add(time.Second), 10*time.Second, func(rpc) bool { return true })
+	cs.waitPast(t, "a second past the failover", over.started().Add(time.Second))
 	rs := cs.stop(t)
 	t.Logf("MEASURED failure=hung-tcp failover=%s failed_calls=%d %s",
 		secs(failover), len(failed(between(rs, fault, over.started()))), settings)
