@@ -25,10 +25,14 @@ func Validate(msg proto.Message) error {
 	if msg == nil {
 		return errors.New("validate: nil message")
 	}
-	return validateMessage(msg.ProtoReflect(), string(msg.ProtoReflect().Descriptor().FullName()))
+	return validateRoot(msg.ProtoReflect(), string(msg.ProtoReflect().Descriptor().FullName()))
 }
 
-func validateMessage(m protoreflect.Message, path string) error {
+// validateRoot runs ValidateAll on m, the resource or an Any's content, then looks for the
+// Anys inside it. ValidateAll already checks every message below m up to an Any, so it runs
+// only at these roots, as Envoy's own check does; at every level it checked each message
+// once per ancestor.
+func validateRoot(m protoreflect.Message, path string) error {
 	if !m.IsValid() {
 		return nil
 	}
@@ -38,16 +42,25 @@ func validateMessage(m protoreflect.Message, path string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 		}
 	}
+	if err := validateMessage(m, path); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateMessage finds the Anys in m and validates their content as roots.
+func validateMessage(m protoreflect.Message, path string) error {
+	if !m.IsValid() {
+		return nil
+	}
 	if a, ok := m.Interface().(*anypb.Any); ok {
 		inner, err := anypb.UnmarshalNew(a, proto.UnmarshalOptions{})
 		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("%s: cannot unpack Any %q: %w", path, a.GetTypeUrl(), err))...)
+			return fmt.Errorf("%s: cannot unpack Any %q: %w", path, a.GetTypeUrl(), err)
 		}
-		if err := validateMessage(inner.ProtoReflect(), path+"("+string(inner.ProtoReflect().Descriptor().FullName())+")"); err != nil {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
+		return validateRoot(inner.ProtoReflect(), path+"("+string(inner.ProtoReflect().Descriptor().FullName())+")")
 	}
+	var errs []error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if err := validateField(fd, v, path+"."+string(fd.Name())); err != nil {
 			errs = append(errs, err)

@@ -44,8 +44,14 @@ func TestValidateWalksNestedAny(t *testing.T) {
 	hcm.HttpFilters[0].Name = "" // min_len 1 on the inner HttpFilter
 	l := APIListener("api", "api")
 	l.ApiListener.ApiListener = mustAny(hcm)
-	if err := Validate(l); err == nil || !strings.Contains(err.Error(), "http_filters[0]") {
-		t.Fatalf("Validate = %v, want an http_filters[0] error", err)
+	err := Validate(l)
+	if err == nil || !strings.Contains(err.Error(), "HttpFilters[0]") || !strings.Contains(err.Error(), "HttpFilter.Name") {
+		t.Fatalf("Validate = %v, want an HttpFilters[0] HttpFilter.Name error", err)
+	}
+	// ValidateAll runs on the resource and on each Any's content only: it checks everything
+	// below them itself, so a nested error is reported once, not once per ancestor.
+	if n := strings.Count(err.Error(), "value length must be at least 1 runes"); n != 1 {
+		t.Errorf("the error is reported %d times, want once: %v", n, err)
 	}
 }
 
