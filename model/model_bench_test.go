@@ -12,7 +12,7 @@ import (
 func BenchmarkLoad(b *testing.B) {
 	for _, size := range modelgen.Sizes {
 		b.Run(size.Name, func(b *testing.B) {
-			files, err := modelgen.ModelFiles(size.Spec, 0)
+			files, err := modelgen.Files(size.Spec, 0)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,6 +9,8 @@ package modelgen
 import (
 	"fmt"
 	"strings"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // Spec is the size of a generated model.
@@ -101,12 +103,6 @@ func YAML(s Spec) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// File is one file of a model directory.
-type File struct {
-	Name string
-	Data []byte
-}
-
 // DefaultPoolsPerFile keeps each file of a generated model directory near 1 MB, well
 // under the loader's per-file limit.
 const DefaultPoolsPerFile = 200
@@ -114,14 +110,14 @@ const DefaultPoolsPerFile = 200
 // Files returns the model for s split into files of at most poolsPerFile pools (with
 // their backends and APIs), named model-000.yaml and on; the last file also holds the
 // listeners. Load them as a directory. poolsPerFile <= 0 means DefaultPoolsPerFile.
-func Files(s Spec, poolsPerFile int) ([]File, error) {
+func Files(s Spec, poolsPerFile int) ([]model.File, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	if poolsPerFile <= 0 {
 		poolsPerFile = DefaultPoolsPerFile
 	}
-	var files []File
+	var files []model.File
 	for lo := 0; lo < s.Pools; lo += poolsPerFile {
 		hi := min(lo+poolsPerFile, s.Pools)
 		var b strings.Builder
@@ -130,7 +126,7 @@ func Files(s Spec, poolsPerFile int) ([]File, error) {
 		if hi == s.Pools {
 			s.writeListeners(&b)
 		}
-		files = append(files, File{Name: fmt.Sprintf("model-%03d.yaml", len(files)), Data: []byte(b.String())})
+		files = append(files, model.File{Name: fmt.Sprintf("model-%03d.yaml", len(files)), Data: []byte(b.String())})
 	}
 	return files, nil
 }
