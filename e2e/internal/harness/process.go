@@ -180,13 +180,6 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// ExitErr waits for the process to exit and returns cmd.Wait's result (nil
-// for exit status 0).
-func (p *Process) ExitErr() error {
-	<-p.exited
-	return p.waitErr
-}
-
 // ExitCode waits for the process to exit and returns its exit status; -1 if
 // a signal ended it.
 func (p *Process) ExitCode() int {
@@ -194,16 +187,11 @@ func (p *Process) ExitCode() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-// Signal sends sig to the process (not its group), e.g. SIGHUP.
-func (p *Process) Signal(sig syscall.Signal) error {
-	return p.cmd.Process.Signal(sig)
-}
-
 // Stop ends the process group: SIGTERM, then SIGKILL if the process has not
 // exited within StopTimeout, then SIGKILL to anything left in the group. It
 // waits for the exit and is safe to call more than once. It returns an error
 // only if the process had to be killed (it ignored SIGTERM for StopTimeout);
-// a process that had already exited is not an error here — see ExitErr.
+// a process that had already exited is not an error here — see ExitCode.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
 		pgid := p.Pid()
@@ -298,20 +286,4 @@ func (p *Process) RequireLine(t testing.TB, re *regexp.Regexp, timeout time.Dura
 		t.Fatalf("harness: %v", err)
 	}
 	return m
-}
-
-// RequireLineAfter is WaitForLineAfter that fails the test on error.
-func (p *Process) RequireLineAfter(t testing.TB, mark int, re *regexp.Regexp, timeout time.Duration) []string {
-	t.Helper()
-	m, err := p.WaitForLineAfter(mark, re, timeout)
-	if err != nil {
-		t.Fatalf("harness: %v", err)
-	}
-	return m
-}
-
-// LogTail writes the last n output lines to the test log.
-func (p *Process) LogTail(t testing.TB, n int) {
-	t.Helper()
-	t.Logf("%s (pid %d) output, last %d lines:\n%s", p.name, p.Pid(), n, p.Tail(n))
 }
