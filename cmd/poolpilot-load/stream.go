@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -52,7 +53,12 @@ type stream struct {
 	// onSettle runs once, when the stream first settles or ends.
 	onSettle func()
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	st stats
+}
+
+// stats are a stream's counters; snapshot copies them.
+type stats struct {
 	settled   bool
 	settledAt time.Time
 	err       error
@@ -76,7 +82,7 @@ func newStream(id int, region string, names *nameCache) *stream {
 			UserAgentName: "envoy",
 			Locality:      &core.Locality{Region: region},
 		},
-		resources: map[string]int{},
+		st: stats{resources: map[string]int{}},
 	}
 }
 
@@ -84,44 +90,24 @@ func newStream(id int, region string, names *nameCache) *stream {
 func (s *stream) mark() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.updates, s.bytes = 0, 0
-	s.firstUpdate, s.lastUpdate = time.Time{}, time.Time{}
-	s.resources = map[string]int{}
-}
-
-// stats is a copy of a stream's counters.
-type stats struct {
-	settled     bool
-	settledAt   time.Time
-	err         error
-	acks        int
-	updates     int
-	firstUpdate time.Time
-	lastUpdate  time.Time
-	bytes       int64
-	resources   map[string]int
+	s.st.updates, s.st.bytes = 0, 0
+	s.st.firstUpdate, s.st.lastUpdate = time.Time{}, time.Time{}
+	s.st.resources = map[string]int{}
 }
 
 // progress is the part of stats the coordinator polls, without copying maps.
 func (s *stream) progress() (settled bool, updates int, last time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.settled, s.updates, s.lastUpdate, s.err
+	return s.st.settled, s.st.updates, s.st.lastUpdate, s.st.err
 }
 
 func (s *stream) snapshot() stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return stats{s.settled, s.settledAt, s.err, s.acks, s.updates, s.firstUpdate, s.lastUpdate,
-		s.bytes, maps(s.resources)}
-}
-
-func maps(m map[string]int) map[string]int {
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	c := s.st
+	c.resources = maps.Clone(s.st.resources)
+	return c
 }
 
 // record accounts one response, after its ACK went out.
@@ -135,37 +121,37 @@ func (s *stream) record(size int, typeURL string, n int, changed bool, settled b
 	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.acks++
-	s.bytes += int64(size)
-	s.resources[shortType(typeURL)] += n
+	st := &s.st
+	st.acks++
+	st.bytes += int64(size)
+	st.resources[shortType(typeURL)] += n
 	if changed {
-		s.updates++
-		if s.firstUpdate.IsZero() {
-			s.firstUpdate = now
+		st.updates++
+		if st.firstUpdate.IsZero() {
+			st.firstUpdate = now
 		}
-		s.lastUpdate = now
+		st.lastUpdate = now
 	}
-	if settled && !s.settled {
-		s.settled, s.settledAt, first = true, now, true
+	if settled && !st.settled {
+		st.settled, st.settledAt, first = true, now, true
 	}
 }
 
 func (s *stream) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil {
-		s.err = err
+	if s.st.err == nil {
+		s.st.err = err
 	}
 }
 
 // subState is what a state-of-the-world stream tracks per type.
 type subState struct {
-	names    []string // subscribed names; nil = wildcard (CDS, LDS)
-	version  string
-	nonce    string
-	got      bool // a response arrived
-	pending  bool // names changed and no response covering them arrived yet
-	children []string
+	names   []string // subscribed names; nil = wildcard (CDS, LDS)
+	version string
+	nonce   string
+	got     bool // a response arrived
+	pending bool // names changed and no response covering them arrived yet
 }
 
 // adsStream is a bidirectional ADS stream (either variant) that decodes responses with
