@@ -39,13 +39,13 @@ type streamState struct {
 
 type typeState struct {
 	TypeStatus
-	lastNonce string
 	// answered is the last nonce an ACK or NACK was counted for: a client repeats a nonce
 	// when it only changes its subscription, which is not another ACK.
 	answered      string
 	answeredNack  bool
 	nonceVersions map[string]string
-	nonceOrder    []string
+	// nonceOrder is the tracked nonces, oldest first; the last is the latest response's.
+	nonceOrder []string
 }
 
 func newRegistry() *registry {
@@ -121,7 +121,6 @@ func (r *registry) sent(k streamKey, typeURL, nonce, version string, now time.Ti
 	ts.Responses++
 	ts.LastSentVersion = version
 	ts.LastSentAt = now
-	ts.lastNonce = nonce
 	ts.nonceVersions[nonce] = version
 	ts.nonceOrder = append(ts.nonceOrder, nonce)
 	if len(ts.nonceOrder) > maxTrackedNonces {
@@ -154,7 +153,7 @@ func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail 
 	}
 	ts := st.typeState(typeURL)
 	version, known := ts.nonceVersions[nonce]
-	if !known || (latestOnly && nonce != ts.lastNonce) {
+	if !known || (latestOnly && nonce != ts.nonceOrder[len(ts.nonceOrder)-1]) {
 		return Event{}, answerNone, ""
 	}
 	ev := st.event()
