@@ -214,53 +214,62 @@ func TestGRPCFailover(t *testing.T) {
 // ROUND_ROBIN, no transport_socket_matches, a locality and a weight on every group, no
 // address twice in one assignment, retry_on lowercase without spaces.
 func TestGRPCRules(t *testing.T) {
-	ins, _ := filepath.Glob("testdata/in/*.yaml")
-	for _, in := range ins {
-		m := loadCase(t, in)
-		for _, region := range goldenRegions {
-			res := translate(t, m, Group{Region: region, Client: GRPC})
-			for _, r := range res.Clusters {
-				c := r.(*clusterv3.Cluster)
-				ok := c.GetType() == clusterv3.Cluster_EDS || c.GetType() == clusterv3.Cluster_LOGICAL_DNS
-				if c.GetClusterType() != nil {
-					ok = c.GetClusterType().GetName() == envoy.AggregateName
-				}
-				if !ok || c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN || len(c.GetTransportSocketMatches()) > 0 || c.GetTransportSocket() != nil {
-					t.Errorf("%s/%s: cluster %q breaks gRPC's rules: %v", in, region, c.GetName(), c)
-				}
-				if c.GetType() == clusterv3.Cluster_LOGICAL_DNS {
-					checkAssignment(t, c.GetLoadAssignment())
-				}
-				if c.GetTypedExtensionProtocolOptions() != nil {
-					t.Errorf("%s: cluster %q: gRPC clients get no upstream filters", in, c.GetName())
-				}
+	eachCase(t, GRPC, func(in string, res *Resources) {
+		for _, r := range res.Clusters {
+			c := r.(*clusterv3.Cluster)
+			ok := c.GetType() == clusterv3.Cluster_EDS || c.GetType() == clusterv3.Cluster_LOGICAL_DNS
+			if c.GetClusterType() != nil {
+				ok = c.GetClusterType().GetName() == envoy.AggregateName
 			}
-			for _, r := range res.Endpoints {
-				checkAssignment(t, r.(*endpointv3.ClusterLoadAssignment))
+			if !ok || c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN || len(c.GetTransportSocketMatches()) > 0 || c.GetTransportSocket() != nil {
+				t.Errorf("%s: cluster %q breaks gRPC's rules: %v", in, c.GetName(), c)
 			}
-			for _, r := range res.Routes {
-				for _, vh := range r.(*routev3.RouteConfiguration).GetVirtualHosts() {
-					for _, rt := range vh.GetRoutes() {
-						on := rt.GetRoute().GetRetryPolicy().GetRetryOn()
-						if on != strings.ToLower(on) || strings.Contains(on, " ") {
-							t.Errorf("%s: retry_on %q must be lowercase without spaces (grpc-js)", in, on)
-						}
+			if c.GetType() == clusterv3.Cluster_LOGICAL_DNS {
+				checkAssignment(t, c.GetLoadAssignment())
+			}
+			if c.GetTypedExtensionProtocolOptions() != nil {
+				t.Errorf("%s: cluster %q: gRPC clients get no upstream filters", in, c.GetName())
+			}
+		}
+		for _, r := range res.Endpoints {
+			checkAssignment(t, r.(*endpointv3.ClusterLoadAssignment))
+		}
+		for _, r := range res.Routes {
+			for _, vh := range r.(*routev3.RouteConfiguration).GetVirtualHosts() {
+				for _, rt := range vh.GetRoutes() {
+					on := rt.GetRoute().GetRetryPolicy().GetRetryOn()
+					if on != strings.ToLower(on) || strings.Contains(on, " ") {
+						t.Errorf("%s: retry_on %q must be lowercase without spaces (grpc-js)", in, on)
 					}
 				}
 			}
 		}
+	})
+}
+
+// eachCase translates every testdata/in case for every golden region, for client, and
+// calls f with the case's name (and region) and the resources.
+func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)) {
+	t.Helper()
+	ins, err := filepath.Glob("testdata/in/*.yaml")
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no test models in testdata/in: %v", err)
+	}
+	for _, in := range ins {
+		m := loadCase(t, in)
+		for _, region := range goldenRegions {
+			f(in+"/"+region, translate(t, m, Group{Region: region, Client: client}))
+		}
 	}
 }
 
+// checkAssignment checks an assignment against gRPC's rules: checkDense's, no address
+// twice, and no endpoint metadata.
 func checkAssignment(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 	t.Helper()
+	checkDense(t, la)
 	seen := map[string]bool{}
-	prios := map[uint32]bool{}
 	for _, e := range la.GetEndpoints() {
-		if e.GetLocality() == nil || e.GetLoadBalancingWeight().GetValue() < 1 {
-			t.Errorf("%s: every locality needs a locality and a load_balancing_weight: %v", la.GetClusterName(), e)
-		}
-		prios[e.GetPriority()] = true
 		for _, ep := range e.GetLbEndpoints() {
 			sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
 			key := fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue())
@@ -273,39 +282,30 @@ func checkAssignment(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 			}
 		}
 	}
-	for p := range prios {
-		if p > 0 && !prios[p-1] {
-			t.Errorf("%s: priority %d without %d", la.GetClusterName(), p, p-1)
-		}
-	}
 }
 
 // Priorities have no gaps and locality weights are set, for every case, group and kind.
 func TestEveryAssignmentIsDense(t *testing.T) {
-	ins, _ := filepath.Glob("testdata/in/*.yaml")
-	for _, in := range ins {
-		m := loadCase(t, in)
-		for _, region := range goldenRegions {
-			res := translate(t, m, Group{Region: region, Client: Envoy})
-			for _, r := range res.Clusters {
-				if la := r.(*clusterv3.Cluster).GetLoadAssignment(); la != nil {
-					checkDense(t, la)
-				}
-			}
-			for _, r := range res.Endpoints {
-				checkDense(t, r.(*endpointv3.ClusterLoadAssignment))
+	eachCase(t, Envoy, func(_ string, res *Resources) {
+		for _, r := range res.Clusters {
+			if la := r.(*clusterv3.Cluster).GetLoadAssignment(); la != nil {
+				checkDense(t, la)
 			}
 		}
-	}
+		for _, r := range res.Endpoints {
+			checkDense(t, r.(*endpointv3.ClusterLoadAssignment))
+		}
+	})
 }
 
+// checkDense: every locality has a locality and a weight, and priorities have no gap.
 func checkDense(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 	t.Helper()
 	prios := map[uint32]bool{}
 	for _, e := range la.GetEndpoints() {
 		prios[e.GetPriority()] = true
-		if e.GetLoadBalancingWeight().GetValue() < 1 {
-			t.Errorf("%s: locality without weight: %v", la.GetClusterName(), e)
+		if e.GetLocality() == nil || e.GetLoadBalancingWeight().GetValue() < 1 {
+			t.Errorf("%s: every locality needs a locality and a load_balancing_weight: %v", la.GetClusterName(), e)
 		}
 	}
 	for p := uint32(0); p < uint32(len(prios)); p++ {
