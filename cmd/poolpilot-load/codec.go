@@ -104,16 +104,21 @@ func bytesFields(b []byte, f func(num protowire.Number, payload []byte) error) e
 	return nil
 }
 
-// responseType finds field 4 (type_url in both response kinds), which follows the
-// resources on the wire but decides how to read them, and whether the type is a parent.
-func responseType(b []byte) (typeURL string, parent bool, err error) {
+// decodeFields reads the type URL first (field 4 in both response kinds, which follows
+// the resources on the wire but decides how to read them), then calls f with every
+// length-delimited field and whether the type is a parent.
+func decodeFields(b []byte, f func(num protowire.Number, p []byte, parent bool) error) (typeURL string, err error) {
 	err = bytesFields(b, func(num protowire.Number, p []byte) error {
 		if num == 4 {
 			typeURL = string(p)
 		}
 		return nil
 	})
-	return typeURL, isParent(typeURL), err
+	if err != nil {
+		return "", err
+	}
+	parent := isParent(typeURL)
+	return typeURL, bytesFields(b, func(num protowire.Number, p []byte) error { return f(num, p, parent) })
 }
 
 // parentAny decodes a resource's Any for a parent type; nil for other types.
@@ -128,14 +133,9 @@ func parentAny(parent bool, p []byte) (*anypb.Any, error) {
 	return a, nil
 }
 
-func (r *sotwResponse) decode(b []byte) error {
+func (r *sotwResponse) decode(b []byte) (err error) {
 	*r = sotwResponse{Size: len(b)}
-	t, parent, err := responseType(b)
-	if err != nil {
-		return err
-	}
-	r.TypeURL = t
-	return bytesFields(b, func(num protowire.Number, p []byte) error {
+	r.TypeURL, err = decodeFields(b, func(num protowire.Number, p []byte, parent bool) error {
 		switch num {
 		case 1:
 			r.Version = string(p)
@@ -153,16 +153,12 @@ func (r *sotwResponse) decode(b []byte) error {
 		}
 		return nil
 	})
+	return err
 }
 
-func (r *deltaResponse) decode(b []byte) error {
+func (r *deltaResponse) decode(b []byte) (err error) {
 	*r = deltaResponse{Size: len(b)}
-	t, parent, err := responseType(b)
-	if err != nil {
-		return err
-	}
-	r.TypeURL = t
-	return bytesFields(b, func(num protowire.Number, p []byte) error {
+	r.TypeURL, err = decodeFields(b, func(num protowire.Number, p []byte, parent bool) error {
 		switch num {
 		case 2:
 			var res deltaResource
@@ -189,4 +185,5 @@ func (r *deltaResponse) decode(b []byte) error {
 		}
 		return nil
 	})
+	return err
 }
