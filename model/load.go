@@ -167,15 +167,23 @@ type loc struct {
 	self Pos
 }
 
+// child is the full path of field within the element: "services[1]", "retry.count",
+// an index such as "[0]", or "" for the element itself.
+func (l loc) child(field string) string {
+	switch {
+	case field == "":
+		return l.path
+	case strings.HasPrefix(field, "["):
+		return l.path + field
+	}
+	return join(l.path, field)
+}
+
 // sub is the location of a nested element, e.g. l.sub("services[1]").
 func (l loc) sub(name string) loc {
-	p := join(l.path, name)
-	if strings.HasPrefix(name, "[") {
-		p = l.path + name
-	}
 	s := l
-	s.path = p
-	if pos, ok := l.pos[p]; ok {
+	s.path = l.child(name)
+	if pos, ok := l.pos[s.path]; ok {
 		s.self = pos
 	}
 	return s
@@ -184,13 +192,7 @@ func (l loc) sub(name string) loc {
 // at returns where field (relative to the element) was written, or the element's
 // own position when the field is absent, and the field's full path.
 func (l loc) at(field string) (Pos, string) {
-	p := l.path
-	if field != "" {
-		p = join(l.path, field)
-		if strings.HasPrefix(field, "[") {
-			p = l.path + field
-		}
-	}
+	p := l.child(field)
 	if pos, ok := l.pos[p]; ok {
 		return pos, p
 	}
@@ -199,7 +201,7 @@ func (l loc) at(field string) (Pos, string) {
 
 // has reports whether field was written (and not null).
 func (l loc) has(field string) bool {
-	_, ok := l.pos[join(l.path, field)]
+	_, ok := l.pos[l.child(field)]
 	return ok
 }
 
