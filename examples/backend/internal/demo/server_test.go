@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -529,9 +530,10 @@ func TestHangTCPHasNoRefusedWindow(t *testing.T) {
 	for i := range 4 {
 		stop := make(chan struct{})
 		result := make(chan error, 1)
+		var dials atomic.Int64
 		go func() {
-			// Bounded: at most 400 dials per switch; each is closed at once.
-			for n := 0; n < 400; n++ {
+			// Until stopped; bounded in count too. Each dial is closed at once.
+			for n := 0; n < 100_000; n++ {
 				select {
 				case <-stop:
 					result <- nil
@@ -544,16 +546,35 @@ func TestHangTCPHasNoRefusedWindow(t *testing.T) {
 					return
 				}
 				conn.Close()
+				dials.Add(1)
 			}
-			result <- nil
+			result <- fmt.Errorf("%d dials and never stopped", dials.Load())
 		}()
-		time.Sleep(5 * time.Millisecond) // let the dialling start before the switch
+		// The dialling must run before, during and after the switch, or the test
+		// would prove nothing: wait for dials on each side.
+		awaitDials := func(n int64) {
+			t.Helper()
+			deadline := time.Now().Add(waitBound)
+			for dials.Load() < n {
+				select {
+				case err := <-result:
+					t.Fatalf("switch %d: %v; want every dial accepted (refused: %v)", i, err, errors.Is(err, syscall.ECONNREFUSED))
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("switch %d: only %d dials within %v", i, dials.Load(), waitBound)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		awaitDials(20)
 		if err := s.Hang(HangTCP); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Recover(); err != nil {
 			t.Fatal(err)
 		}
+		awaitDials(dials.Load() + 20)
 		close(stop)
 		if err := <-result; err != nil {
 			t.Fatalf("switch %d: %v; want every dial accepted (refused: %v)", i, err, errors.Is(err, syscall.ECONNREFUSED))
