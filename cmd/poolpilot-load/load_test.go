@@ -212,10 +212,15 @@ func TestScrapeAndProc(t *testing.T) {
 	if vals["go_memstats_heap_inuse_bytes"] != 1.5e6 || vals["go_goroutines"] != 12 {
 		t.Errorf("scrape = %v", vals)
 	}
-	if rss, err := procRSS(1); err != nil && !strings.Contains(err.Error(), "VmRSS") {
-		t.Logf("procRSS(1): %v (no /proc here?)", err)
-	} else if err == nil && rss <= 0 {
-		t.Errorf("procRSS(1) = %d", rss)
+	// The tool reads /proc (Linux only, as is CI); this process is a live one to read.
+	if rss, err := procRSS(os.Getpid()); err != nil || rss <= 0 {
+		t.Errorf("procRSS(self) = %d, %v; want a positive RSS", rss, err)
+	}
+	if cpu, ok := serverCPU(os.Getpid()); !ok || cpu < 0 {
+		t.Errorf("serverCPU(self) = %v, %v; want the CPU seconds used", cpu, ok)
+	}
+	if _, ok := serverCPU(0); ok {
+		t.Error("serverCPU(0) reports a value; 0 means no --server-pid")
 	}
 }
 
