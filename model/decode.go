@@ -75,6 +75,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return // an absent or null value keeps the zero value: defaults apply later
 	}
 	d.pos[path] = d.posOf(at)
+	d.decodeValue(at, n, v, path)
+}
+
+// decodeValue fills v from n, a non-null node that at (n or an alias of it) stands for.
+func (d *decoder) decodeValue(at, n *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
 	switch {
 	case t == durationType:
@@ -86,10 +91,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
+		// The same value: no second count, alias walk or position.
 		p := reflect.New(t.Elem())
 		v.Set(p)
-		d.decode(at, p.Elem(), path)
-		// decode recorded path already; keep the alias site as the position.
+		d.decodeValue(at, n, p.Elem(), path)
 	case reflect.Struct:
 		d.decodeStruct(at, n, v, path)
 	case reflect.Slice:
