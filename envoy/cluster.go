@@ -1,8 +1,6 @@
 package envoy
 
 import (
-	"time"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -32,7 +30,6 @@ type ClusterSpec struct {
 	Discovery Discovery
 	// LoadAssignment is inlined for StrictDNS and LogicalDNS; ignored for EDS.
 	LoadAssignment *endpointv3.ClusterLoadAssignment
-	ConnectTimeout time.Duration // 0: Envoy's default (5s)
 	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent. Use 0:
 	// Envoy's default 50% sends traffic to ejected hosts once half a priority is ejected.
 	HealthyPanicThreshold float64
@@ -69,9 +66,6 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 	case LogicalDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
 		c.LoadAssignment = s.LoadAssignment
-	}
-	if s.ConnectTimeout > 0 {
-		c.ConnectTimeout = dur(s.ConnectTimeout)
 	}
 	if s.LocalityWeighted {
 		c.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{

@@ -24,7 +24,6 @@ type Host struct {
 // LocalityGroup is one LocalityLbEndpoints: the hosts of one locality at one priority.
 type LocalityGroup struct {
 	Region   string
-	Zone     string
 	SubZone  string
 	Priority uint32
 	// Weight is the locality's load_balancing_weight; it must be ≥ 1 (gRPC drops a
@@ -39,7 +38,7 @@ func LoadAssignment(cluster string, groups []LocalityGroup, overprovisioning uin
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
 	for _, g := range groups {
 		lle := &endpointv3.LocalityLbEndpoints{
-			Locality:            &corev3.Locality{Region: g.Region, Zone: g.Zone, SubZone: g.SubZone},
+			Locality:            &corev3.Locality{Region: g.Region, SubZone: g.SubZone},
 			Priority:            g.Priority,
 			LoadBalancingWeight: u32(g.Weight),
 		}
