@@ -12,23 +12,13 @@ import (
 	"testing"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/durationpb"
-
-	"github.com/poolpilot/poolpilot/model"
-	"github.com/poolpilot/poolpilot/translator"
 )
 
 // testLogger writes to the test log only when -v is given, so failures stay readable.
@@ -38,99 +28,6 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// fixtureModel is a two-region model built in memory; port varies the content.
-func fixtureModel(port uint32) *model.Model {
-	return &model.Model{
-		Backends: []*model.Backend{
-			{Name: "func-primary-sdc", Region: "swedencentral", Endpoint: model.Endpoint{Scheme: "http", Host: "127.0.0.1", Port: port, IsIP: true}},
-			{Name: "func-secondary-nwe", Region: "norwayeast", Endpoint: model.Endpoint{Scheme: "http", Host: "127.0.0.2", Port: port, IsIP: true}},
-		},
-		APIs:      []*model.API{{Name: "resilient-api", PathPrefix: "/resilient-api/", Backend: "func-primary-sdc"}},
-		Listeners: []*model.Listener{{Name: "public", Port: 10000, APIs: []string{"resilient-api"}}},
-	}
-}
-
-// fixtureTranslate is a small stand-in translator for these tests: one EDS cluster and
-// load assignment per backend (local region at priority 0), one route configuration per
-// API, and a socket listener (Envoy) or an API listener named after the API (gRPC).
-func fixtureTranslate(m *model.Model, g translator.Group) (*translator.Resources, error) {
-	res := &translator.Resources{}
-	ads := &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}}, ResourceApiVersion: core.ApiVersion_V3}
-	for _, b := range m.Backends {
-		res.Clusters = append(res.Clusters, &cluster.Cluster{
-			Name:                 b.Name,
-			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
-			EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads},
-			// Derived from the port so that a model variant changes the clusters too.
-			ConnectTimeout: durationpb.New(time.Duration(b.Endpoint.Port) * time.Millisecond),
-		})
-		prio := uint32(1)
-		if b.Region == g.Region {
-			prio = 0
-		}
-		res.Endpoints = append(res.Endpoints, &endpoint.ClusterLoadAssignment{
-			ClusterName: b.Name,
-			Endpoints: []*endpoint.LocalityLbEndpoints{{
-				Locality: &core.Locality{Region: b.Region},
-				Priority: prio,
-				LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
-					Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-						Address: b.Endpoint.Host, PortSpecifier: &core.SocketAddress_PortValue{PortValue: b.Endpoint.Port}}}},
-				}}}},
-			}},
-		})
-	}
-	routerAny, err := anypb.New(&router.Router{})
-	if err != nil {
-		return nil, err
-	}
-	manager := func(api string) (*anypb.Any, error) {
-		return anypb.New(&hcm.HttpConnectionManager{
-			StatPrefix:     api,
-			RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{RouteConfigName: "route-" + api, ConfigSource: ads}},
-			HttpFilters:    []*hcm.HttpFilter{{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: routerAny}}},
-		})
-	}
-	for _, a := range m.APIs {
-		res.Routes = append(res.Routes, &route.RouteConfiguration{
-			Name: "route-" + a.Name,
-			VirtualHosts: []*route.VirtualHost{{Name: a.Name, Domains: []string{"*"}, Routes: []*route.Route{{
-				Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: a.PathPrefix}},
-				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: a.Backend}}},
-			}}}},
-		})
-		if g.Client == translator.GRPC {
-			m, err := manager(a.Name)
-			if err != nil {
-				return nil, err
-			}
-			res.Listeners = append(res.Listeners, &listener.Listener{Name: a.Name, ApiListener: &listener.ApiListener{ApiListener: m}})
-		}
-	}
-	if g.Client == translator.Envoy {
-		for _, l := range m.Listeners {
-			if len(l.APIs) == 0 {
-				continue
-			}
-			m, err := manager(l.APIs[0])
-			if err != nil {
-				return nil, err
-			}
-			res.Listeners = append(res.Listeners, &listener.Listener{
-				Name: l.Name,
-				Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-					Address: "0.0.0.0", PortSpecifier: &core.SocketAddress_PortValue{PortValue: uint32(l.Port)}}}},
-				FilterChains: []*listener.FilterChain{{Filters: []*listener.Filter{{
-					Name: "envoy.filters.network.http_connection_manager", ConfigType: &listener.Filter_TypedConfig{TypedConfig: m}}}}},
-			})
-		}
-	}
-	if g.Region == "" {
-		res.Warnings = append(res.Warnings, "nodes without a region get the model's own priority order")
-	}
-	return res, nil
 }
 
 // startServer serves a new Server on a free loopback port; the test's end stops it.

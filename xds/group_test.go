@@ -1,11 +1,14 @@
 package xds
 
 import (
+	"slices"
 	"testing"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
+	"github.com/poolpilot/poolpilot/internal/modelgen"
 	"github.com/poolpilot/poolpilot/translator"
 )
 
@@ -37,29 +40,33 @@ func TestGroupOf(t *testing.T) {
 	}
 }
 
-func TestResourceVersionIgnoresOrder(t *testing.T) {
-	m := fixtureModel(8080)
-	res, err := fixtureTranslate(m, translator.Group{Region: "swedencentral", Client: translator.Envoy})
+func TestVersionIgnoresOrder(t *testing.T) {
+	m, err := modelgen.Load(modelgen.Spec{Pools: 3, BackendsPerPool: 2, Regions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := resourceVersion(res.Clusters)
+	res, err := translator.Translate(m, translator.Group{Region: "swedencentral", Client: translator.Envoy})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(res.Clusters) < 2 {
+		t.Fatalf("%d clusters; the order cannot matter with fewer than 2", len(res.Clusters))
+	}
+	version := func(items []types.Resource) string {
+		t.Helper()
+		enc, err := encode(items, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc.version
+	}
+	a := version(res.Clusters)
 	reversed := append(res.Clusters[:0:0], res.Clusters...)
-	for i, j := 0, len(reversed)-1; i < j; i, j = i+1, j-1 {
-		reversed[i], reversed[j] = reversed[j], reversed[i]
-	}
-	b, err := resourceVersion(reversed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a != b || len(a) != versionLen {
+	slices.Reverse(reversed)
+	if b := version(reversed); a != b || len(a) != versionLen {
 		t.Errorf("versions %q and %q for the same clusters in another order", a, b)
 	}
-	empty, _ := resourceVersion(nil)
-	if empty == a {
+	if empty := version(nil); empty == a {
 		t.Errorf("no clusters and some clusters share version %q", a)
 	}
 }

@@ -57,8 +57,12 @@ func (v *validatedSet) rotate() {
 }
 
 // encode marshals each resource once (deterministically) and uses the bytes three
-// times: for the type's content-hash version (the same formula as resourceVersion), to
-// validate each distinct encoding once, and for a premarshalled copy of the resource.
+// times: for the type's content-hash version, to validate each distinct encoding once,
+// and for a premarshalled copy of the resource.
+//
+// The version is the same for the same resources on every replica and after every
+// restart, so a proxy that reconnects elsewhere sees no change. Resources are hashed
+// sorted by name, each length-prefixed so that no two different lists hash alike.
 func encode(items []types.Resource, validate func(types.Resource) error, seen *validatedSet) (encoded, error) {
 	sorted := sortedByName(items)
 	h := sha256.New()

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -23,13 +24,13 @@ func TestPremarshalledEncodesIdentically(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, items := range [][]types.Resource{res.Clusters, res.Endpoints, res.Routes, res.Listeners} {
-			v0, _ := resourceVersion(items)
+			v0 := wantVersion(t, items)
 			enc, err := encode(items, translator.Validate, &validatedSet{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if enc.version != v0 {
-				t.Errorf("version %s, resourceVersion %s", enc.version, v0)
+				t.Errorf("version %s, want %s", enc.version, v0)
 			}
 			for i, r := range sortedByName(items) {
 				want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
@@ -43,4 +44,21 @@ func TestPremarshalledEncodesIdentically(t *testing.T) {
 			}
 		}
 	}
+}
+
+// wantVersion is the version formula, written out independently of encode: sha256 over
+// each resource, sorted by name, as length-prefixed message name and deterministic
+// encoding; the first versionLen hex digits.
+func wantVersion(t *testing.T, items []types.Resource) string {
+	t.Helper()
+	h := sha256.New()
+	for _, r := range sortedByName(items) {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeField(h, []byte(proto.MessageName(r)))
+		writeField(h, b)
+	}
+	return shortHex(h)
 }
