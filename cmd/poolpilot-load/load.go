@@ -60,7 +60,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.ChangeTimeout, "change-timeout", time.Minute, "upper bound on waiting for a change to reach every stream")
 	fs.DurationVar(&c.Quiet, "quiet", time.Second, "a change is complete once every stream got it and nothing arrived for this long")
 	fs.DurationVar(&c.Idle, "idle", 3*time.Second, "idle time before reading the server's memory")
-	fs.StringVar(&c.Mutate, "mutate", "", "model file to change: reverse one pool's priorities (rewritten through a rename)")
+	fs.StringVar(&c.Mutate, "mutate", "", "model file or directory to change: reverse one pool's priorities (the file holding it is rewritten through a rename)")
 	fs.StringVar(&c.Pool, "pool", "", "pool --mutate changes; default the model's first pool")
 	fs.StringVar(&c.ChangeCmd, "change-cmd", "", "shell command run for each change (after --mutate, if given)")
 	fs.BoolVar(&c.SignalHUP, "signal-hup", false, "send SIGHUP to --server-pid after each change (for servers that reload on SIGHUP)")
