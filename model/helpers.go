@@ -72,20 +72,33 @@ func (m *Model) Clone() *Model {
 	if m == nil {
 		return nil
 	}
-	c := &Model{}
-	for _, b := range m.Backends {
-		c.Backends = append(c.Backends, b.clone())
+	return &Model{
+		Backends:  cloneEach(m.Backends, (*Backend).clone),
+		Pools:     cloneEach(m.Pools, (*Pool).clone),
+		APIs:      cloneEach(m.APIs, (*API).clone),
+		Listeners: cloneEach(m.Listeners, (*Listener).clone),
 	}
-	for _, p := range m.Pools {
-		c.Pools = append(c.Pools, p.clone())
+}
+
+// cloneEach copies s and each of its elements with clone, which keeps nil as nil.
+func cloneEach[T any](s []*T, clone func(*T) *T) []*T {
+	if s == nil {
+		return nil
 	}
-	for _, a := range m.APIs {
-		c.APIs = append(c.APIs, a.clone())
+	out := make([]*T, len(s))
+	for i, e := range s {
+		out[i] = clone(e)
 	}
-	for _, l := range m.Listeners {
-		c.Listeners = append(c.Listeners, l.clone())
+	return out
+}
+
+// shallow copies *p, for elements without slices, maps or pointers; nil stays nil.
+func shallow[T any](p *T) *T {
+	if p == nil {
+		return nil
 	}
-	return c
+	c := *p
+	return &c
 }
 
 func (b *Backend) clone() *Backend {
@@ -97,19 +110,18 @@ func (b *Backend) clone() *Backend {
 		c.Credentials = &Credentials{Header: maps.Clone(b.Credentials.Header)}
 	}
 	if b.CircuitBreaker != nil {
-		cb := &CircuitBreaker{}
-		for _, r := range b.CircuitBreaker.Rules {
-			if r == nil {
-				cb.Rules = append(cb.Rules, nil)
-				continue
-			}
-			rc := *r
-			rc.FailureCondition.ErrorReasons = slices.Clone(r.FailureCondition.ErrorReasons)
-			rc.FailureCondition.StatusCodeRanges = slices.Clone(r.FailureCondition.StatusCodeRanges)
-			cb.Rules = append(cb.Rules, &rc)
-		}
-		c.CircuitBreaker = cb
+		c.CircuitBreaker = &CircuitBreaker{Rules: cloneEach(b.CircuitBreaker.Rules, (*BreakerRule).clone)}
 	}
+	return &c
+}
+
+func (r *BreakerRule) clone() *BreakerRule {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.FailureCondition.ErrorReasons = slices.Clone(r.FailureCondition.ErrorReasons)
+	c.FailureCondition.StatusCodeRanges = slices.Clone(r.FailureCondition.StatusCodeRanges)
 	return &c
 }
 
@@ -118,15 +130,7 @@ func (p *Pool) clone() *Pool {
 		return nil
 	}
 	c := *p
-	c.Services = nil
-	for _, s := range p.Services {
-		if s == nil {
-			c.Services = append(c.Services, nil)
-			continue
-		}
-		sc := *s
-		c.Services = append(c.Services, &sc)
-	}
+	c.Services = cloneEach(p.Services, shallow[PoolMember])
 	return &c
 }
 

@@ -27,6 +27,12 @@ func TestCloneIsDeep(t *testing.T) {
 		m.APIs[0].Hosts[0] != "*" || m.APIs[0].Retry.ErrorReasons[0] != BackendConnectionFailure || m.Listeners[0].APIs[0] != "resilient-api" {
 		t.Error("changing the clone changed the original")
 	}
+	// Empty lists stay empty and nil entries stay nil: the copy is equal, not normalised.
+	odd := &Model{Backends: []*Backend{nil, {Name: "b", CircuitBreaker: &CircuitBreaker{Rules: []*BreakerRule{}}}},
+		Pools: []*Pool{{Name: "p", Services: []*PoolMember{nil}}}, APIs: []*API{}}
+	if c := odd.Clone(); !reflect.DeepEqual(c, odd) {
+		t.Errorf("clone of a hand-built model differs:\n%#v\n%#v", c, odd)
+	}
 	var nilModel *Model
 	if nilModel.Clone() != nil {
 		t.Error("Clone of nil must be nil")
