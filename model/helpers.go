@@ -25,8 +25,9 @@ func (m *Model) Listener(name string) *Listener {
 	return find(m.Listeners, name, func(l *Listener) string { return l.Name })
 }
 
-// find is a linear search: models are small, and a Model built by hand (in tests)
-// works without an index.
+// find is a linear search, for one-off lookups: it needs no index kept in step with the
+// slices, so a Model built or changed by hand (in tests) just works. A pass that looks up
+// every pool member or API builds an Index instead (a model may hold 10,000 backends).
 func find[T any](elems []*T, name string, nameOf func(*T) string) *T {
 	if name == "" {
 		return nil
