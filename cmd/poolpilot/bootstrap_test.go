@@ -188,4 +188,12 @@ func TestConfigFileUnknownKey(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, `unknown key(s) xds-adress`) || !strings.Contains(errOut, "xds-address") {
 		t.Errorf("exit %d, stderr %q; want exit %d naming the unknown key and the allowed ones", code, errOut, exitUsage)
 	}
+	// A flag of cobra's completion command is no setting of poolpilot's.
+	if err := os.WriteFile(cfg, []byte("no-descriptions: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "bootstrap", "--node-id", "n", "--region", "r", "--config", cfg)
+	if code != exitUsage || !strings.Contains(errOut, `unknown key(s) no-descriptions`) {
+		t.Errorf("completion flag as a config key: exit %d, stderr %q; want exit %d naming it unknown", code, errOut, exitUsage)
+	}
 }

@@ -137,7 +137,10 @@ func checkConfigKeys(path string, v *viper.Viper, root *cobra.Command) error {
 		c.Flags().VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
 		c.PersistentFlags().VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
 		for _, s := range c.Commands() {
-			walk(s)
+			// cobra's own completion command reads its flags directly, never the config.
+			if s.Name() != "completion" {
+				walk(s)
+			}
 		}
 	}
 	walk(root)
