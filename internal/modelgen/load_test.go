@@ -43,3 +43,21 @@ func TestLoaderAcceptsReversedModel(t *testing.T) {
 		t.Errorf("reversed pool's first priority = %d, want 4", got)
 	}
 }
+
+// Files' default split keeps every file under the loader's limit, whatever the pool size.
+func TestFilesFitTheLoader(t *testing.T) {
+	for _, s := range []Spec{
+		{Pools: 1000, BackendsPerPool: 10, Regions: 5, Credentials: true},
+		{Pools: 100, BackendsPerPool: 100, Regions: 5, Listeners: 100, Credentials: true},
+	} {
+		files, err := Files(s, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if len(f.Data) > model.MaxFileSize {
+				t.Errorf("%s: %s is %d bytes; the loader takes at most %d", s, f.Name, len(f.Data), model.MaxFileSize)
+			}
+		}
+	}
+}

@@ -103,19 +103,20 @@ func YAML(s Spec) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// DefaultPoolsPerFile keeps each file of a generated model directory near 1 MB, well
-// under the loader's per-file limit.
+// DefaultPoolsPerFile keeps each file of a generated model directory of pools of ten
+// near 1 MB, well under the loader's per-file limit; Files scales it to other pool sizes.
 const DefaultPoolsPerFile = 200
 
 // Files returns the model for s split into files of at most poolsPerFile pools (with
 // their backends and APIs), named model-000.yaml and on; the last file also holds the
-// listeners. Load them as a directory. poolsPerFile <= 0 means DefaultPoolsPerFile.
+// listeners. Load them as a directory. poolsPerFile <= 0 means as many pools as hold
+// the backends of DefaultPoolsPerFile pools of ten.
 func Files(s Spec, poolsPerFile int) ([]model.File, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	if poolsPerFile <= 0 {
-		poolsPerFile = DefaultPoolsPerFile
+		poolsPerFile = max(1, DefaultPoolsPerFile*10/s.BackendsPerPool)
 	}
 	var files []model.File
 	for lo := 0; lo < s.Pools; lo += poolsPerFile {
