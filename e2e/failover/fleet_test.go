@@ -273,14 +273,12 @@ func (f *fleet) startClient(t testing.TB, nodeID, region string, extra ...string
 
 // rpc is one call the client made (an "rpc" line).
 type rpc struct {
-	Event   string `json:"event"`
 	Seq     int64  `json:"seq"`
 	Start   int64  `json:"start"`
 	End     int64  `json:"end"`
 	Backend string `json:"backend"`
 	Code    string `json:"code"`
 	Error   string `json:"error"`
-	Sent    int64  `json:"sent"`
 }
 
 func (r rpc) started() time.Time { return time.Unix(0, r.Start) }
