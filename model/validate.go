@@ -74,10 +74,10 @@ func (ld *loader) validate(m *Model) {
 		ld.validateBackend(b)
 	}
 	for _, p := range m.Pools {
-		ld.validatePool(m, p)
+		ld.validatePool(p)
 	}
 	for _, a := range m.APIs {
-		ld.validateAPI(m, a)
+		ld.validateAPI(a)
 	}
 	ld.validateListeners(m)
 }
@@ -363,7 +363,7 @@ func (ld *loader) validateRanges(l loc, ranges []StatusRange) {
 	}
 }
 
-func (ld *loader) validatePool(m *Model, p *Pool) {
+func (ld *loader) validatePool(p *Pool) {
 	l := ld.locs[p]
 	if len(p.Services) == 0 {
 		if !ld.errs.isBad(l.file, join(l.path, "services")) {
@@ -413,7 +413,7 @@ func (ld *loader) validatePool(m *Model, p *Pool) {
 	}
 }
 
-func (ld *loader) validateAPI(m *Model, a *API) {
+func (ld *loader) validateAPI(a *API) {
 	l := ld.locs[a]
 	if a.PathPrefix == "" {
 		a.PathPrefix = DefaultPath
@@ -552,11 +552,11 @@ func (ld *loader) validateListeners(m *Model) {
 		if len(ls.APIs) == 0 {
 			ld.report(l, "apis", "needs at least one API name")
 		}
-		ld.validateListenerAPIs(m, l, ls)
+		ld.validateListenerAPIs(l, ls)
 	}
 }
 
-func (ld *loader) validateListenerAPIs(m *Model, l loc, ls *Listener) {
+func (ld *loader) validateListenerAPIs(l loc, ls *Listener) {
 	listed := map[string]int{}
 	routes := map[string]string{} // host + path prefix → API name
 	for i, name := range ls.APIs {
