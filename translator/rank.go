@@ -13,8 +13,6 @@ type member struct {
 	// rank is the Envoy priority: 0..N-1 without gaps (Envoy and gRPC reject a gap).
 	rank   uint32
 	weight uint32
-	// order is the member's position in the model, the tie-breaker everywhere.
-	order int
 }
 
 // rankMembers orders a pool's members for group g. Lower APIM priority is preferred. With
@@ -33,17 +31,18 @@ func rankMembers(m *model.Index, p *model.Pool, g Group) ([]member, []string) {
 		priority int
 	}
 	var ks []keyed
-	for i, s := range p.Services {
+	for _, s := range p.Services {
 		b := m.Backend(s.Backend)
 		if b == nil {
 			continue // Load rejects a dangling reference; nothing to route to
 		}
-		k := keyed{member: member{backend: b, weight: uint32(max(s.Weight, 1)), order: i}, local: 1, priority: s.Priority}
+		k := keyed{member: member{backend: b, weight: uint32(max(s.Weight, 1))}, local: 1, priority: s.Priority}
 		if preferLocal && b.Region == g.Region {
 			k.local, k.priority = 0, 0
 		}
 		ks = append(ks, k)
 	}
+	// Stable: members that tie keep their model order.
 	sort.SliceStable(ks, func(i, j int) bool {
 		if ks[i].local != ks[j].local {
 			return ks[i].local < ks[j].local
