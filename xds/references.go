@@ -11,18 +11,33 @@ import (
 	aggregate "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
 )
 
-// checkReferences is the snapshot consistency check poolpilot relies on instead of
+// checkSnapshot rejects resources the cache would silently mangle (checkNames) and is
+// the snapshot consistency check poolpilot relies on instead of
 // cache.Snapshot.Consistent, which does not follow RDS from API listeners (gRPC nodes).
 // A dangling name makes a client wait forever for a resource that never comes (EDS, RDS)
 // or fail requests (a route to no cluster), so it fails the Apply instead.
-func checkReferences(res *translator.Resources) error {
-	clusters := names(res.Clusters)
-	loads := names(res.Endpoints)
-	routes := names(res.Routes)
+func checkSnapshot(res *translator.Resources) error {
+	clusters, err := checkNames(resourcev3.ClusterType, res.Clusters)
+	if err != nil {
+		return err
+	}
+	loads, err := checkNames(resourcev3.EndpointType, res.Endpoints)
+	if err != nil {
+		return err
+	}
+	routes, err := checkNames(resourcev3.RouteType, res.Routes)
+	if err != nil {
+		return err
+	}
+	if _, err := checkNames(resourcev3.ListenerType, res.Listeners); err != nil {
+		return err
+	}
 	var problems []string
 
 	for _, r := range res.Clusters {
@@ -92,17 +107,24 @@ func checkReferences(res *translator.Resources) error {
 	return nil
 }
 
-func names(items []types.Resource) map[string]bool {
-	out := make(map[string]bool, len(items))
-	for _, r := range items {
-		if n, ok := r.(interface{ GetName() string }); ok {
-			out[n.GetName()] = true
+// checkNames returns the names of one type's resources. It rejects a nil resource, a
+// resource without a name, and two with the same name (the cache keeps only one).
+func checkNames(typeURL string, items []types.Resource) (map[string]bool, error) {
+	seen := make(map[string]bool, len(items))
+	for i, r := range items {
+		if r == nil {
+			return nil, fmt.Errorf("%s: resource %d is nil", typeURL, i)
 		}
-		if cla, ok := r.(*endpoint.ClusterLoadAssignment); ok {
-			out[cla.GetClusterName()] = true
+		name := cache.GetResourceName(r)
+		if name == "" {
+			return nil, fmt.Errorf("%s: resource %d has no name", typeURL, i)
 		}
+		if seen[name] {
+			return nil, fmt.Errorf("%s: duplicate resource name %q", typeURL, name)
+		}
+		seen[name] = true
 	}
-	return out
+	return seen, nil
 }
 
 func routeClusters(a *route.RouteAction) []string {

@@ -33,7 +33,7 @@ func TestCheckReferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := checkReferences(res); err != nil {
+			if err := checkSnapshot(res); err != nil {
 				t.Errorf("%s %s: %v", path, g, err)
 			}
 		}
@@ -76,14 +76,21 @@ func TestCheckReferences(t *testing.T) {
 			r.Clusters = append(r.Clusters, &cluster.Cluster{Name: "agg", ClusterDiscoveryType: &cluster.Cluster_ClusterType{
 				ClusterType: &cluster.Cluster_CustomClusterType{Name: "envoy.clusters.aggregate", TypedConfig: cfg}}})
 		}, `names missing cluster "ghost"`},
+		{"nil resource", envoyGroup, func(r *translator.Resources) { r.Listeners = append(r.Listeners, nil) }, "Listener: resource 1 is nil"},
+		{"resource without a name", envoyGroup, func(r *translator.Resources) {
+			r.Routes = append(r.Routes, &route.RouteConfiguration{})
+		}, "RouteConfiguration: resource 1 has no name"},
+		{"duplicate name", envoyGroup, func(r *translator.Resources) {
+			r.Clusters = append(r.Clusters, proto.Clone(r.Clusters[0]))
+		}, "Cluster: duplicate resource name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := fresh(c.group)
 			c.break_(res)
-			err := checkReferences(res)
+			err := checkSnapshot(res)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("checkReferences = %v; want an error containing %q", err, c.want)
+				t.Fatalf("checkSnapshot = %v; want an error containing %q", err, c.want)
 			}
 		})
 	}

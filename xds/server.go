@@ -343,13 +343,10 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
 	}}
-	if err := checkReferences(res); err != nil {
+	if err := checkSnapshot(res); err != nil {
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}
 	for _, t := range byType {
-		if err := checkResources(t.items); err != nil {
-			return nil, fmt.Errorf("node group %s: %s: %w", g, t.url, err)
-		}
 		enc, err := encode(t.items, s.validate, &s.validated)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)
@@ -359,26 +356,6 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		b.status.Versions[t.url] = v
 	}
 	return b, nil
-}
-
-// checkResources rejects what the cache would silently mangle: a nil resource, a
-// resource without a name, or two with the same name (the cache keeps only one).
-func checkResources(items []types.Resource) error {
-	seen := make(map[string]bool, len(items))
-	for i, r := range items {
-		if r == nil {
-			return fmt.Errorf("resource %d is nil", i)
-		}
-		name := cache.GetResourceName(r)
-		if name == "" {
-			return fmt.Errorf("resource %d has no name", i)
-		}
-		if seen[name] {
-			return fmt.Errorf("duplicate resource name %q", name)
-		}
-		seen[name] = true
-	}
-	return nil
 }
 
 func (s *Server) logBuilt(b *builtGroup, prev *GroupStatus) {
