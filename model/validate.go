@@ -64,10 +64,11 @@ func (ld *loader) failed(l loc, fields ...string) bool {
 func (ld *loader) validate(m *Model) {
 	// Backends and pools share one namespace: an API's backend may name either.
 	targets := map[string]loc{}
-	checkUnique(ld, targets, "backend", "backend or pool", m.Backends, func(b *Backend) string { return b.Name })
-	checkUnique(ld, targets, "pool", "backend or pool", m.Pools, func(p *Pool) string { return p.Name })
-	checkUnique(ld, map[string]loc{}, "API", "API", m.APIs, func(a *API) string { return a.Name })
-	checkUnique(ld, map[string]loc{}, "listener", "listener", m.Listeners, func(l *Listener) string { return l.Name })
+	const shared = "; backends and pools share one namespace"
+	checkUnique(ld, targets, "backend", shared, m.Backends, func(b *Backend) string { return b.Name })
+	checkUnique(ld, targets, "pool", shared, m.Pools, func(p *Pool) string { return p.Name })
+	checkUnique(ld, map[string]loc{}, "API", "", m.APIs, func(a *API) string { return a.Name })
+	checkUnique(ld, map[string]loc{}, "listener", "", m.Listeners, func(l *Listener) string { return l.Name })
 
 	ld.ix = NewIndex(m)
 	for _, b := range m.Backends {
@@ -83,8 +84,8 @@ func (ld *loader) validate(m *Model) {
 }
 
 // checkUnique checks each element's name (required, charset, length) and that it is
-// unique within seen, which may be shared between kinds.
-func checkUnique[T comparable](ld *loader, seen map[string]loc, what, namespace string, elems []T, name func(T) string) {
+// unique within seen, which may be shared between kinds; note ends a duplicate's message.
+func checkUnique[T comparable](ld *loader, seen map[string]loc, what, note string, elems []T, name func(T) string) {
 	for _, e := range elems {
 		l := ld.locs[e]
 		n := name(e)
@@ -93,11 +94,7 @@ func checkUnique[T comparable](ld *loader, seen map[string]loc, what, namespace 
 		}
 		if first, dup := seen[n]; dup {
 			pos, _ := first.at("name")
-			msg := fmt.Sprintf("duplicate name %q: %s already has it (%s)", n, first.path, pos)
-			if strings.Contains(namespace, " or ") {
-				msg += "; backends and pools share one namespace"
-			}
-			ld.report(l, "name", msg)
+			ld.report(l, "name", fmt.Sprintf("duplicate name %q: %s already has it (%s)%s", n, first.path, pos, note))
 			continue
 		}
 		seen[n] = l
