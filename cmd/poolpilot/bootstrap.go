@@ -13,14 +13,12 @@ import (
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/poolpilot/poolpilot/envoy"
 )
 
 // xdsClusterName is the static cluster through which Envoy reaches poolpilot.
 const xdsClusterName = "poolpilot_xds"
-
-// httpProtocolOptionsKey is the extension name Envoy looks up in
-// typed_extension_protocol_options for upstream HTTP settings.
-const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 // BootstrapOptions is the identity and wiring of one Envoy proxy.
 type BootstrapOptions struct {
@@ -68,13 +66,6 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 
-	ads := func() *corev3.ConfigSource {
-		return &corev3.ConfigSource{
-			ResourceApiVersion:    corev3.ApiVersion_V3,
-			ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
-		}
-	}
-
 	return &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{
 			Id:       o.NodeID,
@@ -94,8 +85,8 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 					},
 				}},
 			},
-			CdsConfig: ads(),
-			LdsConfig: ads(),
+			CdsConfig: envoy.ADS(),
+			LdsConfig: envoy.ADS(),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Clusters: []*clusterv3.Cluster{{
@@ -104,14 +95,14 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 				DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
 				ConnectTimeout:       durationpb.New(1 * time.Second),
 				TypedExtensionProtocolOptions: map[string]*anypb.Any{
-					httpProtocolOptionsKey: http2,
+					envoy.HTTPProtocolOptionsName: http2,
 				},
 				LoadAssignment: &endpointv3.ClusterLoadAssignment{
 					ClusterName: xdsClusterName,
 					Endpoints: []*endpointv3.LocalityLbEndpoints{{
 						LbEndpoints: []*endpointv3.LbEndpoint{{
 							HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-								Endpoint: &endpointv3.Endpoint{Address: socketAddress(host, uint32(port))},
+								Endpoint: &endpointv3.Endpoint{Address: envoy.SocketAddress(host, uint32(port))},
 							},
 						}},
 					}},
@@ -119,15 +110,7 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			}},
 		},
 		Admin: &bootstrapv3.Admin{
-			Address: socketAddress("0.0.0.0", o.AdminPort),
+			Address: envoy.SocketAddress("0.0.0.0", o.AdminPort),
 		},
 	}, nil
-}
-
-func socketAddress(host string, port uint32) *corev3.Address {
-	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-		Protocol:      corev3.SocketAddress_TCP,
-		Address:       host,
-		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
-	}}}
 }

@@ -70,8 +70,8 @@ func TestBuildBootstrap(t *testing.T) {
 		t.Errorf("xds endpoint = %v", sa)
 	}
 	var hpo upstreamhttpv3.HttpProtocolOptions
-	if err := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(&hpo); err != nil {
-		t.Fatalf("typed_extension_protocol_options[%s]: %v", httpProtocolOptionsKey, err)
+	if err := c.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptionsName].UnmarshalTo(&hpo); err != nil {
+		t.Fatalf("typed_extension_protocol_options[%s]: %v", envoy.HTTPProtocolOptionsName, err)
 	}
 	if hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 		t.Errorf("xds cluster does not use http2: %v", &hpo)
