@@ -30,8 +30,8 @@ func Validate(msg proto.Message) error {
 
 // validateRoot runs ValidateAll on m, the resource or an Any's content, then looks for the
 // Anys inside it. ValidateAll already checks every message below m up to an Any, so it runs
-// only at these roots, as Envoy's own check does; at every level it checked each message
-// once per ancestor.
+// only at these roots, as Envoy's own check does (PgvCheckVisitor): run at every level, it
+// would check each message, and report each error, once per ancestor.
 func validateRoot(m protoreflect.Message, path string) error {
 	if !m.IsValid() {
 		return nil
