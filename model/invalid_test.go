@@ -164,6 +164,8 @@ var invalidCases = []struct {
 	// Pools.
 	{"pool without services", "pools: [{name: p2}]\n",
 		`case.yaml:1: pools[0].services: needs at least one service: {backend: NAME, priority: 0–100, weight: 1–100}`},
+	{"services not a list", "pools: [{name: p2, services: b1}]\n",
+		`case.yaml:1: pools[0].services: want a list; got string "b1"`},
 	{"service without backend", "pools: [{name: p2, services: [{priority: 1}]}]\n",
 		`case.yaml:1: pools[0].services[0].backend: is required: the name of a backend`},
 	{"service names a pool", "pools: [{name: p2, services: [{backend: p1}]}]\n",

@@ -363,9 +363,7 @@ func (ld *loader) validateRanges(l loc, ranges []StatusRange) {
 func (ld *loader) validatePool(p *Pool) {
 	l := ld.locs[p]
 	if len(p.Services) == 0 {
-		if !ld.errs.isBad(l.file, join(l.path, "services")) {
-			ld.report(l, "services", "needs at least one service: {backend: NAME, priority: 0–100, weight: 1–100}")
-		}
+		ld.report(l, "services", "needs at least one service: {backend: NAME, priority: 0–100, weight: 1–100}")
 		return
 	}
 	members := map[string]string{} // backend name → services[i]
