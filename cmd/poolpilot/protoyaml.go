@@ -13,8 +13,8 @@ import (
 
 // marshalJSON renders m as protojson with proto field names (as Envoy's docs write them).
 // Anys are expanded through the global registry, which knows every extension type that
-// envoy/ blank-imports. The output is compacted so it does not carry protojson's
-// deliberately unstable whitespace.
+// envoy/ blank-imports. protojson's deliberately unstable whitespace never reaches the
+// output: encoding/json compacts a RawMessage it marshals, and jsonToYAML parses it.
 func marshalJSON(m proto.Message) (json.RawMessage, error) {
 	b, err := protojson.MarshalOptions{
 		UseProtoNames: true,
@@ -23,11 +23,7 @@ func marshalJSON(m proto.Message) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // jsonToYAML converts JSON to block-style YAML, keeping the key order.
