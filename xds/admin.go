@@ -98,7 +98,7 @@ func (a *Admin) ready() (bool, string) {
 	if a.opts.Reloader != nil && !a.opts.Reloader.Ready() {
 		return false, "no good model loaded yet"
 	}
-	if a.opts.Server.Status().ModelVersion == "" {
+	if a.opts.Server.Version() == "" {
 		return false, "no snapshots set yet"
 	}
 	return true, "ready"

@@ -85,7 +85,7 @@ func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptio
 // to srv, naming each model by the server's content-hash model version.
 func NewServerReloader(path string, srv *Server, opts ReloaderOptions, loadOpts ...model.Option) *Reloader {
 	if opts.Version == nil {
-		opts.Version = func(*model.Model) string { return srv.Status().ModelVersion }
+		opts.Version = func(*model.Model) string { return srv.Version() }
 	}
 	load := func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
 	return NewReloader(path, load, srv.Apply, opts)

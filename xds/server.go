@@ -403,6 +403,14 @@ func (s *Server) Status() Status {
 	return st
 }
 
+// Version is the applied model's version, Status().ModelVersion without copying every
+// group and stream: "" before the first successful Apply.
+func (s *Server) Version() string {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.modelVersion
+}
+
 // modelRegions are the regions the model's backends are in.
 func modelRegions(m *model.Model) map[string]bool {
 	out := map[string]bool{}
