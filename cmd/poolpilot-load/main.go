@@ -39,10 +39,10 @@ func main() {
 	} else {
 		err = runLoad(ctx, os.Args[1:], os.Stdout, logger)
 	}
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			logger.Error("poolpilot-load failed", "err", err)
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp): // the flag package has printed the usage
+	case err != nil:
+		logger.Error("poolpilot-load failed", "err", err)
 		os.Exit(1)
 	}
 }
