@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -54,60 +55,35 @@ type Metrics struct {
 
 // NewMetrics creates the metrics on a fresh registry.
 func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Each metric is registered as it is created, so none can be left out of the registry.
+	f := promauto.With(reg)
+	gauge := func(name, help string) prometheus.Gauge {
+		return f.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return f.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricReloads,
-			Help: "Model reloads by result: ok (applied) or error (rejected; the last good model keeps serving).",
-		}, []string{"result"}),
-		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: metricLastReload,
-			Help: "Unix time of the last reload attempt, successful or not.",
-		}),
-		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: metricLastReloadOK,
-			Help: "1 if the last reload attempt was applied, 0 if it was rejected.",
-		}),
-		lastGoodReload: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: metricLastGoodReload,
-			Help: "Unix time of the last reload that was applied.",
-		}),
-		modelErrors: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: metricModelErrors,
-			Help: "Errors in the model on disk as of the last reload attempt; 0 when it was applied.",
-		}),
-		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metricModelInfo,
-			Help: "Always 1; the version label is the version of the model being served.",
-		}, []string{"version"}),
-		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metricStreams,
-			Help: "Open xDS streams by node group and stream kind (sotw or delta).",
-		}, []string{"group", "stream"}),
-		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricResponses,
-			Help: "xDS responses sent, by resource type.",
-		}, []string{"type"}),
-		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricAcks,
-			Help: "xDS ACKs received (a request accepting a version), by resource type.",
-		}, []string{"type"}),
-		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricNacks,
-			Help: "xDS NACKs received (a request carrying error_detail), by resource type.",
-		}, []string{"type"}),
-		groupVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metricGroupVersionInfo,
-			Help: "Always 1; the version label is the version of one resource type in a node group's current snapshot.",
-		}, []string{"group", "type", "version"}),
+		Registry:       reg,
+		reloads:        counterVec(metricReloads, "Model reloads by result: ok (applied) or error (rejected; the last good model keeps serving).", "result"),
+		lastReload:     gauge(metricLastReload, "Unix time of the last reload attempt, successful or not."),
+		lastReloadOK:   gauge(metricLastReloadOK, "1 if the last reload attempt was applied, 0 if it was rejected."),
+		lastGoodReload: gauge(metricLastGoodReload, "Unix time of the last reload that was applied."),
+		modelErrors:    gauge(metricModelErrors, "Errors in the model on disk as of the last reload attempt; 0 when it was applied."),
+		modelInfo:      gaugeVec(metricModelInfo, "Always 1; the version label is the version of the model being served.", "version"),
+		streams:        gaugeVec(metricStreams, "Open xDS streams by node group and stream kind (sotw or delta).", "group", "stream"),
+		responses:      counterVec(metricResponses, "xDS responses sent, by resource type.", "type"),
+		acks:           counterVec(metricAcks, "xDS ACKs received (a request accepting a version), by resource type.", "type"),
+		nacks:          counterVec(metricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
+		groupVersion: gaugeVec(metricGroupVersionInfo,
+			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
 		groupVersions: map[groupType]string{},
 	}
-	m.Registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.reloads, m.lastReload, m.lastReloadOK, m.lastGoodReload, m.modelErrors, m.modelInfo,
-		m.streams, m.responses, m.acks, m.nacks, m.groupVersion,
-	)
 	// Both results exist from the start, so rate() and alerts work before the first failure.
 	m.reloads.WithLabelValues(reloadOK)
 	m.reloads.WithLabelValues(reloadError)
