@@ -63,7 +63,10 @@ func (a *app) serve(ctx context.Context) error {
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log}
+	// Reloads report the version the server applied (as NewServerReloader does), for
+	// the embedded model too.
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log,
+		Version: func(*model.Model) string { return srv.Version() }}
 	var rl *xds.Reloader
 	if path != "" {
 		rl = xds.NewServerReloader(path, srv, ropts)

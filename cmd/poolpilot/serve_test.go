@@ -175,6 +175,21 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	if strings.Contains(adminText.String(), secret) {
 		t.Errorf("the admin endpoints show the secret value")
 	}
+	// The startup load of the embedded model is reported at the version the server applied,
+	// as it is for a --model file.
+	var status struct {
+		ModelVersion string `json:"modelVersion"`
+		LastReload   struct {
+			Version string `json:"version"`
+		} `json:"lastReload"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, "http://"+adminAddr+"/status")), &status); err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	if status.ModelVersion == "" || status.LastReload.Version != status.ModelVersion {
+		t.Errorf("/status: lastReload.version %q, modelVersion %q; want the same non-empty version",
+			status.LastReload.Version, status.ModelVersion)
+	}
 
 	groups := map[string]map[string]any{}
 	for _, rec := range logs.all("node group built") {
