@@ -35,7 +35,8 @@ serve stops gracefully on SIGINT or SIGTERM.`,
   poolpilot serve --model examples/failover --xds-address 0.0.0.0:18000 --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), // set by run's ExecuteContext
+				syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return a.serve(ctx)
 		},
