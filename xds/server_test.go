@@ -92,12 +92,7 @@ func TestEnvoyNodeReceivesAndAcksItsGroup(t *testing.T) {
 	}
 	c.ack(cds)
 
-	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: clusters})
-	eds := c.next(resourcev3.EndpointType)
-	if got := resourceNames(t, eds); !sameSet(got, clusters) {
-		t.Errorf("EDS load assignments %v, want one per cluster %v", got, clusters)
-	}
-	c.ack(eds, clusters...)
+	c.subscribeExactly(resourcev3.EndpointType, clusters)
 
 	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	lds := c.next(resourcev3.ListenerType)
@@ -107,12 +102,7 @@ func TestEnvoyNodeReceivesAndAcksItsGroup(t *testing.T) {
 	routeNames := rdsNames(t, lds)
 	c.ack(lds)
 
-	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: routeNames})
-	rds := c.next(resourcev3.RouteType)
-	if got := resourceNames(t, rds); !sameSet(got, routeNames) {
-		t.Errorf("RDS route configurations %v, want %v", got, routeNames)
-	}
-	c.ack(rds, routeNames...)
+	c.subscribeExactly(resourcev3.RouteType, routeNames)
 
 	waitFor(t, "four ACKs in status", func() bool {
 		st := streamOf(t, s, "envoy-sdc-1", SotW)
@@ -357,6 +347,19 @@ func TestNodeBeforeFirstApplyWaits(t *testing.T) {
 	if cds := c.next(resourcev3.ClusterType); len(cds.GetResources()) == 0 {
 		t.Fatal("no clusters after the first Apply")
 	}
+}
+
+// subscribeExactly asks for names of typeURL, checks the response holds exactly those
+// resources (one load assignment per cluster, one route configuration per RDS name), and
+// ACKs it.
+func (c *sotwClient) subscribeExactly(typeURL string, names []string) {
+	c.t.Helper()
+	c.send(&discovery.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: names})
+	resp := c.next(typeURL)
+	if got := resourceNames(c.t, resp); !sameSet(got, names) {
+		c.t.Errorf("%s: resources %v, want %v", TypeName(typeURL), got, names)
+	}
+	c.ack(resp, names...)
 }
 
 func sameSet(a, b []string) bool {
