@@ -136,13 +136,16 @@ func watchTarget(path string) (string, func(fsnotify.Event) bool, error) {
 }
 
 // isModelDirEvent keeps the events that can change a directory model: its *.yaml files
-// (the loader's selection) and ConfigMap bookkeeping entries.
+// (the loader's selection, which skips hidden files) and ConfigMap bookkeeping entries.
 func isModelDirEvent(ev fsnotify.Event) bool {
 	if !isChange(ev) {
 		return false
 	}
 	name := filepath.Base(ev.Name)
-	return isConfigMapEntry(name) || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+	if isConfigMapEntry(name) {
+		return true
+	}
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
 }
 
 // isConfigMapEntry: kubelet publishes a ConfigMap as timestamped `..2024_...` directories

@@ -132,6 +132,7 @@ func TestWatchTargetFilters(t *testing.T) {
 		{ev("a.yaml", fsnotify.Create), true},
 		{ev("b.yml", fsnotify.Remove), true},
 		{ev("notes.txt", fsnotify.Write), false},
+		{ev(".hidden.yaml", fsnotify.Write), false}, // the loader skips hidden files
 		{ev("..data", fsnotify.Create), true},
 		{fsnotify.Event{Name: dir, Op: fsnotify.Remove}, true},
 	} {
