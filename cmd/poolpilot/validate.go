@@ -36,6 +36,11 @@ func printModelErrors(a *app, err error) {
 	for _, e := range es {
 		fmt.Fprintln(a.stderr, e.Error())
 	}
+	if len(es) > model.MaxErrors {
+		// The loader kept MaxErrors and ended the list with a line counting the rest.
+		fmt.Fprintf(a.stderr, "invalid: more than %d errors\n", model.MaxErrors)
+		return
+	}
 	fmt.Fprintf(a.stderr, "invalid: %s\n", count(len(es), "error"))
 }
 

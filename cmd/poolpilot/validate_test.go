@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 const exampleDir = "../../examples/failover"
@@ -80,6 +83,28 @@ func TestValidateReportsEveryError(t *testing.T) {
 	}
 	if !strings.HasSuffix(errOut, "invalid: 4 errors\n") {
 		t.Errorf("stderr does not end with the count:\n%s", errOut)
+	}
+}
+
+// TestValidateManyErrors: past model.MaxErrors the loader keeps the first ones and counts
+// the rest in a last line; the summary must not count that line as one error.
+func TestValidateManyErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("backends:\n")
+	for i := range model.MaxErrors + 50 {
+		fmt.Fprintf(&b, "  - {name: b%d, url: http://10.0.0.1:80, region: r, colour: x}\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "many.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "validate", path)
+	if code != exitError {
+		t.Fatalf("exit %d, want %d", code, exitError)
+	}
+	want := fmt.Sprintf("... and 50 more errors\ninvalid: more than %d errors\n", model.MaxErrors)
+	if !strings.HasSuffix(errOut, want) {
+		t.Errorf("stderr ends %q; want it to end %q", errOut[max(0, len(errOut)-200):], want)
 	}
 }
 
