@@ -15,7 +15,8 @@ func (a *app) validateCmd() *cobra.Command {
 		Short: "Check a model file or directory; print every error with its file:line",
 		Long: `validate loads a model (one file, or a directory whose *.yaml files are merged) the
 way serve does: strict decoding, references, limits, durations and secret references.
-It exits 0 with a one-line summary, or 1 with every error on stderr, one per line.`,
+It exits 0 with a one-line summary, or 1 with every error on stderr, one per line
+(past 100 errors, the first 100 and a count of the rest).`,
 		Example: "  poolpilot validate examples/failover",
 		Args:    exactArgs(1, "PATH (a model file or directory)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
