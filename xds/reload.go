@@ -21,7 +21,7 @@ type ReloadResult struct {
 	OK bool `json:"ok"`
 	// Time is when the attempt finished.
 	Time time.Time `json:"time"`
-	// Trigger says what started it: "startup", "file", "signal" or "api".
+	// Trigger says what started it: "startup", "file" or "signal".
 	Trigger string `json:"trigger"`
 	// Version is the model version served after the attempt: the new one when OK, the
 	// last good one (or "" if none) when not.
