@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,19 +158,10 @@ func (a *app) loadServeModel(path string) (*model.Model, error) {
 		}
 		return nil, reportedError{exitError}
 	}
-	a.log.Info("model loaded", "model", firstNonEmpty(path, examples.FailoverModelPath), "contents", summary(m))
+	a.log.Info("model loaded", "model", cmp.Or(path, examples.FailoverModelPath), "contents", summary(m))
 	return m, nil
 }
 
 func loadEmbedded() (*model.Model, error) {
 	return model.LoadBytes(examples.FailoverModelPath, examples.FailoverModel)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
