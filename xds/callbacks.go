@@ -55,11 +55,8 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 
 func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	k := streamKey{Delta, id}
-	node := req.GetNode()
-	if node == nil {
-		node = c.s.reg.node(k)
-	}
-	c.firstRequest(k, node)
+	// Only the first request must carry the node; setNode ignores a later nil.
+	c.firstRequest(k, req.GetNode())
 	d := req.GetErrorDetail()
 	c.answered(k, req.GetTypeUrl(), req.GetResponseNonce(), d != nil, d.GetMessage(), false)
 	return nil

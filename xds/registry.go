@@ -98,17 +98,6 @@ func (r *registry) setNode(k streamKey, node *core.Node) (Event, translator.Grou
 	return st.event(), st.group, true
 }
 
-// node returns the node a stream's first request carried (delta requests after the first
-// may omit it).
-func (r *registry) node(k streamKey) *core.Node {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st, ok := r.streams[k]; ok {
-		return st.node
-	}
-	return nil
-}
-
 // sent records a response: nonce → version, for matching the client's answer.
 func (r *registry) sent(k streamKey, typeURL, nonce, version string, now time.Time) (Event, bool) {
 	r.mu.Lock()
