@@ -58,7 +58,7 @@ func runGen(args []string, stdout io.Writer) error {
 	fs.BoolVar(&s.Credentials, "credentials", false, "give every backend a credentials header")
 	out := fs.String("o", "-", "output file; - for stdout")
 	dir := fs.String("dir", "", "write a model directory of several files instead (each file stays under the loader's size limit)")
-	perFile := fs.Int("pools-per-file", modelgen.DefaultPoolsPerFile, "pools per file with --dir")
+	perFile := fs.Int("pools-per-file", 0, "pools per file with --dir; 0 scales with --backends-per-pool so each file stays near 1 MB")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
