@@ -29,9 +29,10 @@ type registry struct {
 
 type streamState struct {
 	status StreamStatus
-	node   *core.Node
-	group  translator.Group
-	types  map[string]*typeState
+	// known: the node's first request has been seen, and group is its group.
+	known bool
+	group translator.Group
+	types map[string]*typeState
 	// rejecting is the last NACK request noted in the cache; forgotten at close in case
 	// the stream ended before the server asked the cache for its watch.
 	rejecting *discovery.DiscoveryRequest
@@ -71,7 +72,7 @@ func (r *registry) close(k streamKey) (Event, bool, *discovery.DiscoveryRequest)
 		return Event{}, false, nil
 	}
 	delete(r.streams, k)
-	return st.event(), st.node != nil, st.rejecting
+	return st.event(), st.known, st.rejecting
 }
 
 func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
@@ -88,10 +89,10 @@ func (r *registry) setNode(k streamKey, node *core.Node) (Event, translator.Grou
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]
-	if !ok || st.node != nil || node == nil {
+	if !ok || st.known || node == nil {
 		return Event{}, translator.Group{}, false
 	}
-	st.node = node
+	st.known = true
 	st.group = GroupOf(node)
 	st.status.NodeID = node.GetId()
 	st.status.Group = st.group.String()
@@ -176,7 +177,7 @@ func (r *registry) groups() map[string]translator.Group {
 	defer r.mu.Unlock()
 	out := map[string]translator.Group{}
 	for _, st := range r.streams {
-		if st.node != nil {
+		if st.known {
 			out[st.group.String()] = st.group
 		}
 	}
