@@ -98,9 +98,11 @@ type ApplyEvent struct {
 	Err          error
 }
 
-// Observer receives stream and apply events, e.g. to count them as metrics. Methods are
-// called synchronously on the stream's goroutine, outside the server's locks: keep them
-// cheap and never block. Embed NopObserver to implement only some.
+// Observer receives stream and apply events, e.g. to count them as metrics. Stream
+// events are called synchronously on the stream's goroutine, outside the server's locks;
+// Applied on the goroutine calling Apply, while Apply still serialises (so Applied events
+// arrive in order). Keep them cheap and never block. Embed NopObserver to implement only
+// some.
 type Observer interface {
 	// StreamOpened is called at a stream's first request, when the node is known.
 	StreamOpened(Event)
