@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 )
@@ -25,14 +24,7 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 	},
-	"typesOf": func(m map[string]TypeView) []string {
-		out := make([]string, 0, len(m))
-		for k := range m {
-			out = append(out, k)
-		}
-		sort.Strings(out)
-		return out
-	},
+	"typesOf": sortedKeys[TypeView],
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5">
