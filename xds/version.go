@@ -17,13 +17,8 @@ const versionLen = 16
 
 // combineVersions hashes named versions (e.g. group key and type → version) in key order.
 func combineVersions(named map[string]string) string {
-	keys := make([]string, 0, len(named))
-	for k := range named {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	h := sha256.New()
-	for _, k := range keys {
+	for _, k := range sortedKeys(named) {
 		writeField(h, []byte(k))
 		writeField(h, []byte(named[k]))
 	}
