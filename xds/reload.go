@@ -2,9 +2,6 @@ package xds
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,8 +37,12 @@ type ApplyFunc func(m *model.Model) error
 
 // ReloaderOptions are the optional parts of a Reloader.
 type ReloaderOptions struct {
-	// Version names the model just applied; the default hashes the model (ModelVersion).
-	Version func(m *model.Model) string
+	// Version names the configuration just applied. NewServerReloader sets it to the
+	// server's content-hash version (Server.Version), the one /status and the metrics
+	// show; a bare NewReloader without it records no version.
+	Version func() string
+	// Load replaces model.Load in NewServerReloader (serve's embedded model).
+	Load LoadFunc
 	// Metrics, when set, records every attempt.
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -70,7 +71,7 @@ type Reloader struct {
 // NewReloader returns a Reloader for the model at path. Nothing is loaded until Reload.
 func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptions) *Reloader {
 	if opts.Version == nil {
-		opts.Version = ModelVersion
+		opts.Version = func() string { return "" }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -81,13 +82,14 @@ func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptio
 	return &Reloader{path: path, load: load, apply: apply, opts: opts}
 }
 
-// NewServerReloader is a Reloader that loads with model.Load (plus loadOpts) and applies
-// to srv, naming each model by the server's content-hash model version.
+// NewServerReloader is a Reloader that loads with opts.Load (default: model.Load plus
+// loadOpts) and applies to srv, naming each model by the server's content-hash version.
 func NewServerReloader(path string, srv *Server, opts ReloaderOptions, loadOpts ...model.Option) *Reloader {
-	if opts.Version == nil {
-		opts.Version = func(*model.Model) string { return srv.Version() }
+	opts.Version = srv.Version
+	load := opts.Load
+	if load == nil {
+		load = func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
 	}
-	load := func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
 	return NewReloader(path, load, srv.Apply, opts)
 }
 
@@ -96,7 +98,7 @@ func NewServerReloader(path string, srv *Server, opts ReloaderOptions, loadOpts 
 func (r *Reloader) Adopt(m *model.Model, trigger string) ReloadResult {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	res := ReloadResult{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version(m)}
+	res := ReloadResult{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version()}
 	r.mu.Lock()
 	r.current, r.last, r.lastGood = m, res, res
 	r.mu.Unlock()
@@ -121,7 +123,7 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	r.mu.Lock()
 	r.attempts++
 	if err == nil {
-		res.Version = r.opts.Version(m)
+		res.Version = r.opts.Version()
 		r.current, r.lastGood = m, res
 	} else {
 		res.Version = r.lastGood.Version
@@ -250,17 +252,4 @@ func ErrorLines(err error) []string {
 		out = []string{fmt.Sprintf("%T with no message", err)}
 	}
 	return out
-}
-
-// ModelVersion is a content hash of m: the same model gives the same version on every
-// replica and after a restart. Secret values are not part of it (model.Secret exposes
-// only its reference), so rotating a secret file alone keeps the model version; the
-// snapshot versions, which hash the translated resources, still change.
-func ModelVersion(m *model.Model) string {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "unknown"
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
 }

@@ -65,19 +65,14 @@ func (a *app) serve(ctx context.Context) error {
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	// Reloads report the version the server applied (as NewServerReloader does), for
-	// the embedded model too.
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log,
-		Version: func(*model.Model) string { return srv.Version() }}
-	var rl *xds.Reloader
-	if path != "" {
-		rl = xds.NewServerReloader(path, srv, ropts)
-	} else {
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log}
+	reloadPath := path
+	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
-		rl = xds.NewReloader(examples.FailoverModelPath+" (embedded)", func(string) (*model.Model, error) {
-			return loadEmbedded()
-		}, srv.Apply, ropts)
+		reloadPath = examples.FailoverModelPath + " (embedded)"
+		ropts.Load = func(string) (*model.Model, error) { return loadEmbedded() }
 	}
+	rl := xds.NewServerReloader(reloadPath, srv, ropts)
 	rl.Adopt(m, "startup")
 
 	grpcOpts, err := a.xdsServerOptions()
