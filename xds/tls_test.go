@@ -64,14 +64,10 @@ func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "poolpilot-ca")
 	other := testcerts.NewCA(t, "other-ca")
-	srvCert, srvKey := ca.Issue(t, "poolpilot", true)
 	goodCert, goodKey := ca.Issue(t, "envoy-sdc-1", false)
 	badCert, badKey := other.Issue(t, "envoy-sdc-1", false)
-	files := TLSFiles{
-		CertFile:     liveWriteFile(t, dir, "server.pem", srvCert),
-		KeyFile:      liveWriteFile(t, dir, "server.key", srvKey),
-		ClientCAFile: liveWriteFile(t, dir, "ca.pem", ca.PEM),
-	}
+	var files TLSFiles
+	files.CertFile, files.KeyFile, files.ClientCAFile = ca.WriteServerFiles(t, dir, "poolpilot")
 	opts, err := ServerCredentials(files)
 	if err != nil {
 		t.Fatal(err)
