@@ -20,7 +20,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 func BenchmarkApply(b *testing.B) {
 	for _, size := range modelgen.Sizes {
 		b.Run(size.Name, func(b *testing.B) {
-			files, err := modelgen.ModelFiles(size.Spec, 0)
+			files, err := modelgen.Files(size.Spec, 0)
 			if err != nil {
 				b.Fatal(err)
 			}

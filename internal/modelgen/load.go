@@ -2,9 +2,6 @@ package modelgen
 
 import "github.com/poolpilot/poolpilot/model"
 
-// ModelFiles is Files; xds/xds_bench_test.go still calls it by this name.
-func ModelFiles(s Spec, poolsPerFile int) ([]model.File, error) { return Files(s, poolsPerFile) }
-
 // Load generates the model for s and loads it through the real loader, so callers get
 // a validated, defaulted *model.Model exactly as poolpilot would from disk.
 func Load(s Spec) (*model.Model, error) {
