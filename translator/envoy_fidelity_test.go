@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -178,4 +180,45 @@ func TestClustersConnectTimeoutAndDNSFamily(t *testing.T) {
 			t.Errorf("%s: dns_lookup_family = %v", tc.cluster, c.GetDnsLookupFamily())
 		}
 	}
+}
+
+// A pool mixing count and percentage rules loses the 1 s sweep: Envoy returns ejected
+// hosts only at interval ticks, and the interval is the percentage window. Say so.
+func TestMixedCountAndPercentageWarns(t *testing.T) {
+	m := loadYAML(t, `
+backends:
+  - name: a
+    url: http://10.0.0.1:80
+    circuitBreaker:
+      rules: [{name: r, tripDuration: 30s, failureCondition: {count: 3, interval: 20s, statusCodeRanges: [{min: 502, max: 504}]}}]
+  - name: b
+    url: http://10.0.0.2:80
+    circuitBreaker:
+      rules: [{name: r, tripDuration: 30s, failureCondition: {percentage: 50, interval: 20s, statusCodeRanges: [{min: 502, max: 504}]}}]
+pools:
+  - name: p
+    services: [{backend: a, priority: 1}, {backend: b, priority: 2}]
+apis:
+  - {name: api, pathPrefix: /, backend: p}
+listeners:
+  - {name: l, port: 10000, apis: [api]}
+`)
+	res := translate(t, m, Group{Client: Envoy})
+	if got := clusterOf(t, res, "p").GetOutlierDetection().GetInterval().AsDuration(); got != 20*time.Second {
+		t.Errorf("interval = %v, want the 20s percentage window", got)
+	}
+	want := `pool "p": count and percentage rules share one outlier interval (20s, the percentage window), so an ejection lasts tripDuration plus up to 20s, not the 1s sweep of a count rule`
+	if !slices.Contains(res.Warnings, want) {
+		t.Errorf("warnings = %q, want %q", res.Warnings, want)
+	}
+}
+
+// loadYAML loads a one-file model written to a temporary directory.
+func loadYAML(t *testing.T, y string) *model.Model {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "model.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return loadCase(t, p)
 }
