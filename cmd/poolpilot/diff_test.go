@@ -235,3 +235,38 @@ func TestDiffVerboseRedactsSecrets(t *testing.T) {
 		t.Errorf("-v prints a secret value:\n%s", out)
 	}
 }
+
+// TestDiffDocExamples keeps the diff output quoted in README.md and docs/model.md true:
+// it is what diff prints for the compose model with preferLocalRegion off and the
+// priorities swapped, the edit both walk through.
+func TestDiffDocExamples(t *testing.T) {
+	compose := filepath.Join(exampleDir, "compose", "model.yaml")
+	src, err := os.ReadFile(compose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := swapped(t, edited(t, string(src), "\n    preferLocalRegion: true", "\n    preferLocalRegion: false"))
+	newPath := writeFile(t, t.TempDir(), "model.yaml", after)
+	out, errOut, code := runCLI(t, "diff", compose, newPath)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, doc := range []struct{ file, command, end string }{
+		{"../../README.md", "go run ./cmd/poolpilot diff /tmp/before.yaml examples/failover/compose/model.yaml\n", "```"},
+		{"../../docs/model.md", "$ poolpilot diff before.yaml model.yaml\n", "$ echo $?"},
+	} {
+		b, err := os.ReadFile(doc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, quoted, ok := strings.Cut(string(b), doc.command)
+		if !ok {
+			t.Errorf("%s no longer quotes %q", doc.file, doc.command)
+			continue
+		}
+		quoted, _, _ = strings.Cut(quoted, doc.end)
+		if quoted != out {
+			t.Errorf("%s quotes\n%s\nbut diff prints\n%s", doc.file, quoted, out)
+		}
+	}
+}
