@@ -166,7 +166,42 @@ func refine(root *jsonschema.Schema) error {
 	r.require("Listener", "name", "port", "apis")
 	r.intRange("Listener", "port", 1, 65535, nil)
 	r.setDefault("Listener", "address", model.DefaultAddress)
+	if r.err == nil {
+		allowNull(root)
+	}
 	return r.err
+}
+
+// allowNull lets every field be written without a value (YAML null), which the loader
+// reads as absent: "retry:" alone is not an error while the editor's user is typing.
+// List entries stay non-null, as the loader rejects an empty entry.
+func allowNull(root *jsonschema.Schema) {
+	null := func() *jsonschema.Schema { return &jsonschema.Schema{Type: "null"} }
+	for _, d := range root.Definitions {
+		if d.Properties == nil {
+			continue
+		}
+		for pair := d.Properties.Oldest(); pair != nil; pair = pair.Next() {
+			s := pair.Value
+			switch {
+			case s.Ref != "":
+				pair.Value = &jsonschema.Schema{
+					AnyOf:       []*jsonschema.Schema{{Ref: s.Ref}, null()},
+					Description: s.Description,
+				}
+			case s.Type != "":
+				if s.Extras == nil {
+					s.Extras = map[string]any{}
+				}
+				s.Extras["type"] = []string{s.Type, "null"}
+				s.Type = ""
+			default:
+				if types, ok := s.Extras["type"].([]string); ok {
+					s.Extras["type"] = append(types, "null")
+				}
+			}
+		}
+	}
 }
 
 // nameString lets a name be written as a number, which the loader reads as its text

@@ -4,8 +4,7 @@
 // The schema is generated with github.com/invopop/jsonschema, using the YAML field names,
 // and refined with what the loader checks that JSON Schema can say: allowed values,
 // ranges, patterns, defaults and required fields. It accepts every model the loader
-// accepts except one written with an explicit null (a key without a value), which the
-// loader reads as absent. The committed copy is docs/model.schema.json; this package is
+// accepts (the loader checks more than a schema can say). The committed copy is docs/model.schema.json; this package is
 // kept out of the poolpilot binary, which prints that copy (see package docs).
 package schema
 

@@ -216,6 +216,9 @@ func TestSchemaAcceptsWhatTheLoaderAccepts(t *testing.T) {
 		{"IPv6 URL", "http://10.0.0.1:8080", "http://[2001:db8::1]:8080", false},
 		{"path with unicode", "pathPrefix: /a/", "pathPrefix: /å/", false},
 		{"retry with maxInterval and delta", "interval: PT1S\n", "interval: PT1S\n      maxInterval: PT5S\n      delta: PT1S\n", false},
+		{"fields without a value", "    timeout: 10s\n", "    timeout:\n    hosts: ~\n", false},
+		{"objects without a value", "    region: r2\n", "    region: r2\n    credentials:\n    circuitBreaker: ~\n", false},
+		{"a list without a value", "listeners:\n  - {name: l1, port: 10000, apis: [a1]}\n", "listeners:\n", false},
 		{"second document", "", "---\n# only a comment\n---\nlisteners: [{name: l2, port: 10001, apis: [a1]}]\n", false},
 	}
 	for _, c := range cases {
