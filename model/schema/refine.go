@@ -122,8 +122,10 @@ func refine(root *jsonschema.Schema) error {
 	r.intRange("FailureCondition", "percentage", 1, 100, nil)
 	r.require("FailureCondition", "interval")
 	if d := r.def("FailureCondition"); d != nil {
-		d.OneOf = []*jsonschema.Schema{{Required: []string{"count"}}, {Required: []string{"percentage"}}}
-		d.AnyOf = []*jsonschema.Schema{{Required: []string{"errorReasons"}}, {Required: []string{"statusCodeRanges"}}}
+		// A field written without a value is absent to the loader: "present" means present
+		// and not null here.
+		d.OneOf = []*jsonschema.Schema{given("count", "integer"), given("percentage", "integer")}
+		d.AnyOf = []*jsonschema.Schema{given("errorReasons", "array"), given("statusCodeRanges", "array")}
 	}
 	r.intRange("StatusRange", "min", 100, 599, nil)
 	r.intRange("StatusRange", "max", 100, 599, nil)
@@ -214,6 +216,13 @@ func nameString(s *jsonschema.Schema) {
 	s.Extras = map[string]any{"type": []string{"string", "number"}}
 	s.Pattern = namePattern
 	s.MinLength, s.MaxLength = ptr(1), ptr(model.MaxNameLen)
+}
+
+// given matches an object whose field is present with a value of type typ.
+func given(field, typ string) *jsonschema.Schema {
+	props := jsonschema.NewProperties()
+	props.Set(field, &jsonschema.Schema{Type: typ})
+	return &jsonschema.Schema{Required: []string{field}, Properties: props}
 }
 
 type refiner struct {

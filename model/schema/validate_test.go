@@ -219,6 +219,7 @@ func TestSchemaAcceptsWhatTheLoaderAccepts(t *testing.T) {
 		{"fields without a value", "    timeout: 10s\n", "    timeout:\n    hosts: ~\n", false},
 		{"objects without a value", "    region: r2\n", "    region: r2\n    credentials:\n    circuitBreaker: ~\n", false},
 		{"a list without a value", "listeners:\n  - {name: l1, port: 10000, apis: [a1]}\n", "listeners:\n", false},
+		{"count without a value beside percentage", "count: 3\n            interval", "count:\n            percentage: 50\n            interval", false},
 		{"second document", "", "---\n# only a comment\n---\nlisteners: [{name: l2, port: 10001, apis: [a1]}]\n", false},
 	}
 	for _, c := range cases {
@@ -271,6 +272,7 @@ func TestSchemaRejectsWhatTheLoaderRejects(t *testing.T) {
 		{edit{"count and percentage", "count: 3\n            interval", "count: 3\n            percentage: 50\n            interval", false}, "not both"},
 		{edit{"neither count nor percentage", "count: 3\n            interval", "interval", false}, "needs count"},
 		{edit{"breaker without reasons or ranges", "            errorReasons: [BackendConnectionFailure]\n            statusCodeRanges: [{min: 502, max: 504}]\n", "", false}, "needs errorReasons"},
+		{edit{"breaker reasons and ranges without values", "errorReasons: [BackendConnectionFailure]\n            statusCodeRanges: [{min: 502, max: 504}]", "errorReasons:\n            statusCodeRanges: ~", false}, "needs errorReasons"},
 		{edit{"percentage 101", "count: 3\n", "percentage: 101\n", false}, "101 is out of range (1–100)"},
 		{edit{"breaker count 0", "count: 3\n            interval", "count: 0\n            interval", false}, "0 is out of range (1–10000)"},
 		{edit{"two breaker rules", "      rules:\n", "      rules:\n        - {tripDuration: PT5S, failureCondition: {count: 1, interval: PT5S, errorReasons: [Timeout]}}\n", false}, "exactly one is allowed"},
