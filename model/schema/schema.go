@@ -58,7 +58,7 @@ func Generate(modelDir string) ([]byte, error) {
 			if d, ok := descriptions[key]; ok {
 				return d
 			}
-			return comments[key]
+			return yamlNamed(t, field, comments[key])
 		},
 	}
 	s := r.Reflect(&model.Model{})
@@ -130,6 +130,23 @@ func goComments(dir string) (map[string]string, error) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// yamlNamed starts a field's Go comment ("ConnectTimeout bounds ...") with the name a
+// model file uses ("connectTimeout bounds ...").
+func yamlNamed(t reflect.Type, field, comment string) string {
+	if field == "" || t.Kind() != reflect.Struct {
+		return comment
+	}
+	f, ok := t.FieldByName(field)
+	if !ok {
+		return comment
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if rest, ok := strings.CutPrefix(comment, field+" "); ok && name != "" && name != "-" {
+		return name + " " + rest
+	}
+	return comment
+}
 
 // mapType gives the model's custom scalar types their schema: how they are written in a
 // model file, not their Go structure. Each call returns a new schema, since the reflector

@@ -3,7 +3,11 @@ package schema
 import (
 	"flag"
 	"os"
+	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/model.schema.json from the model types")
@@ -36,5 +40,22 @@ func TestCommittedSchemaIsGenerated(t *testing.T) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs from the schema generated from the model types; run go test ./model/schema -update and review the diff", committed)
+	}
+}
+
+// TestGoCommentsDescribeUnlistedFields: a field without an entry in descriptions gets its
+// Go doc comment, starting with the name a model file uses, so a new documented field
+// needs only -update.
+func TestGoCommentsDescribeUnlistedFields(t *testing.T) {
+	comments, err := goComments("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := yamlNamed(reflect.TypeFor[model.Retry](), "PerTryTimeout", comments["Retry.PerTryTimeout"])
+	if !strings.HasPrefix(got, "perTryTimeout bounds each attempt (beyond APIM)") {
+		t.Errorf("Retry.PerTryTimeout's comment as a description: %q", got)
+	}
+	if got := comments["Backend"]; got != "Backend is one upstream service (an APIM backend entity)." {
+		t.Errorf("Backend's type comment: %q", got)
 	}
 }
