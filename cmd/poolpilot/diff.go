@@ -42,12 +42,7 @@ errors are printed with file:line as validate prints them, or a bad command line
   $EDITOR examples/failover/model.yaml
   poolpilot diff /tmp/before.yaml examples/failover/model.yaml
   poolpilot diff -v old-model/ new-model/`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if err := exactArgs(2, "OLD and NEW (model files or directories)")(cmd, args); err != nil {
-				return err
-			}
-			return nil
-		},
+		Args: exactArgs(2, "OLD and NEW (model files or directories)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := a.diff(args[0], args[1], a.v.GetBool("verbose"))
 			if err != nil {
