@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/poolpilot/poolpilot/internal/modelgen"
 	"github.com/poolpilot/poolpilot/model"
 )
 
@@ -63,7 +64,8 @@ func validateYAML(s *jsonschema.Schema, data []byte) error {
 	return errors.Join(errs...)
 }
 
-// modelFiles are the example models and the translator's golden inputs.
+// modelFiles are the example models, the translator's golden inputs and the loader's
+// valid test model.
 func modelFiles(t *testing.T) []string {
 	t.Helper()
 	var files []string
@@ -81,6 +83,7 @@ func modelFiles(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	files = append(files, golden...)
+	files = append(files, "../testdata/failover.yaml") // the loader's own valid test model
 	if len(files) < 4 {
 		t.Fatalf("found only %v: the example or golden folders moved?", files)
 	}
@@ -102,6 +105,22 @@ func TestExamplesAndGoldenInputsValidate(t *testing.T) {
 				t.Errorf("the schema rejects a model the loader accepts:\n%v", err)
 			}
 		})
+	}
+}
+
+// TestGeneratedModelValidates: a synthetic model of the size the benchmarks use, with
+// credentials, breakers and retries on every API, loads and validates.
+func TestGeneratedModelValidates(t *testing.T) {
+	spec := modelgen.Spec{Pools: 50, BackendsPerPool: 4, Regions: 3, Listeners: 2, Credentials: true}
+	data, err := modelgen.YAML(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := model.LoadBytes("gen.yaml", data); err != nil {
+		t.Fatalf("the loader rejects it: %v", err)
+	}
+	if err := validateYAML(compiled(t), data); err != nil {
+		t.Errorf("the schema rejects a model the loader accepts:\n%v", err)
 	}
 }
 
