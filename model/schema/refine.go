@@ -25,6 +25,11 @@ var descriptions = map[string]string{
 	"Backend.Region":         "The backend's region, matched against a proxy's node.locality.region for preferLocalRegion.",
 	"Backend.Credentials":    "Headers added to every request sent to this backend.",
 	"Backend.CircuitBreaker": "The APIM backend circuit breaker: one rule.",
+	"Backend.ConnectTimeout": "Beyond APIM: bounds each connection attempt (Envoy connect_timeout), so a black-holed backend costs this long before the connection-failure retry. More than 0, at most 1 minute; a pool's cluster takes the longest its members set, 2s when none sets one.",
+	"Backend.TLS":            "Beyond APIM, https backends only: how the proxy verifies the backend's certificate.",
+
+	"BackendTLS":        "How the proxy verifies an https backend's certificate.",
+	"BackendTLS.CAFile": "The PEM bundle on the proxy's file system that the backend's certificate must chain to (Envoy trusted_ca); an absolute path. The default is Debian's ca-certificates bundle, which the envoyproxy/envoy image ships.",
 
 	"Credentials":        "Headers added to every request sent to the backend.",
 	"Credentials.Header": "Header name to value. A value is a literal, ${ENV_VAR}, ${ENV_VAR:-default} or ${file:/path} (relative to the model file); values are never logged.",
@@ -35,7 +40,7 @@ var descriptions = map[string]string{
 	"BreakerRule":                  "Trips the backend when failureCondition holds, for tripDuration.",
 	"BreakerRule.Name":             "Optional name of the rule.",
 	"BreakerRule.TripDuration":     "How long a tripped backend stays ejected; more than 0. ISO-8601 (PT30S) or Go (30s).",
-	"BreakerRule.AcceptRetryAfter": "Honour a Retry-After header in the backend's responses (retries back off for its time).",
+	"BreakerRule.AcceptRetryAfter": "Honour a backend's Retry-After header. Envoy has no primitive for it: the proxy neither ejects for the Retry-After time nor delays the retry (which goes to another priority anyway).",
 	"BreakerRule.FailureCondition": "Which responses count as failures and how many trip the breaker.",
 
 	"FailureCondition":                  "Which responses count as failures and how many trip the breaker: count or percentage, interval, and errorReasons or statusCodeRanges.",
@@ -164,6 +169,8 @@ func refine(root *jsonschema.Schema) error {
 		r.setDefault("Retry", f, false)
 	}
 	r.setDefault("BreakerRule", "acceptRetryAfter", false)
+	r.setDefault("Backend", "connectTimeout", model.DefaultConnectTimeout.String())
+	r.setDefault("BackendTLS", "caFile", model.DefaultCAFile)
 
 	r.require("Listener", "name", "port", "apis")
 	r.intRange("Listener", "port", 1, 65535, nil)
