@@ -771,7 +771,7 @@ func (im *importer) resolvePool(b *backend) error {
 		m, ok := im.byName[name]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s.id: pool %q: no backend named %q (from id %s) among the imported backends", s.where, b.name, name, clip(s.id))
+			return fmt.Errorf("%s.id: pool %q: no backend named %q (from id %q) among the imported backends", s.where, b.name, name, s.id)
 		case m.pool:
 			return fmt.Errorf("%s.id: pool %q: %q is a pool; APIM pools hold single backends only", s.where, b.name, name)
 		}

@@ -286,7 +286,11 @@ func (p *condParser) atom(depth int) (*condSet, error) {
 	switch op {
 	case "==", "!=", "<", "<=", ">", ">=":
 	default:
-		return nil, fmt.Errorf("%q is not a comparison", strings.Join(p.toks[start:min(p.pos+1, len(p.toks))], " "))
+		what := left
+		if what == "" {
+			what = strings.Join(p.toks[start:p.pos], " ")
+		}
+		return nil, fmt.Errorf("%q is not compared with ==, !=, <, <=, > or >=", what)
 	}
 	p.pos++
 	var right string

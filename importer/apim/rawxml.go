@@ -1,6 +1,9 @@
 package apim
 
-import "bytes"
+import (
+	"bytes"
+	"regexp"
+)
 
 // escapeExpressions makes an APIM policy document well-formed XML. APIM accepts policy
 // expressions (@(...) and @{...}) written without XML escaping, e.g.
@@ -105,8 +108,11 @@ func writeExpr(out *bytes.Buffer, data []byte, i int, delim byte) int {
 		out.WriteByte(data[i])
 		return i + 1
 	}
-	for _, c := range data[i : end+1] {
+	for k, c := range data[i : end+1] {
 		switch {
+		case c == '&' && isEntity(data[i+k:]):
+			// Already escaped, as an XML editor writes it.
+			out.WriteByte(c)
 		case c == '&':
 			out.WriteString("&amp;")
 		case c == '<':
@@ -121,3 +127,7 @@ func writeExpr(out *bytes.Buffer, data []byte, i int, delim byte) int {
 	}
 	return end + 1
 }
+
+var entityRE = regexp.MustCompile(`^&(amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);`)
+
+func isEntity(b []byte) bool { return entityRE.Match(b) }
