@@ -32,7 +32,7 @@ func TestBadInput(t *testing.T) {
 		want  string
 	}{
 		{"malformed JSON", []File{{"bad.json", []byte("{\"value\": [\n  {\"name\": \"a\",, }\n]}")}},
-			Options{}, `bad.json:2:17: malformed JSON: invalid character ',' looking for beginning of object key string`},
+			Options{}, `bad.json:2:16: malformed JSON: invalid character ',' looking for beginning of object key string`},
 		{"truncated JSON", []File{{"cut.json", []byte(`{"value": [`)}},
 			Options{}, `cut.json: malformed JSON: unexpected end of file`},
 		{"two JSON values", []File{{"two.json", []byte("{\"properties\": {}}\n{}")}},

@@ -154,7 +154,8 @@ func jsonError(f File, err error) error {
 	off := int64(-1)
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		// Offset counts the byte that broke the syntax: point at it, not after it.
+		off = max(se.Offset-1, 0)
 	case errors.As(err, &te):
 		off = te.Offset
 	}
