@@ -2,6 +2,7 @@ package apim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -90,14 +91,24 @@ func (e *armEval) str(s, path string) (any, error) {
 	p := &exprParser{src: s[1 : len(s)-1]}
 	n, err := p.parse()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: expression %s: %v", e.file, path, clip(s), err)
+		return nil, &exprError{fmt.Sprintf("%s: %s: expression %s: %v", e.file, path, clip(s), err)}
 	}
 	v, err := e.eval(n)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: expression %s: %v", e.file, path, clip(s), err)
+		var inner *exprError
+		if errors.As(err, &inner) {
+			// From a parameter or variable this expression uses: that place is the one to fix.
+			return nil, err
+		}
+		return nil, &exprError{fmt.Sprintf("%s: %s: expression %s: %v", e.file, path, clip(s), err)}
 	}
 	return v, nil
 }
+
+// exprError is an evaluation error already naming its file, path and expression.
+type exprError struct{ msg string }
+
+func (e *exprError) Error() string { return e.msg }
 
 func (e *armEval) eval(n *exprNode) (any, error) {
 	var v any
@@ -292,6 +303,13 @@ func (e *armEval) parameter(name string) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("parameter %q has no defaultValue: give it in a parameters file (--parameters FILE)", name)
 	}
+	// A default may use other parameters and variables; a cycle would recurse forever.
+	busy := "parameter:" + key
+	if e.varBusy[busy] {
+		return nil, fmt.Errorf("parameter %q refers to itself", name)
+	}
+	e.varBusy[busy] = true
+	defer delete(e.varBusy, busy)
 	return e.value(def, "parameters."+name+".defaultValue")
 }
 

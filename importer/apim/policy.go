@@ -274,7 +274,9 @@ func (p *condParser) atom(depth int) (*condSet, error) {
 		p.pos++
 		return set, nil
 	}
-	start := p.pos
+	if p.peek() == "" {
+		return nil, errors.New("a comparison is missing")
+	}
 	left := p.path()
 	var num string
 	if left == "" {
@@ -288,7 +290,7 @@ func (p *condParser) atom(depth int) (*condSet, error) {
 	default:
 		what := left
 		if what == "" {
-			what = strings.Join(p.toks[start:p.pos], " ")
+			what = num
 		}
 		return nil, fmt.Errorf("%q is not compared with ==, !=, <, <=, > or >=", what)
 	}
@@ -299,6 +301,9 @@ func (p *condParser) atom(depth int) (*condSet, error) {
 		op = flip(op)
 	} else {
 		right = p.peek()
+		if right == "" {
+			return nil, fmt.Errorf("%s %s: the value is missing", left, op)
+		}
 		p.pos++
 	}
 	subject := left
