@@ -58,6 +58,24 @@ func TestBadInput(t *testing.T) {
   {"name": "p1", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/a"}]}}},
   {"name": "p2", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/p1"}]}}}]}`)}},
 			Options{}, `list.json: value[2].properties.pool.services[0].id: pool "p2": "p1" is a pool; APIM pools hold single backends only`},
+		{"pool of weight 0 only", []File{{"list.json", []byte(`{"value": [
+  {"name": "a", "properties": {"url": "https://a.example.com"}},
+  {"name": "p", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/a", "priority": 1, "weight": 0}]}}}]}`)}},
+			Options{}, `list.json: value[1].properties.pool.services: pool "p": every member has weight 0: give at least one a weight of 1–100`},
+		{"priority out of range", []File{{"list.json", []byte(`{"value": [
+  {"name": "a", "properties": {"url": "https://a.example.com"}},
+  {"name": "p", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/a", "priority": 101}]}}}]}`)}},
+			Options{}, "the imported model is not valid (lines are those of the model import writes):\n  imported model:10: pools[0].services[0].priority: 101 is out of range (0–100; lower is preferred)\n" +
+				"   1  # Imported from API Management by poolpilot import apim: list.json\n" +
+				"   2  # Check the warnings it printed; secrets are ${ENV_VAR} references to set.\n" +
+				"   3  backends:\n" +
+				"   4    - name: a\n" +
+				"   5      url: https://a.example.com\n" +
+				"   6  pools:\n" +
+				"   7    - name: p\n" +
+				"   8      services:\n" +
+				"   9        - backend: a\n" +
+				"  10          priority: 101\n"},
 		{"pool without services", []File{{"p.json", []byte(`{"name": "p", "properties": {"type": "Pool", "pool": {"services": []}}}`)}},
 			Options{}, `p.json: $.properties.pool.services: a Pool backend needs at least one service {id, priority, weight}`},
 		{"duplicate backend", []File{backendA, {"a2.json", backendA.Data}},

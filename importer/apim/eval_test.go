@@ -170,3 +170,23 @@ func TestUnreadConditionWarns(t *testing.T) {
 		t.Errorf("the retry is not kept without its condition:\n%s", res.YAML)
 	}
 }
+
+// TestWeightZeroDropped: APIM accepts weight 0, Envoy does not; the member is left out
+// with a warning instead of failing the whole import.
+func TestWeightZeroDropped(t *testing.T) {
+	list := `{"value": [
+  {"name": "a", "properties": {"url": "https://a.example.com", "azureRegion": "r1"}},
+  {"name": "b", "properties": {"url": "https://b.example.com", "azureRegion": "r1"}},
+  {"name": "p", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/a", "priority": 1, "weight": 0}, {"id": "/backends/b", "priority": 1, "weight": 2}]}}}]}`
+	res, err := Import([]File{{"list.json", []byte(list)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`list.json: value[2].properties.pool.services[0].weight: pool "p": a has weight 0, which Envoy does not accept: the member is left out`}
+	if !reflect.DeepEqual(res.Warnings, want) {
+		t.Errorf("warnings %q, want %q", res.Warnings, want)
+	}
+	if !strings.Contains(string(res.YAML), "    services:\n      - backend: b\n        priority: 1\n        weight: 2\n") {
+		t.Errorf("pool:\n%s", res.YAML)
+	}
+}

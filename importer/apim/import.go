@@ -989,11 +989,19 @@ func (im *importer) result(files []File) (*Result, error) {
 		}
 		p := outPool{Name: b.name, PreferLocalRegion: im.opts.PreferLocalRegion}
 		for _, s := range b.svcs {
+			if s.weight != nil && *s.weight == 0 {
+				// APIM accepts weight 0; Envoy rejects it (model.MaxWeight).
+				im.warn("%s.weight: pool %q: %s has weight 0, which Envoy does not accept: the member is left out", s.where, b.name, lastSegment(s.id))
+				continue
+			}
 			mem := outMember{Backend: lastSegment(s.id), Weight: s.weight}
 			if s.priority != nil {
 				mem.Priority = *s.priority
 			}
 			p.Services = append(p.Services, mem)
+		}
+		if len(p.Services) == 0 {
+			return nil, fmt.Errorf("%s.properties.pool.services: pool %q: every member has weight 0: give at least one a weight of 1–%d", b.where, b.name, model.MaxWeight)
 		}
 		m.Pools = append(m.Pools, p)
 	}
@@ -1033,7 +1041,7 @@ func (im *importer) result(files []File) (*Result, error) {
 		if len(lines) == 0 {
 			lines = []string{err.Error()}
 		}
-		return nil, fmt.Errorf("the imported model is not valid:\n  %s", strings.Join(lines, "\n  "))
+		return nil, fmt.Errorf("the imported model is not valid (lines are those of the model import writes):\n  %s\n%s", strings.Join(lines, "\n  "), numbered(buf.Bytes()))
 	}
 	return &Result{YAML: buf.Bytes(), Warnings: im.warnings}, nil
 }
@@ -1065,4 +1073,13 @@ func ReadParameters(f File) (map[string]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// numbered prints the model with line numbers, for the errors that refer to them.
+func numbered(b []byte) string {
+	var out strings.Builder
+	for i, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		fmt.Fprintf(&out, "%4d  %s\n", i+1, l)
+	}
+	return out.String()
 }
