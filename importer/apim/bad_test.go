@@ -93,6 +93,8 @@ func TestBadInput(t *testing.T) {
 			Options{}, `api.xml: API "api": no <set-backend-service backend-id="..."/>: the policy must name the backend or pool`},
 		{"retry count expression", []File{backendA, {"api.xml", []byte("<policies>\n<inbound><set-backend-service backend-id=\"a\" /></inbound>\n<backend>\n<retry condition=\"true\" count=\"{{retries}}\" interval=\"1\"><forward-request /></retry>\n</backend></policies>")}},
 			Options{}, `api.xml:4: <retry count> is "{{retries}}", an expression or named value: want a literal`},
+		{"forward-request timeout expression", []File{backendA, {"api.xml", []byte("<policies>\n<inbound><set-backend-service backend-id=\"a\" /></inbound>\n<backend>\n<forward-request timeout=\"@(30)\" />\n</backend></policies>")}},
+			Options{}, `api.xml:4: <forward-request timeout> is "@(30)": want a whole number of seconds (an expression or named value is not imported)`},
 		{"unresolved URL", []File{{"main.json", []byte(armHead + `{"type": "Microsoft.ApiManagement/service/backends", "name": "[format('{0}/{1}', parameters('apim'), 'b')]",
   "properties": {"url": "[format('https://{0}', reference(resourceId('Microsoft.Web/sites', parameters('site')), '2023-12-01').defaultHostName)]"}}]}`)}},
 			Options{Parameters: map[string]any{"apim": "x"}}, `main.json: resources[0].properties.url: backend "b": the URL is reference(...), known only at deployment: give it with --url b=URL`},

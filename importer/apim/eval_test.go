@@ -190,3 +190,27 @@ func TestWeightZeroDropped(t *testing.T) {
 		t.Errorf("pool:\n%s", res.YAML)
 	}
 }
+
+// TestForwardRequestTimeout: outside a retry the forward-request timeout bounds the
+// request (the API's timeout); an existing resource of a languageVersion 2.0 template
+// is a reference, not a declaration, and is skipped without a warning.
+func TestForwardRequestTimeout(t *testing.T) {
+	tmpl := `{"languageVersion": "2.0", "resources": {
+  "apim": {"existing": true, "type": "Microsoft.ApiManagement/service", "apiVersion": "2024-05-01", "name": "apim"},
+  "a": {"type": "Microsoft.ApiManagement/service/backends", "apiVersion": "2024-05-01", "name": "apim/a",
+        "properties": {"url": "https://a.example.com", "azureRegion": "r1"}}}}`
+	files := []File{
+		{"main.json", []byte(tmpl)},
+		{"api.xml", []byte("<policies>\n<inbound><set-backend-service backend-id=\"a\" /></inbound>\n<backend><forward-request timeout=\"45\" /></backend>\n</policies>")},
+	}
+	res, err := Import(files, Options{PathPrefixes: map[string]string{"api": "/api/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q, want none", res.Warnings)
+	}
+	if !strings.Contains(string(res.YAML), "    backend: a\n    timeout: PT45S\n") {
+		t.Errorf("no API timeout:\n%s", res.YAML)
+	}
+}

@@ -290,6 +290,9 @@ func (im *importer) armResource(f File, ev *armEval, path string, raw any, paren
 	if r["copy"] != nil {
 		return fmt.Errorf("%s: %s.copy: copy loops are not evaluated offline: expand them (e.g. az deployment group what-if) or import the REST API's list", f.Name, path)
 	}
+	if ex, _ := r["existing"].(bool); ex {
+		return nil // a reference to a resource declared elsewhere (languageVersion 2.0)
+	}
 	typ, _ := r["type"].(string)
 	if parentType != "" && !strings.Contains(typ, ".") {
 		typ = parentType + "/" + typ // a child resource nested in its parent
@@ -854,6 +857,7 @@ func (im *importer) readPolicy(where, api string, data []byte) error {
 		}
 		a.Retry = r
 	}
+	var walkErr error
 	root.walk(func(el *xmlElem) {
 		if handled[el] || el.Name == "base" {
 			return
@@ -862,10 +866,21 @@ func (im *importer) readPolicy(where, api string, data []byte) error {
 			if el.Attr["buffer-request-body"] == "true" {
 				im.warn("%s:%d: API %q: buffer-request-body outside <retry> is not imported (poolpilot buffers for retries)", where, el.Line, api)
 			}
+			// Without a retry, the forward-request timeout bounds the whole request.
+			t, err := secondsAttr(where, el, "forward-request", "timeout")
+			if err != nil && walkErr == nil {
+				walkErr = err
+			}
+			if t != "" {
+				a.Timeout = t
+			}
 			return
 		}
 		im.warn("%s:%d: API %q: policy <%s> is not imported", where, el.Line, api, el.Name)
 	})
+	if walkErr != nil {
+		return walkErr
+	}
 	im.apis = append(im.apis, a)
 	return nil
 }
@@ -943,8 +958,30 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 		if b, err := strconv.ParseBool(fr.Attr["buffer-request-body"]); err == nil && b {
 			r.BufferRequestBody = true
 		}
+		// Inside a retry the forward-request timeout bounds each attempt.
+		t, err := secondsAttr(where, fr, "forward-request", "timeout")
+		if err != nil {
+			return nil, err
+		}
+		if t != "" {
+			r.PerTryTimeout = t
+		}
 	}
 	return r, nil
+}
+
+// secondsAttr reads a whole number of seconds from a policy attribute as an ISO-8601
+// duration; "" when the attribute is absent.
+func secondsAttr(where string, el *xmlElem, elem, attr string) (string, error) {
+	v, ok := el.Attr[attr]
+	if !ok {
+		return "", nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return "", fmt.Errorf("%s:%d: <%s %s> is %q: want a whole number of seconds (an expression or named value is not imported)", where, el.Line, elem, attr, v)
+	}
+	return fmt.Sprintf("PT%dS", n), nil
 }
 
 // checkFlags rejects flag values that name nothing imported, so a typo is not silently

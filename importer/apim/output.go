@@ -63,6 +63,7 @@ type outAPI struct {
 	PathPrefix    string    `yaml:"pathPrefix"`
 	Backend       string    `yaml:"backend"`
 	RewritePrefix string    `yaml:"rewritePrefix,omitempty"`
+	Timeout       string    `yaml:"timeout,omitempty"`
 	Retry         *outRetry `yaml:"retry,omitempty"`
 }
 
@@ -72,6 +73,7 @@ type outRetry struct {
 	MaxInterval       string     `yaml:"maxInterval,omitempty"`
 	Delta             string     `yaml:"delta,omitempty"`
 	FirstFastRetry    bool       `yaml:"firstFastRetry,omitempty"`
+	PerTryTimeout     string     `yaml:"perTryTimeout,omitempty"`
 	StatusCodeRanges  []outRange `yaml:"statusCodeRanges,omitempty,flow"`
 	ErrorReasons      []string   `yaml:"errorReasons,omitempty,flow"`
 	BufferRequestBody bool       `yaml:"bufferRequestBody,omitempty"`
