@@ -100,6 +100,9 @@ stdout or -o FILE. Bad input is an error naming the file and the place, and exit
 	return cmd
 }
 
+// importFlags reads the command line only, not the environment or the config file:
+// the flags describe one import, and names such as output and region mean other
+// things to render and bootstrap (POOLPILOT_OUTPUT=yaml must not name import's file).
 func importFlags(cmd *cobra.Command) (apim.Options, string, error) {
 	f := cmd.Flags()
 	var opts apim.Options

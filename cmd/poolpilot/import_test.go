@@ -94,3 +94,21 @@ func TestImportAPIMStdout(t *testing.T) {
 		t.Errorf("exit %d, stdout:\n%s", code, stdout)
 	}
 }
+
+// TestImportAPIMIgnoresEnvironment: POOLPILOT_OUTPUT is render's format; import reads
+// its own flags from the command line only, so it still prints to stdout.
+func TestImportAPIMIgnoresEnvironment(t *testing.T) {
+	t.Setenv("POOLPILOT_OUTPUT", "yaml")
+	abs, err := filepath.Abs(filepath.Join(apimTestdata, "failover-rest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	stdout, stderr, code := runCLI(t, "import", "apim", filepath.Join(abs, "backends.json"))
+	if code != 0 || !strings.HasPrefix(stdout, "# Imported from API Management") {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+	}
+	if _, err := os.Stat("yaml"); err == nil {
+		t.Error("import wrote a file named after POOLPILOT_OUTPUT")
+	}
+}
