@@ -214,3 +214,19 @@ func TestForwardRequestTimeout(t *testing.T) {
 		t.Errorf("no API timeout:\n%s", res.YAML)
 	}
 }
+
+// TestByteOrderMark: files saved by Windows tools start with a BOM, which neither
+// encoding/json nor encoding/xml accepts; error columns stay those of the file.
+func TestByteOrderMark(t *testing.T) {
+	files := []File{
+		{"a.json", []byte("\ufeff" + `{"name": "a", "properties": {"url": "https://a.example.com", "azureRegion": "r1"}}`)},
+		{"api.xml", []byte("\ufeff<policies><inbound><set-backend-service backend-id=\"a\" /></inbound></policies>")},
+	}
+	if _, err := Import(files, Options{PathPrefixes: map[string]string{"api": "/api/"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Import([]File{{"b.json", []byte("\ufeff{,}")}}, Options{})
+	if want := "b.json:1:5: malformed JSON: invalid character ',' looking for beginning of object key string"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}

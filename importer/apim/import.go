@@ -75,7 +75,6 @@ type backend struct {
 	pool  bool
 	out   outBackend
 	svcs  []service
-	order int
 }
 
 type service struct {
@@ -106,6 +105,8 @@ func (im *importer) warn(format string, args ...any) {
 	im.warnings = append(im.warnings, fmt.Sprintf(format, args...))
 }
 
+var bom = []byte("\ufeff")
+
 // Import reads files (JSON backends or ARM templates, and policy XML) and returns the
 // model they describe. The first error stops it; the error names the file and the
 // place (a JSON path or an XML line).
@@ -118,7 +119,12 @@ func Import(files []File, opts Options) (*Result, error) {
 	}
 	im := &importer{opts: opts, byName: map[string]*backend{}, apiSeen: map[string]string{}, apiPaths: map[string]string{}}
 	for _, f := range files {
-		trimmed := bytes.TrimLeft(f.Data, " \t\r\n\ufeff")
+		// A byte order mark (Windows tools write one) becomes spaces, so that offsets
+		// and columns stay those of the file.
+		if bytes.HasPrefix(f.Data, bom) {
+			f.Data = append([]byte("   "), f.Data[len(bom):]...)
+		}
+		trimmed := bytes.TrimLeft(f.Data, " \t\r\n")
 		switch {
 		case len(trimmed) == 0:
 			return nil, fmt.Errorf("%s: empty file: want backend JSON, an ARM template or policy XML", f.Name)
@@ -408,7 +414,7 @@ func (im *importer) addBackend(file, path, name string, p map[string]any) error 
 	if prev, dup := im.byName[name]; dup {
 		return fmt.Errorf("%s: backend %q is already defined at %s", where, name, prev.where)
 	}
-	b := &backend{name: name, where: where, order: len(im.backends)}
+	b := &backend{name: name, where: where}
 	b.out.Name = name
 	kind := "single"
 	if t, ok := p["type"].(string); ok {
@@ -1086,6 +1092,9 @@ func (im *importer) result(files []File) (*Result, error) {
 // ReadParameters reads an ARM parameters file: {"parameters": {"NAME": {"value": V}}}.
 // A Key Vault reference becomes a value known only at deployment.
 func ReadParameters(f File) (map[string]any, error) {
+	if bytes.HasPrefix(f.Data, bom) {
+		f.Data = append([]byte("   "), f.Data[len(bom):]...)
+	}
 	obj, err := decodeJSON(f)
 	if err != nil {
 		return nil, err
