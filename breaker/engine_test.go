@@ -76,6 +76,7 @@ func TestEngineRules(t *testing.T) {
 		"region": countRule(3, 15*s, 30*s, ScopeRegion),
 		"pct":    pctRule(50, 10*s, 20*s),
 		"short":  countRule(2, 15*s, 5*s, ScopeFleet),
+		"tiny":   countRule(2, 1*s, 5*s, ScopeFleet),
 	}
 	cases := []struct {
 		name  string
@@ -110,6 +111,16 @@ func TestEngineRules(t *testing.T) {
 			{at: 1 * s, backend: "count", fail: 1, region: sdc},
 			{at: 15 * s, backend: "count", fail: 1, region: sdc, wantOpen: nil},
 			{at: 15*s + 500*time.Millisecond, backend: "count", fail: 1, region: sdc, wantTrip: true, wantOpen: []string{"count/*"}},
+		}},
+		{"interval edge: a bucket older than interval is not summed though its slot is unused", []step{
+			{at: 0, backend: "count", fail: 1, region: sdc},
+			{at: 1 * s, backend: "count", fail: 1, region: sdc},
+			{at: 15 * s, reportAt: 14 * s, backend: "count", fail: 1, region: sdc, wantOpen: nil},
+		}},
+		{"a report taken before the interval neither counts nor displaces newer counts", []step{
+			{at: 10 * s, backend: "tiny", fail: 1, region: sdc},
+			{at: 10*s + 500*time.Millisecond, reportAt: 8*s + 500*time.Millisecond, backend: "tiny", fail: 1, region: sdc},
+			{at: 10*s + 600*time.Millisecond, backend: "tiny", fail: 1, region: sdc, wantTrip: true, wantOpen: []string{"tiny/*"}},
 		}},
 		{"region scope trips only the region whose reports met the rule", []step{
 			{at: 0, backend: "region", fail: 2, region: sdc},
