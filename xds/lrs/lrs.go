@@ -171,6 +171,7 @@ type stream struct {
 	noStream  bool // "no ADS stream" already logged
 	unknown   map[string]bool
 	rateNoted bool
+	sinkNoted bool // a refusal by the sink already logged
 }
 
 // StreamLoadStats serves one client's LRS stream. The first request must carry the
@@ -278,8 +279,15 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 		_, err := s.o.Sink.Record(breaker.Report{
 			Node: st.node, Region: region, Backend: b, At: now, Source: breaker.SourceLRS, Counts: counts[b],
 		})
-		if err != nil {
-			log.Warn("load report not counted", "backend", clip(b), "reason", err.Error())
+		switch {
+		case errors.Is(err, breaker.ErrUnknownBackend):
+			// A pool member without a circuit breaker: reported like any member, no rule.
+			continue
+		case err != nil:
+			if !st.sinkNoted {
+				st.sinkNoted = true
+				log.Warn("load report not counted", "backend", clip(b), "reason", err.Error())
+			}
 			continue
 		}
 		s.n.Reports.Add(1)

@@ -578,6 +578,36 @@ func TestReportsTripTheEngine(t *testing.T) {
 	}
 }
 
+// A member without a breaker rule is reported like any other; the engine has no rule
+// for it, which is no reason to log every second.
+func TestMemberWithoutRuleIsQuiet(t *testing.T) {
+	h := start(t, Options{})
+	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now, MaxRegions: 1})
+	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
+		Name: "rule", Count: 1000, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h.streams.set("e", sdc)
+	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e", sdc)})
+	for range 3 {
+		h.send(st, envoyReport(envoyNode("e", sdc), 1, 1, 0))
+		h.next()
+		h.next()
+	}
+	if n := countLines(h.logs, "load report not counted"); n != 0 {
+		t.Fatalf("%d lines about the member without a rule:\n%s", n, strings.Join(h.logs.lines(), "\n"))
+	}
+	// Other refusals of the engine (here: a second reporting region) are logged once.
+	h.streams.set("g", nwe)
+	st2, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", nwe)})
+	for range 3 {
+		h.send(st2, grpcReport(1, 0, 0))
+		h.next()
+	}
+	checkLog(t, h.logs, "too many reporting regions")
+}
+
 func TestCloseEndsStreams(t *testing.T) {
 	h := start(t, Options{})
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", sdc)})
