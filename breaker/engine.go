@@ -150,16 +150,18 @@ func (e *Engine) Record(r Report) (tripped bool, err error) {
 	if err := r.Counts.check(e.cfg.MaxCount); err != nil {
 		return false, err
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The clock is read under the lock so reports are evaluated in time order.
 	now := e.cfg.Clock()
 	at := r.At
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-	if age := now.Sub(at); age > 2*e.cfg.ReportInterval {
-		return false, fmt.Errorf("%w: taken %s ago, more than 2 reporting intervals (%s)", ErrStale, age, 2*e.cfg.ReportInterval)
+	span, limit := max(r.Span, 0), 2*e.cfg.ReportInterval
+	if age := now.Sub(at); span > limit || age > limit-span {
+		return false, fmt.Errorf("%w: counts from %s to %s ago, more than 2 reporting intervals (%s)", ErrStale, age+min(span, limit), age, limit)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	b := e.backends[r.Backend]
 	if b == nil {
 		return false, ErrUnknownBackend

@@ -36,6 +36,7 @@ type step struct {
 	ok, fail uint64
 	classes  *Failures
 	reportAt time.Duration // when the counts were taken, if not at
+	span     time.Duration // how long before reportAt the counts began
 	wantTrip bool
 	wantErr  error
 	// wantOpen lists "backend/region" (region "*" for fleet) open after the step;
@@ -52,7 +53,7 @@ func (s step) report() Report {
 	if node == "" {
 		node = "n1"
 	}
-	return Report{Node: node, Region: s.region, Backend: s.backend, At: at, Source: SourceLRS,
+	return Report{Node: node, Region: s.region, Backend: s.backend, At: at, Span: s.span, Source: SourceLRS,
 		Counts: Counts{Issued: s.ok + s.fail, Succeeded: s.ok, Failed: s.fail, Classes: s.classes}}
 }
 
@@ -163,6 +164,14 @@ func TestEngineRules(t *testing.T) {
 		{"stale reports do not count", []step{
 			{at: 10 * s, reportAt: 7 * s, backend: "count", fail: 3, region: sdc, wantErr: ErrStale, wantOpen: nil},
 			{at: 11 * s, reportAt: 9 * s, backend: "count", fail: 3, region: sdc, wantTrip: true, wantOpen: []string{"count/*"}},
+		}},
+		{"reports spanning more than 2 reporting intervals do not count", []step{
+			{at: 10 * s, span: 2*s + 1, backend: "count", fail: 3, region: sdc, wantErr: ErrStale, wantOpen: nil},
+			{at: 11 * s, reportAt: 10*s + 500*time.Millisecond, span: 1500 * time.Millisecond, backend: "count", fail: 3, region: sdc, wantTrip: true, wantOpen: []string{"count/*"}},
+		}},
+		{"reports taken 1s ago over 1.5s are stale", []step{
+			{at: 11 * s, reportAt: 10 * s, span: 1500 * time.Millisecond, backend: "count", fail: 3, region: sdc, wantErr: ErrStale, wantOpen: nil},
+			{at: 12 * s, span: time.Duration(1<<63 - 1), backend: "count", fail: 3, region: sdc, wantErr: ErrStale, wantOpen: nil},
 		}},
 		{"reports from the future count now", []step{
 			{at: 0, reportAt: time.Hour, backend: "count", fail: 3, region: sdc, wantTrip: true, wantOpen: []string{"count/*"}},

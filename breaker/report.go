@@ -26,7 +26,13 @@ type Report struct {
 	// Backend is the model backend the counts are about.
 	Backend string
 	// At is when the counts were taken; the engine counts them at that time.
-	At     time.Time
+	At time.Time
+	// Span is how long before At the counts began (a load report's
+	// load_report_interval); 0 when the source does not say. A report whose oldest count
+	// is more than 2 reporting intervals old is stale: a client that could not report
+	// for a minute sends a minute of failures at once, which must not trip a rule
+	// "within 15s".
+	Span   time.Duration
 	Source Source
 	Counts Counts
 }

@@ -277,7 +277,8 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 	sort.Strings(backends)
 	for _, b := range backends {
 		_, err := s.o.Sink.Record(breaker.Report{
-			Node: st.node, Region: region, Backend: b, At: now, Source: breaker.SourceLRS, Counts: counts[b],
+			Node: st.node, Region: region, Backend: b, At: now, Span: counts[b].span,
+			Source: breaker.SourceLRS, Counts: counts[b].Counts,
 		})
 		switch {
 		case errors.Is(err, breaker.ErrUnknownBackend):
@@ -296,12 +297,12 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 
 // counts sums the message's localities per backend; an error means the whole message
 // is refused.
-func (s *Server) counts(st *stream, log *slog.Logger, req *lrsv3.LoadStatsRequest) (map[string]breaker.Counts, error) {
+func (s *Server) counts(st *stream, log *slog.Logger, req *lrsv3.LoadStatsRequest) (map[string]backendCounts, error) {
 	cs := req.GetClusterStats()
 	if len(cs) > s.o.MaxClusters {
 		return nil, fmt.Errorf("%d cluster_stats, at most %d", len(cs), s.o.MaxClusters)
 	}
-	out := map[string]breaker.Counts{}
+	out := map[string]backendCounts{}
 	for _, c := range cs {
 		ls := c.GetUpstreamLocalityStats()
 		if len(ls) > s.o.MaxLocalities {
@@ -329,6 +330,7 @@ func (s *Server) counts(st *stream, log *slog.Logger, req *lrsv3.LoadStatsReques
 				continue
 			}
 			cur := out[b]
+			cur.span = max(cur.span, c.GetLoadReportInterval().AsDuration())
 			cur.Issued += l.GetTotalIssuedRequests()
 			cur.Succeeded += l.GetTotalSuccessfulRequests()
 			cur.Failed += l.GetTotalErrorRequests()
@@ -343,6 +345,13 @@ func (s *Server) counts(st *stream, log *slog.Logger, req *lrsv3.LoadStatsReques
 		}
 	}
 	return out, nil
+}
+
+// backendCounts are one backend's counts in one message, and the longest
+// load_report_interval of the clusters they came from.
+type backendCounts struct {
+	breaker.Counts
+	span time.Duration
 }
 
 // noteUnknown logs an unknown cluster or member once per stream (Envoy reports its own

@@ -368,9 +368,9 @@ func TestEnvoyShapedReports(t *testing.T) {
 	at := h.clk.now()
 	got := []breaker.Report{h.next(), h.next()}
 	want := []breaker.Report{
-		{Node: "envoy-sdc-1", Region: sdc, Backend: primary, At: at, Source: breaker.SourceLRS,
+		{Node: "envoy-sdc-1", Region: sdc, Backend: primary, At: at, Span: 1003 * time.Millisecond, Source: breaker.SourceLRS,
 			Counts: breaker.Counts{Issued: 12, Succeeded: 7, Failed: 3, InProgress: 2}},
-		{Node: "envoy-sdc-1", Region: sdc, Backend: standby, At: at, Source: breaker.SourceLRS,
+		{Node: "envoy-sdc-1", Region: sdc, Backend: standby, At: at, Span: 1003 * time.Millisecond, Source: breaker.SourceLRS,
 			Counts: breaker.Counts{Issued: 3, Succeeded: 3}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -393,7 +393,7 @@ func TestGRPCGoShapedReports(t *testing.T) {
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("grpc-nwe-1", sdc)})
 	h.send(st, grpcReport(4, 1, 0))
 	got := h.next()
-	want := breaker.Report{Node: "grpc-nwe-1", Region: nwe, Backend: primary, At: h.clk.now(), Source: breaker.SourceLRS,
+	want := breaker.Report{Node: "grpc-nwe-1", Region: nwe, Backend: primary, At: h.clk.now(), Span: 998 * time.Millisecond, Source: breaker.SourceLRS,
 		Counts: breaker.Counts{Issued: 5, Succeeded: 4, Failed: 1}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("report\n got %+v\nwant %+v", got, want)
@@ -606,6 +606,34 @@ func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 		h.next()
 	}
 	checkLog(t, h.logs, "too many reporting regions")
+}
+
+// A client that could not report for a while (Envoy keeps its counters across LRS
+// reconnects, grpc-go keeps its load store) sends all of it at once, with a long
+// load_report_interval: those failures are not "within interval" and must not trip.
+func TestLongReportIntervalIsStale(t *testing.T) {
+	h := start(t, Options{})
+	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
+	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
+		Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h.streams.set("g", sdc)
+	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", sdc)})
+	late := grpcReport(0, 100, 0)
+	late.ClusterStats[0].LoadReportInterval = durationpb.New(time.Minute)
+	h.send(st, late)
+	h.next()
+	h.send(st, grpcReport(5, 0, 0))
+	h.next()
+	if open := h.sink.engine.State().Open; len(open) != 0 {
+		t.Fatalf("a minute of failures tripped a 15s rule: %+v", open)
+	}
+	if rows := h.sink.engine.Stats(); len(rows) != 2 || rows[0].Requests != 5 {
+		t.Fatalf("rows %+v", rows)
+	}
+	checkLog(t, h.logs, "stale")
 }
 
 func TestCloseEndsStreams(t *testing.T) {
