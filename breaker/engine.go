@@ -200,6 +200,13 @@ func (e *Engine) evaluate(backend string, b *backendState, region string, now ti
 	if !b.rule.holds(t, e.cfg.MinRequests) {
 		return false
 	}
+	if key.fleet {
+		for _, w := range b.regions {
+			t = w.nodes(t, now, b.rule.Interval)
+		}
+	} else {
+		t = b.regions[region].nodes(t, now, b.rule.Interval)
+	}
 	trip := Trip{
 		Backend: backend, Region: key.region, Scope: b.rule.Scope,
 		Rule: b.rule.Name, Condition: b.rule.String(),

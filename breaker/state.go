@@ -152,7 +152,8 @@ func (e *Engine) Stats() []Row {
 		sort.Strings(regions)
 		var per []Row
 		for _, region := range regions {
-			t := b.regions[region].sum(now, b.rule.Interval)
+			w := b.regions[region]
+			t := w.nodes(w.sum(now, b.rule.Interval), now, b.rule.Interval)
 			fleet = fleet.add(t)
 			r := b.row(name, region, false, t, now)
 			if tr, ok := b.open[tripKey{fleet: true}]; ok {

@@ -114,8 +114,7 @@ func (w *window) add(t time.Time, c Counts, matching uint64, now time.Time) {
 	b.matching = addSat(b.matching, matching)
 }
 
-// sum adds the buckets within the interval ending at now. Proxies and in-progress
-// requests count the nodes that reported within the interval.
+// sum adds the buckets within the interval ending at now.
 func (w *window) sum(now time.Time, interval time.Duration) totals {
 	cur := w.index(now)
 	k := int64(len(w.buckets))
@@ -129,13 +128,20 @@ func (w *window) sum(now time.Time, interval time.Duration) totals {
 			t.matching = addSat(t.matching, b.matching)
 		}
 	}
+	t.newest = w.newest
+	return t
+}
+
+// nodes adds to t the nodes that reported within the interval and their requests in
+// progress. It walks every node, so the hot path (evaluating a rule on every report)
+// leaves it out.
+func (w *window) nodes(t totals, now time.Time, interval time.Duration) totals {
 	for _, s := range w.seen {
 		if now.Sub(s.at) < interval {
 			t.proxies++
 			t.inProgress = addSat(t.inProgress, s.inProgress)
 		}
 	}
-	t.newest = w.newest
 	return t
 }
 
