@@ -49,8 +49,8 @@ type Counts struct {
 	Classes *Failures
 }
 
-// Failures are failed requests by cause. Their sum may be less than Counts.Failed:
-// failures of no listed cause count only when the rule has no Match.
+// Failures are failed requests by cause. Their sum may be less than Counts.Failed (a
+// failure of no listed cause); with Classes set, only the causes the rule names count.
 type Failures struct {
 	ConnectFailure uint64 // the connection could not be made
 	Reset          uint64 // the connection was reset mid-request
