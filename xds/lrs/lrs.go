@@ -163,11 +163,21 @@ func (s *Server) Counters() *Counters { return &s.n }
 // Interval is the load reporting interval the server asks for.
 func (s *Server) Interval() time.Duration { return s.o.Interval }
 
-// stream is the state of one LRS stream, bounded: the node, the time of its last
-// counted report, and a few names already logged.
+// Reports per stream: a client reports once per interval, but a stalled connection or a
+// late ticker can deliver two or three at once. A token bucket of burstReports refilled
+// at refillPerInterval per interval lets that through and holds a flooding client to
+// at most twice the weight of an honest one.
+const (
+	burstReports      = 3
+	refillPerInterval = 2
+)
+
+// stream is the state of one LRS stream, bounded: the node, the report budget, and a
+// few names already logged.
 type stream struct {
 	node      string
-	last      time.Time
+	tokens    float64
+	refilled  time.Time
 	noStream  bool // "no ADS stream" already logged
 	unknown   map[string]bool
 	rateNoted bool
@@ -244,9 +254,7 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 		s.ignore(log, "load report names another node than its stream's first request", "reported", clip(id))
 		return
 	}
-	// A client reports once per interval; more often is a client that floods, whose
-	// surplus reports would multiply its weight.
-	if !st.last.IsZero() && now.Sub(st.last) < s.o.Interval/2 {
+	if !s.take(st, now) {
 		s.n.Ignored.Add(1)
 		if !st.rateNoted {
 			st.rateNoted = true
@@ -269,7 +277,6 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 		s.ignore(log, "load report ignored", "reason", err.Error())
 		return
 	}
-	st.last = now
 	backends := make([]string, 0, len(counts))
 	for b := range counts {
 		backends = append(backends, b)
@@ -293,6 +300,22 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 		}
 		s.n.Reports.Add(1)
 	}
+}
+
+// take spends one report of st's budget at now, if there is one.
+func (s *Server) take(st *stream, now time.Time) bool {
+	if st.refilled.IsZero() {
+		st.tokens, st.refilled = burstReports, now
+	}
+	if d := now.Sub(st.refilled); d > 0 {
+		st.tokens = min(burstReports, st.tokens+refillPerInterval*float64(d)/float64(s.o.Interval))
+		st.refilled = now
+	}
+	if st.tokens < 1 {
+		return false
+	}
+	st.tokens--
+	return true
 }
 
 // counts sums the message's localities per backend; an error means the whole message
