@@ -87,62 +87,14 @@ func TestGRPCGoClientReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snaps := cache.NewSnapshotCache(false, cache.IDHash{}, nil)
-	hcm := &hcmv3.HttpConnectionManager{
-		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
-			Name: api,
-			VirtualHosts: []*routev3.VirtualHost{{Name: api, Domains: []string{"*"}, Routes: []*routev3.Route{{
-				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pool}}},
-			}}}},
-		}},
-		HttpFilters: []*hcmv3.HttpFilter{{Name: "envoy.filters.http.router",
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(t, &routerv3.Router{})}}},
-	}
-	ads := &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3,
-		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
-	snap, err := cache.NewSnapshot("1", map[resourcev3.Type][]types.Resource{
-		resourcev3.ListenerType: {&listenerv3.Listener{Name: api, ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(t, hcm)}}},
-		resourcev3.ClusterType: {&clusterv3.Cluster{
-			Name:                 pool,
-			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads},
-			LrsServer:            &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}}},
-		}},
-		resourcev3.EndpointType: {&endpointv3.ClusterLoadAssignment{
-			ClusterName: pool,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				Locality:            &corev3.Locality{Region: sdc, SubZone: primary},
-				LoadBalancingWeight: wrapperspb.UInt32(1),
-				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-					Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-						Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}},
-				}}}},
-			}},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := snaps.SetSnapshot(ctx, nodeID, snap); err != nil {
-		t.Fatal(err)
-	}
-	xl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	xs := grpc.NewServer()
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(xs, serverv3.NewServer(ctx, snaps, nil))
-	srv.Register(xs)
-	go func() { _ = xs.Serve(xl) }()
-	t.Cleanup(func() { srv.Close(); xs.Stop() })
+	xdsAddr := serveXDS(ctx, t, srv, nodeID, api, port)
 
 	// The client, with its resolver built from the bootstrap in process.
 	bootstrap, _ := json.Marshal(map[string]any{
 		"xds_servers": []any{map[string]any{
-			"server_uri":      xl.Addr().String(),
+			"server_uri":      xdsAddr,
 			"channel_creds":   []any{map[string]string{"type": "insecure"}},
 			"server_features": []string{"xds_v3"},
 		}},
@@ -192,4 +144,63 @@ func TestGRPCGoClientReports(t *testing.T) {
 	if n := srv.Counters().Ignored.Load(); n != 0 {
 		t.Fatalf("%d of grpc-go's messages were ignored", n)
 	}
+}
+
+// serveXDS serves, on one gRPC server on 127.0.0.1, ADS (go-control-plane's snapshot
+// cache, ads=false as DESIGN.md says) with an API listener api routing to the EDS cluster
+// pool, whose one locality (sub_zone primary) is 127.0.0.1:port and whose lrs_server is
+// self, and srv's LRS, as poolpilot serves them. It returns the address.
+func serveXDS(ctx context.Context, t *testing.T, srv *Server, nodeID, api string, port uint32) string {
+	t.Helper()
+	snaps := cache.NewSnapshotCache(false, cache.IDHash{}, nil)
+	hcm := &hcmv3.HttpConnectionManager{
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
+			Name: api,
+			VirtualHosts: []*routev3.VirtualHost{{Name: api, Domains: []string{"*"}, Routes: []*routev3.Route{{
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: pool}}},
+			}}}},
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{{Name: "envoy.filters.http.router",
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(t, &routerv3.Router{})}}},
+	}
+	ads := &corev3.ConfigSource{ResourceApiVersion: corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}
+	snap, err := cache.NewSnapshot("1", map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: {&listenerv3.Listener{Name: api, ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(t, hcm)}}},
+		resourcev3.ClusterType: {&clusterv3.Cluster{
+			Name:                 pool,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads},
+			LrsServer:            &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}}},
+		}},
+		resourcev3.EndpointType: {&endpointv3.ClusterLoadAssignment{
+			ClusterName: pool,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				Locality:            &corev3.Locality{Region: sdc, SubZone: primary},
+				LoadBalancingWeight: wrapperspb.UInt32(1),
+				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+						Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}},
+				}}}},
+			}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.SetSnapshot(ctx, nodeID, snap); err != nil {
+		t.Fatal(err)
+	}
+	xl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := grpc.NewServer()
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(xs, serverv3.NewServer(ctx, snaps, nil))
+	srv.Register(xs)
+	go func() { _ = xs.Serve(xl) }()
+	t.Cleanup(func() { srv.Close(); xs.Stop() })
+	return xl.Addr().String()
+
 }
