@@ -38,6 +38,10 @@ type Config struct {
 	MaxRegions int
 	// MaxNodes bounds the reporting nodes remembered per backend and region.
 	MaxNodes int
+	// OnTrip, when set, is called after a trip opens (by Record or Adopt), outside the
+	// engine's lock: the caller rebuilds the snapshots. A trip that closes by time calls
+	// nothing; NextChange says when.
+	OnTrip func(Trip)
 }
 
 // Engine evaluates every backend's rule over the reports it is given. It is safe for
@@ -150,6 +154,14 @@ func (e *Engine) Record(r Report) (tripped bool, err error) {
 	if err := r.Counts.check(e.cfg.MaxCount); err != nil {
 		return false, err
 	}
+	trip, tripped, err := e.record(r)
+	if tripped && e.cfg.OnTrip != nil {
+		e.cfg.OnTrip(trip)
+	}
+	return tripped, err
+}
+
+func (e *Engine) record(r Report) (Trip, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The clock is read under the lock so reports are evaluated in time order.
@@ -160,17 +172,17 @@ func (e *Engine) Record(r Report) (tripped bool, err error) {
 	}
 	span, limit := max(r.Span, 0), 2*e.cfg.ReportInterval
 	if age := now.Sub(at); span > limit || age > limit-span {
-		return false, fmt.Errorf("%w: counts from %s to %s ago, more than 2 reporting intervals (%s)", ErrStale, age+min(span, limit), age, limit)
+		return Trip{}, false, fmt.Errorf("%w: counts from %s to %s ago, more than 2 reporting intervals (%s)", ErrStale, age+min(span, limit), age, limit)
 	}
 	b := e.backends[r.Backend]
 	if b == nil {
-		return false, ErrUnknownBackend
+		return Trip{}, false, ErrUnknownBackend
 	}
 	b.expire(now)
 	w := b.regions[r.Region]
 	if w == nil {
 		if len(b.regions) >= e.cfg.MaxRegions {
-			return false, fmt.Errorf("%w: backend has %d already", ErrTooManyRegions, len(b.regions))
+			return Trip{}, false, fmt.Errorf("%w: backend has %d already", ErrTooManyRegions, len(b.regions))
 		}
 		w = newWindow(b.rule.Interval, e.cfg.MaxNodes)
 		b.regions[r.Region] = w
@@ -179,14 +191,15 @@ func (e *Engine) Record(r Report) (tripped bool, err error) {
 	if b.openFor(r.Region) {
 		// The backend is out for this region: what arrives now was sent before the trip
 		// took effect and must not trip it again the moment it closes.
-		return false, nil
+		return Trip{}, false, nil
 	}
 	w.add(at, r.Counts, r.Counts.failures(b.rule.Match), now)
-	return e.evaluate(r.Backend, b, r.Region, now), nil
+	trip, ok := e.evaluate(r.Backend, b, r.Region, now)
+	return trip, ok, nil
 }
 
 // evaluate opens a trip when the rule holds for region's scope.
-func (e *Engine) evaluate(backend string, b *backendState, region string, now time.Time) bool {
+func (e *Engine) evaluate(backend string, b *backendState, region string, now time.Time) (Trip, bool) {
 	var t totals
 	key := tripKey{fleet: true}
 	if b.rule.Scope == ScopeRegion {
@@ -198,7 +211,7 @@ func (e *Engine) evaluate(backend string, b *backendState, region string, now ti
 		}
 	}
 	if !b.rule.holds(t, e.cfg.MinRequests) {
-		return false
+		return Trip{}, false
 	}
 	if key.fleet {
 		for _, w := range b.regions {
@@ -216,7 +229,7 @@ func (e *Engine) evaluate(backend string, b *backendState, region string, now ti
 	b.open[key] = trip
 	b.clear(key)
 	e.remember(trip)
-	return true
+	return trip, true
 }
 
 // holds reports whether the rule's failure condition is met by t.
@@ -277,9 +290,19 @@ func (b *backendState) clear(key tripKey) {
 // returns false, changing nothing, when the backend has no rule, the scope differs, the
 // trip is over, or the engine already holds it open at least as long.
 func (e *Engine) Adopt(t Trip) bool {
-	now := e.cfg.Clock()
+	if !e.adopt(t) {
+		return false
+	}
+	if e.cfg.OnTrip != nil {
+		e.cfg.OnTrip(t)
+	}
+	return true
+}
+
+func (e *Engine) adopt(t Trip) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := e.cfg.Clock()
 	b := e.backends[t.Backend]
 	if b == nil || t.Scope != b.rule.Scope || !now.Before(t.OpenUntil) || (t.Scope == ScopeFleet && t.Region != "") {
 		return false

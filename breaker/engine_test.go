@@ -470,7 +470,8 @@ func TestSetRules(t *testing.T) {
 
 func TestAdopt(t *testing.T) {
 	clk := &fakeClock{t: base}
-	e := New(Config{Clock: clk.now})
+	var seen []Trip
+	e := New(Config{Clock: clk.now, OnTrip: func(t Trip) { seen = append(seen, t) }})
 	if err := e.SetRules(map[string]Rule{"b": countRule(2, time.Minute, time.Hour, ScopeFleet)}); err != nil {
 		t.Fatal(err)
 	}
@@ -491,6 +492,28 @@ func TestAdopt(t *testing.T) {
 	st := e.State()
 	if len(st.Open) != 1 || !st.Open[0].OpenUntil.Equal(peer.OpenUntil) {
 		t.Fatalf("state %+v", st)
+	}
+	if len(seen) != 1 || seen[0] != peer {
+		t.Fatalf("OnTrip saw %+v, want the adopted trip once", seen)
+	}
+}
+
+// OnTrip is called once per trip, outside the lock (it may read the engine).
+func TestOnTrip(t *testing.T) {
+	clk := &fakeClock{t: base}
+	var e *Engine
+	var seen []State
+	e = New(Config{Clock: clk.now, OnTrip: func(Trip) { seen = append(seen, e.State()) }})
+	if err := e.SetRules(map[string]Rule{"b": countRule(2, time.Minute, time.Hour, ScopeFleet)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := e.Record(Report{Node: "n", Backend: "b", At: clk.t, Counts: Counts{Failed: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 1 || len(seen[0].Open) != 1 {
+		t.Fatalf("OnTrip calls %+v, want one with the trip open", seen)
 	}
 }
 
