@@ -175,13 +175,13 @@ const (
 // stream is the state of one LRS stream, bounded: the node, the report budget, and a
 // few names already logged.
 type stream struct {
-	node      string
-	tokens    float64
-	refilled  time.Time
-	noStream  bool // "no ADS stream" already logged
-	unknown   map[string]bool
-	rateNoted bool
-	sinkNoted bool // a refusal by the sink already logged
+	node     string
+	tokens   float64
+	refilled time.Time
+	// noted holds the kinds of problem already logged on this stream (a fixed set), so
+	// a client repeating one does not repeat the line.
+	noted   map[string]bool
+	unknown map[string]bool
 }
 
 // StreamLoadStats serves one client's LRS stream. The first request must carry the
@@ -206,7 +206,7 @@ func (s *Server) StreamLoadStats(srv lrsv3.LoadReportingService_StreamLoadStatsS
 	}); err != nil {
 		return err
 	}
-	st := &stream{node: id, unknown: map[string]bool{}}
+	st := &stream{node: id, noted: map[string]bool{}, unknown: map[string]bool{}}
 	s.handle(st, first)
 
 	msgs := make(chan *lrsv3.LoadStatsRequest)
@@ -246,35 +246,27 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 	}
 	now := s.o.Clock()
 	log := s.log.With("node", clip(st.node))
+	if !s.take(st, now) {
+		s.ignore(st, log, "load reports come faster than twice per reporting interval; the extra ones are ignored", "interval", s.o.Interval)
+		return
+	}
 	if n := proto.Size(req); n > s.o.MaxMessageBytes {
-		s.ignore(log, "load report too large", "bytes", n, "max", s.o.MaxMessageBytes)
+		s.ignore(st, log, "load report too large", "bytes", n, "max", s.o.MaxMessageBytes)
 		return
 	}
 	if id := req.GetNode().GetId(); id != "" && id != st.node {
-		s.ignore(log, "load report names another node than its stream's first request", "reported", clip(id))
-		return
-	}
-	if !s.take(st, now) {
-		s.n.Ignored.Add(1)
-		if !st.rateNoted {
-			st.rateNoted = true
-			log.Warn("load reports come faster than twice per reporting interval; the extra ones are ignored", "interval", s.o.Interval)
-		}
+		s.ignore(st, log, "load report names another node than its stream's first request", "reported", clip(id))
 		return
 	}
 	region, ok := s.o.Streams.HasStream(st.node)
 	if !ok {
-		s.n.Ignored.Add(1)
-		if !st.noStream {
-			st.noStream = true
-			log.Warn("load report from a node without an open ADS stream is ignored")
-		}
+		s.ignore(st, log, noStream)
 		return
 	}
-	st.noStream = false
+	delete(st.noted, noStream) // logged again if the node loses its ADS stream
 	counts, err := s.counts(st, log, req)
 	if err != nil {
-		s.ignore(log, "load report ignored", "reason", err.Error())
+		s.ignore(st, log, "load report ignored", "reason", err.Error())
 		return
 	}
 	backends := make([]string, 0, len(counts))
@@ -292,9 +284,9 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 			// A pool member without a circuit breaker: reported like any member, no rule.
 			continue
 		case err != nil:
-			if !st.sinkNoted {
-				st.sinkNoted = true
-				log.Warn("load report not counted", "backend", clip(b), "reason", err.Error())
+			if msg := "load report not counted"; !st.noted[msg] {
+				st.noted[msg] = true
+				log.Warn(msg, "backend", clip(b), "reason", err.Error())
 			}
 			continue
 		}
@@ -389,8 +381,15 @@ func (s *Server) noteUnknown(st *stream, log *slog.Logger, cluster, subZone stri
 		"cluster", clip(cluster), "sub_zone", clip(subZone))
 }
 
-func (s *Server) ignore(log *slog.Logger, msg string, args ...any) {
+const noStream = "load report from a node without an open ADS stream is ignored"
+
+// ignore counts a message that changes nothing and logs msg, once per stream.
+func (s *Server) ignore(st *stream, log *slog.Logger, msg string, args ...any) {
 	s.n.Ignored.Add(1)
+	if st.noted[msg] {
+		return
+	}
+	st.noted[msg] = true
 	log.Warn(msg, args...)
 }
 
