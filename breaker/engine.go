@@ -3,6 +3,7 @@ package breaker
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -118,18 +119,21 @@ func New(cfg Config) *Engine {
 // change nothing.
 func (e *Engine) SetRules(rules map[string]Rule) error {
 	names := make([]string, 0, len(rules))
-	for name, r := range rules {
-		if err := r.validate(); err != nil {
-			return fmt.Errorf("backend %q: %w", name, err)
-		}
+	for name := range rules {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sort.Strings(names) // the first invalid rule by name is the one reported
+	for _, name := range names {
+		if err := rules[name].validate(); err != nil {
+			return fmt.Errorf("backend %q: %w", name, err)
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	next := make(map[string]*backendState, len(rules))
 	for _, name := range names {
 		r := rules[name]
+		r.Match.StatusRanges = slices.Clone(r.Match.StatusRanges) // the caller's slice stays the caller's
 		old := e.backends[name]
 		if old != nil && old.rule.equal(r) {
 			next[name] = old
