@@ -646,6 +646,38 @@ func TestLongReportIntervalIsStale(t *testing.T) {
 	checkLog(t, h.logs, "stale")
 }
 
+// With a region-scoped rule, swedencentral's Envoy trips the backend for swedencentral
+// only; a norwayeast client claiming swedencentral in its load report still counts for
+// norwayeast, the region of its ADS stream.
+func TestRegionScopeThroughLRS(t *testing.T) {
+	h := start(t, Options{})
+	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
+	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
+		Name: "rule", Count: 2, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeRegion,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	h.streams.set("e-sdc", sdc)
+	h.streams.set("g-nwe", nwe)
+	e, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e-sdc", sdc)})
+	g, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g-nwe", sdc)})
+	h.send(g, grpcReport(0, 1, 0))
+	h.next()
+	h.send(e, envoyReport(envoyNode("e-sdc", sdc), 0, 1, 0))
+	h.next()
+	h.next()
+	if st := h.sink.engine.State(); len(st.Open) != 0 {
+		t.Fatalf("one failure in each region tripped %+v", st)
+	}
+	h.send(e, envoyReport(envoyNode("e-sdc", sdc), 0, 1, 0))
+	h.next()
+	h.next()
+	st := h.sink.engine.State()
+	if !st.Tripped(primary, sdc) || st.Tripped(primary, nwe) || len(st.Open) != 1 {
+		t.Fatalf("state %+v, want %s out for %s only", st, primary, sdc)
+	}
+}
+
 func TestCloseEndsStreams(t *testing.T) {
 	h := start(t, Options{})
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", sdc)})
