@@ -219,7 +219,7 @@ func (l *loader) parseFile(m *Model, f File, res *secretResolver) {
 		}
 		if err != nil {
 			// The parser cannot resynchronise: this file stops here, others go on.
-			l.errs.errs = append(l.errs.errs, yamlSyntaxError(f.Name, err))
+			l.errs.addErr(yamlSyntaxError(f.Name, err))
 			return
 		}
 		l.decodeDoc(m, f.Name, &doc, res)
@@ -248,7 +248,7 @@ func (l *loader) decodeDoc(m *Model, file string, doc *yaml.Node, res *secretRes
 	d := newDecoder(file, l.errs, res)
 	var part Model
 	d.decode(root, reflect.ValueOf(&part).Elem(), "")
-	if d.budget < 0 {
+	if d.stopped {
 		return // a runaway document: its content would only bury the error in more
 	}
 	self := d.posOf(root)
