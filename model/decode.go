@@ -13,6 +13,11 @@ import (
 // so that an alias bomb ("billion laughs") is an error rather than a hang.
 const maxNodes = 200_000
 
+// maxLoadNodes bounds the nodes of a whole load, all files and documents together, so
+// that many documents each just under maxNodes cannot add up to minutes of work. A
+// generated model of 10,000 backends with credentials uses about 281,000.
+var maxLoadNodes = 10 * maxNodes // a variable only so that a test can lower it
+
 var (
 	durationType = reflect.TypeFor[Duration]()
 	secretType   = reflect.TypeFor[Secret]()
@@ -30,12 +35,22 @@ type decoder struct {
 	// Only present, non-null values are recorded, so it also tells presence.
 	pos    map[string]Pos
 	budget int
+	// overBudget is the error when the budget runs out.
+	overBudget string
 	// stopped is set once the document is abandoned: too many values or errors.
 	stopped bool
 }
 
-func newDecoder(file string, errs *errList, secrets *secretResolver) *decoder {
-	return &decoder{file: file, errs: errs, secrets: secrets, pos: map[string]Pos{}, budget: maxNodes}
+// newDecoder returns a decoder for one document of file; left is what remains of the
+// load's node budget.
+func newDecoder(file string, errs *errList, secrets *secretResolver, left int) *decoder {
+	d := &decoder{file: file, errs: errs, secrets: secrets, pos: map[string]Pos{}, budget: maxNodes,
+		overBudget: fmt.Sprintf("the document expands to more than %d values (aliases included); stopped reading this document; simplify it", maxNodes)}
+	if left < maxNodes {
+		d.budget = left
+		d.overBudget = fmt.Sprintf("the model expands to more than %d values (aliases included); stopped reading it; simplify it", maxLoadNodes)
+	}
+	return d
 }
 
 func (d *decoder) posOf(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Column: n.Column} }
@@ -70,7 +85,7 @@ func (d *decoder) spend(n *yaml.Node, path string) bool {
 		return false
 	}
 	if d.budget--; d.budget < 0 {
-		d.stop(n, path, fmt.Sprintf("the document expands to more than %d values (aliases included); stopped reading this document; simplify it", maxNodes))
+		d.stop(n, path, d.overBudget)
 		return false
 	}
 	return true

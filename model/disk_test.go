@@ -146,6 +146,21 @@ func TestSecretFileConfinedToSecretsDir(t *testing.T) {
 	}
 }
 
+// Relative paths: a model loaded by a relative path, a relative secrets directory.
+func TestSecretFileRelativePaths(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "secrets", "key"), "relative-secret\n")
+	secretModelFile(t, filepath.Join(root, "secrets"), "key")
+	t.Chdir(root)
+	m, err := loadBounded(t, filepath.Join("secrets", "model.yaml"), WithSecretsDir("secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Backends[0].Credentials.Header["x-key"].Reveal(); v != "relative-secret" {
+		t.Errorf("value %q", v)
+	}
+}
+
 // By default a model reads no environment variable: ${HOME} and ${PATH} are errors that
 // name the variable and say how to allow it, never its value.
 func TestModelCannotReadEnvByDefault(t *testing.T) {

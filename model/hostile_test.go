@@ -142,3 +142,33 @@ func FuzzAliasLimits(f *testing.F) {
 		}
 	})
 }
+
+// Many documents, each under the per-document limit, share one budget for the load: a
+// file cannot add them up to minutes of work. (The load limit is lowered to 500,000 here
+// to keep the test quick; the mechanism is the same.)
+func TestManyDocumentsShareTheNodeBudget(t *testing.T) {
+	defer func(n int) { maxLoadNodes = n }(maxLoadNodes)
+	maxLoadNodes = 500_000
+	var b strings.Builder
+	for d := range 6 {
+		fmt.Fprintf(&b, "---\nx: &b%d {name: b, url: 'http://b'}\nbackends: [", d)
+		for range 50_000 { // 150,003 values (with the document, x and the list): under the document limit
+			fmt.Fprintf(&b, "*b%d, ", d)
+		}
+		b.WriteString("]\n")
+	}
+	_, err := LoadBytes("docs.yaml", []byte(b.String()))
+	es, _ := AsErrors(err)
+	var stops []string
+	for _, e := range es {
+		if strings.Contains(e.Msg, "stopped reading") {
+			stops = append(stops, e.Error())
+		}
+	}
+	// 3 documents reach 450,009 values; the 4th passes 500,000 in its 16,663rd backend,
+	// whose url is written in the anchor on line 11. The 5th and 6th are not read.
+	want := "docs.yaml:11: backends[16662].url: the model expands to more than 500000 values (aliases included); stopped reading it; simplify it"
+	if got := strings.Join(stops, "\n"); got != want {
+		t.Errorf("stops:\n%s\nwant:\n%s", got, want)
+	}
+}

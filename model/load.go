@@ -329,9 +329,12 @@ func LoadFiles(files []File, opts ...Option) (*Model, error) {
 	o := buildOptions(opts)
 	o.secretFiles()
 	var errs errList
-	l := &loader{errs: &errs, locs: map[any]loc{}}
+	l := &loader{errs: &errs, locs: map[any]loc{}, nodesLeft: maxLoadNodes}
 	m := &Model{}
 	for _, f := range files {
+		if l.done {
+			break
+		}
 		if o.ctx != nil && o.ctx.Err() != nil {
 			return nil, Errors{{Pos: Pos{File: f.Name}, Msg: fmt.Sprintf("loading was abandoned (%v)", o.ctx.Err())}}
 		}
@@ -350,6 +353,10 @@ func LoadFiles(files []File, opts ...Option) (*Model, error) {
 // loader holds the state of one load: the errors and where each element was written.
 type loader struct {
 	errs *errList
+	// nodesLeft is what remains of the load's node budget (maxLoadNodes).
+	nodesLeft int
+	// done is set once the load stops decoding: too many errors or nodes.
+	done bool
 	locs map[any]loc // *Backend, *Pool, *API, *Listener → its location
 	ix   *Index      // name lookups while validating
 }
@@ -406,7 +413,7 @@ func (l *loader) parseFile(m *Model, f File, res *secretResolver) {
 		return
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(f.Data))
-	for {
+	for !l.done {
 		var doc yaml.Node
 		err := safeDecode(dec, &doc)
 		if errors.Is(err, io.EOF) {
@@ -415,6 +422,14 @@ func (l *loader) parseFile(m *Model, f File, res *secretResolver) {
 		if err != nil {
 			// The parser cannot resynchronise: this file stops here, others go on.
 			l.errs.addErr(yamlSyntaxError(f.Name, err))
+			return
+		}
+		if l.errs.full() || l.nodesLeft <= 0 {
+			// The load is over its limits: what follows would only cost time and bury
+			// the errors in more.
+			l.done = true
+			l.errs.stops = append(l.errs.stops, &Error{Pos: Pos{File: f.Name, Line: doc.Line},
+				Msg: "too many errors or values in the model; stopped reading it here"})
 			return
 		}
 		l.decodeDoc(m, f.Name, &doc, res)
@@ -440,7 +455,13 @@ func (l *loader) decodeDoc(m *Model, file string, doc *yaml.Node, res *secretRes
 	if isNull(root) {
 		return // an empty document, or one with only comments
 	}
-	d := newDecoder(file, l.errs, res)
+	d := newDecoder(file, l.errs, res, l.nodesLeft)
+	start := d.budget
+	defer func() {
+		l.nodesLeft -= start - max(d.budget, 0)
+		// A document that stopped the load has said why; later ones are not read.
+		l.done = d.stopped && (l.errs.full() || l.nodesLeft <= 0)
+	}()
 	var part Model
 	d.decode(root, reflect.ValueOf(&part).Elem(), "")
 	if d.stopped {

@@ -250,8 +250,8 @@ func (r *secretResolver) readSecretFile(written, full string) ([]byte, error) {
 	if sd.err != nil {
 		return nil, fmt.Errorf("the secrets directory %s cannot be used: %s", sd.path, fileErrText(sd.err))
 	}
-	full = filepath.Clean(full)
-	if !filepath.IsAbs(full) || !within(full, sd.path) {
+	full, err := filepath.Abs(full) // a model loaded by a relative path gives relative ones
+	if err != nil || !within(full, sd.path) {
 		return nil, fmt.Errorf("is outside the secrets directory %s (--secrets-dir); move the file there", sd.path)
 	}
 	if !sd.onDisk {
