@@ -412,3 +412,16 @@ func TestModelThatKeepsChangingIsAnError(t *testing.T) {
 		}
 	})
 }
+
+// A secret value is at most 64 KiB however it is made (two files of 40 KiB here).
+func TestSecretValueLengthCapped(t *testing.T) {
+	secrets := t.TempDir()
+	writeFile(t, filepath.Join(secrets, "k"), strings.Repeat("k", 40<<10))
+	ref := filepath.Join(secrets, "k")
+	p := secretModelFile(t, t.TempDir(), ref+"}${file:"+ref)
+	_, err := loadBounded(t, p, WithSecretsDir(secrets))
+	want := p + ":4: backends[0].credentials.header.x-key: the value is longer than 64 KiB"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -172,3 +172,50 @@ func TestManyDocumentsShareTheNodeBudget(t *testing.T) {
 		t.Errorf("stops:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A secret repeated through aliases is resolved once, and the values a load builds are
+// bounded in size: a 32 KiB secret file aliased 30,000 times, or many distinct
+// references to it, cost memory once, not 30,000 times.
+func TestAliasedSecretsAreBounded(t *testing.T) {
+	secrets := t.TempDir()
+	writeFile(t, secrets+"/big", strings.Repeat("k", MaxSecretFileSize/2)+"\n")
+	var b strings.Builder
+	b.WriteString("backends: [{name: a, url: 'http://b', credentials: {header: &h {x-key: '${file:" + secrets + "/big}'}}}, ")
+	for i := range 30_000 {
+		fmt.Fprintf(&b, "{name: b%d, url: 'http://b', credentials: {header: *h}}, ", i)
+	}
+	b.WriteString("]\n")
+	measure := func(data string) (uint64, error) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := LoadBytes("secrets.yaml", []byte(data), WithSecretsDir(secrets))
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc, err
+	}
+	alloc, err := measure(b.String())
+	t.Logf("one secret, aliased: %d bytes of YAML, %d MB allocated in total", b.Len(), alloc>>20)
+	if err != nil {
+		t.Fatalf("%.500v", err)
+	}
+	if alloc > 256<<20 {
+		t.Errorf("allocated %d MB, want at most 256", alloc>>20)
+	}
+
+	// Distinct references that read the same file: each value is new, so they count
+	// against the load's secret budget.
+	b.Reset()
+	b.WriteString("backends: [")
+	for i := range 2_000 {
+		fmt.Fprintf(&b, "{name: b%d, url: 'http://b', credentials: {header: {x-key: '${file:%s/big}%d'}}}, ", i, secrets, i)
+	}
+	b.WriteString("]\n")
+	alloc, err = measure(b.String())
+	t.Logf("distinct references: %d bytes of YAML, %d MB allocated in total", b.Len(), alloc>>20)
+	if alloc > 256<<20 {
+		t.Errorf("allocated %d MB, want at most 256", alloc>>20)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the model's secret values add up to more than 16 MiB") {
+		t.Errorf("error: %.1000v", err)
+	}
+}

@@ -32,6 +32,7 @@ type options struct {
 	allowSet   bool
 	secretsDir string
 	files      *secretsDir // set by secretFiles
+	secrets    *secretLoad // shared by the resolvers of one load, set by secretFiles
 }
 
 // WithContext lets ctx abandon a load: it is checked before each file is read, so a
@@ -88,11 +89,14 @@ func (o *options) resolver(dir string) *secretResolver {
 		r.allEnv = true
 	}
 	r.files = o.files
+	r.load = o.secrets
 	return r
 }
 
-// secretFiles sets o.files, the secrets directory policy, once per load.
+// secretFiles sets o.files, the secrets directory policy, and the state the resolvers
+// share, once per load.
 func (o *options) secretFiles() {
+	o.secrets = &secretLoad{}
 	switch {
 	case o.readFile == nil && o.secretsDir == "":
 		o.files = &secretsDir{} // no directory: every file is refused

@@ -28,6 +28,42 @@ type secretResolver struct {
 	allEnv bool
 	// files is the secrets directory policy; a zero value lets readFile read any path.
 	files *secretsDir
+	// load is shared by the resolvers of one load (nil: made on first use).
+	load *secretLoad
+}
+
+// maxSecretBytes bounds the secret values one load builds, all together. Aliases can
+// repeat a reference many times; a value already built is shared, not counted again.
+const maxSecretBytes = 16 << 20
+
+var errSecretBudget = fmt.Errorf("the model's secret values add up to more than %s; use fewer or shorter ones", sizeText(maxSecretBytes))
+
+// secretLoad is what the resolvers of one load share: the values already resolved, the
+// secret files already read, and the bytes of value built so far.
+type secretLoad struct {
+	values map[string]resolved // dir + "\x00" + raw text → result
+	files  map[string]fileRead // absolute path → content
+	bytes  int
+}
+
+type resolved struct {
+	s   Secret
+	err error
+}
+
+type fileRead struct {
+	data []byte
+	err  error
+}
+
+func (r *secretResolver) shared() *secretLoad {
+	if r.load == nil {
+		r.load = &secretLoad{}
+	}
+	if r.load.values == nil {
+		r.load.values, r.load.files = map[string]resolved{}, map[string]fileRead{}
+	}
+	return r.load
 }
 
 // envAllowList is a parsed --allow-env list: exact names and name prefixes ("FUNC_*").
@@ -126,6 +162,27 @@ func (r *secretResolver) resolve(raw string) (Secret, error) {
 	if !strings.Contains(raw, "${") {
 		return NewSecret("", raw), nil
 	}
+	// The same text in the same directory resolves to the same value within a load:
+	// resolve it once, and share the value among every alias of it.
+	ld := r.shared()
+	key := r.dir + "\x00" + raw
+	if res, ok := ld.values[key]; ok {
+		return res.s, res.err
+	}
+	if ld.bytes > maxSecretBytes {
+		return Secret{}, errSecretBudget
+	}
+	s, err := r.resolveNew(raw)
+	if err == nil {
+		if ld.bytes += len(s.value); ld.bytes > maxSecretBytes {
+			s, err = Secret{}, errSecretBudget
+		}
+	}
+	ld.values[key] = resolved{s, err}
+	return s, err
+}
+
+func (r *secretResolver) resolveNew(raw string) (Secret, error) {
 	var val, ref strings.Builder
 	defaulted := false
 	rest := raw
@@ -162,6 +219,9 @@ func (r *secretResolver) resolve(raw string) (Secret, error) {
 			return Secret{}, err
 		}
 		defaulted = defaulted || usedDefault
+		if val.Len()+len(v) > MaxSecretFileSize {
+			return Secret{}, fmt.Errorf("the value is longer than %s", sizeText(MaxSecretFileSize))
+		}
 		val.WriteString(v)
 		ref.WriteString(shown)
 	}
@@ -181,7 +241,7 @@ func (r *secretResolver) expand(body string) (value, shown string, usedDefault b
 		if !filepath.IsAbs(full) && r.dir != "" {
 			full = filepath.Join(r.dir, full)
 		}
-		b, err := r.readSecretFile(path, full)
+		b, err := r.readSecretFileOnce(path, full)
 		if err != nil {
 			return "", "", false, fmt.Errorf("cannot read secret file %s: %s", full, err)
 		}
@@ -226,6 +286,18 @@ func envPrefixHint(name string) string {
 		return name[:i+1]
 	}
 	return name
+}
+
+// readSecretFileOnce is readSecretFile, once per path and load.
+func (r *secretResolver) readSecretFileOnce(written, full string) ([]byte, error) {
+	ld := r.shared()
+	key := written + "\x00" + full
+	if f, ok := ld.files[key]; ok {
+		return f.data, f.err
+	}
+	data, err := r.readSecretFile(written, full)
+	ld.files[key] = fileRead{data, err}
+	return data, err
 }
 
 // readSecretFile reads the file a ${file:written} reference names (full: written made
