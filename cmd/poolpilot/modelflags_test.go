@@ -45,6 +45,15 @@ func TestModelReadPolicy(t *testing.T) {
 			t.Errorf("validate %v: exit %d\n%s", args, code, errOut)
 		}
 	}
+	t.Run("config file", func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "poolpilot.yaml")
+		if err := os.WriteFile(cfg, []byte("allow-env: [OTHER, PP_FLAG_*]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, errOut, code := runCLI(t, "validate", envModel, "--config", cfg); code != exitOK {
+			t.Errorf("exit %d\n%s", code, errOut)
+		}
+	})
 	t.Run("POOLPILOT_ALLOW_ENV", func(t *testing.T) {
 		t.Setenv("POOLPILOT_ALLOW_ENV", "OTHER, PP_FLAG_*")
 		if _, errOut, code := runCLI(t, "validate", envModel); code != exitOK {
