@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func writeModel(t *testing.T, dir, ref string) string {
@@ -121,4 +123,40 @@ func TestModelFlagErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, exitUsage, c.want)
 		}
 	}
+}
+
+// A model edit that points a secret at a FIFO inside the secrets directory is rejected
+// at once, not a reload that blocks forever: a later good edit still applies, and
+// SIGTERM still ends serve.
+func TestServeReloadWithFIFOSecretDoesNotHang(t *testing.T) {
+	dir, secrets := t.TempDir(), t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(secrets, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "model.yaml")
+	orig, err := os.ReadFile(filepath.Join(exampleDir, "model.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child := startServe(t, nil, nil, "--model", dir, "--secrets-dir", secrets,
+		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-format", "json", "--reload-debounce", "50ms")
+	child.logs.waitFor(t, "watching model for changes", 30*time.Second) // logged once the watch is set
+
+	fifoRef := strings.Replace(string(orig), "${FUNC_PRIMARY_KEY:-primary-demo-key}", "${file:"+filepath.Join(secrets, "fifo")+"}", 1)
+	if err := os.WriteFile(file, []byte(fifoRef), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := child.logs.waitFor(t, "model error", 30*time.Second)
+	if e, _ := rec["error"].(string); !strings.Contains(e, "is a FIFO (named pipe), not a regular file") {
+		t.Errorf("model error %q", e)
+	}
+	good := strings.ReplaceAll(string(orig), "tripDuration: PT30S", "tripDuration: PT45S")
+	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child.logs.waitFor(t, "model reloaded", 30*time.Second)
+	child.terminate(t, 30*time.Second)
 }
