@@ -160,3 +160,15 @@ func TestServeReloadWithFIFOSecretDoesNotHang(t *testing.T) {
 	child.logs.waitFor(t, "model reloaded", 30*time.Second)
 	child.terminate(t, 30*time.Second)
 }
+
+// diff loads models too, with the same flags.
+func TestDiffTakesModelFlags(t *testing.T) {
+	t.Setenv("PP_FLAG_TEST_KEY", "VALUE-FROM-ENV")
+	p := writeModel(t, t.TempDir(), "${PP_FLAG_TEST_KEY}")
+	if _, errOut, code := runCLI(t, "diff", p, p); code != diffTrouble || !strings.Contains(errOut, "environment variable PP_FLAG_TEST_KEY may not be read by the model") {
+		t.Errorf("diff without --allow-env: exit %d\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "diff", p, p, "--allow-env", "PP_*"); code != diffSame {
+		t.Errorf("diff --allow-env: exit %d\n%s", code, errOut)
+	}
+}
