@@ -106,7 +106,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	_, err := LoadBytes("aliases.yaml", []byte(b.String()))
 	// The document and its list are 2 values, each backend 4 (itself, name, url, region):
 	// backend 49999's url is value 200001.
-	want := "aliases.yaml:2: backends[49999].url: the document expands to more than 200000 values (aliases included); simplify it"
+	want := "aliases.yaml:2: backends[49999].url: the document expands to more than 200000 values (aliases included); stopped reading this document; simplify it"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n%.1000v\nwant:\n%s", err, want)
 	}

@@ -44,7 +44,11 @@ errors are printed with file:line as validate prints them, or a bad command line
   poolpilot diff -v old-model/ new-model/`,
 		Args: exactArgs(2, "OLD and NEW (model files or directories)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := a.diff(args[0], args[1], a.v.GetBool("verbose"))
+			opts, err := a.modelOptions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			code, err := a.diff(args[0], args[1], a.v.GetBool("verbose"), opts)
 			if err != nil {
 				fmt.Fprintf(a.stderr, "poolpilot diff: %v\n", err)
 			}
@@ -55,6 +59,7 @@ errors are printed with file:line as validate prints them, or a bad command line
 		},
 	}
 	cmd.Flags().BoolP("verbose", "v", false, "print a line diff of each changed resource (as render -o yaml prints it)")
+	addModelFlags(cmd.Flags())
 	return cmd
 }
 
@@ -65,11 +70,11 @@ type diffSide struct {
 }
 
 // diff compares the models at oldPath and newPath and writes the report to a.stdout.
-func (a *app) diff(oldPath, newPath string, verbose bool) (int, error) {
+func (a *app) diff(oldPath, newPath string, verbose bool, opts []model.Option) (int, error) {
 	var sides [2]diffSide
 	bad := false
 	for i, p := range []string{oldPath, newPath} {
-		m, err := model.Load(p)
+		m, err := model.Load(p, opts...)
 		if err != nil {
 			printModelErrors(a, err)
 			bad = true

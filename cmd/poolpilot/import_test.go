@@ -10,7 +10,8 @@ import (
 const apimTestdata = "../../importer/apim/testdata"
 
 // TestImportAPIMFailover runs the command on the failover fixture, writes the model
-// with -o, and checks that validate accepts it once the named secrets are set.
+// with -o, and checks that validate accepts it once the named secrets are set (and
+// allowed).
 func TestImportAPIMFailover(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "model.yaml")
 	stdout, stderr, code := runCLI(t, "import", "apim",
@@ -39,7 +40,7 @@ wrote ` + out + " (2 warnings)\n"
 	}
 	t.Setenv("FUNC_PRIMARY_KEY", "k1")
 	t.Setenv("FUNC_SECONDARY_KEY", "k2")
-	stdout, stderr, code = runCLI(t, "validate", out)
+	stdout, stderr, code = runCLI(t, "validate", out, "--allow-env", "FUNC_PRIMARY_KEY,FUNC_SECONDARY_KEY")
 	if code != 0 || stdout != "ok: 2 backends, 1 pool, 1 api, 1 listener\n" {
 		t.Errorf("validate: exit %d\nstdout %q\nstderr %s", code, stdout, stderr)
 	}

@@ -212,6 +212,7 @@ func TestRenderYAMLMatchesJSON(t *testing.T) {
 func TestRenderRedactsSecrets(t *testing.T) {
 	const secret = "sekrit-value"
 	t.Setenv("FUNC_PRIMARY_KEY", secret)
+	t.Setenv("POOLPILOT_ALLOW_ENV", "FUNC_PRIMARY_KEY")
 	for _, format := range []string{"json", "yaml"} {
 		for _, client := range []string{"envoy", "grpc"} {
 			out, errOut, code := runCLI(t, "render", exampleDir, "--region", "swedencentral", "--client", client, "-o", format)
