@@ -26,8 +26,8 @@ func TestImportAPIMFailover(t *testing.T) {
 	if stdout != "" {
 		t.Errorf("stdout %q with -o, want nothing", stdout)
 	}
-	wantErr := `warning: backend "func-primary-sdc" header x-functions-key uses the APIM named value {{func-primary-key}}: written as ${FUNC_PRIMARY_KEY}; set FUNC_PRIMARY_KEY to its value
-warning: backend "func-secondary-nwe" header x-functions-key uses the APIM named value {{func-secondary-key}}: written as ${FUNC_SECONDARY_KEY}; set FUNC_SECONDARY_KEY to its value
+	wantErr := `warning: backend "func-primary-sdc" header x-functions-key uses the APIM named value {{func-primary-key}}: written as ${FUNC_PRIMARY_KEY}; set FUNC_PRIMARY_KEY to its value and allow it with --allow-env FUNC_PRIMARY_KEY
+warning: backend "func-secondary-nwe" header x-functions-key uses the APIM named value {{func-secondary-key}}: written as ${FUNC_SECONDARY_KEY}; set FUNC_SECONDARY_KEY to its value and allow it with --allow-env FUNC_SECONDARY_KEY
 wrote ` + out + " (2 warnings)\n"
 	if stderr != wantErr {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, wantErr)

@@ -542,7 +542,7 @@ func (im *importer) credentials(b *backend, where string, c map[string]any) erro
 				parts = append(parts, im.headerValue(b.name, name, x))
 			case unresolved:
 				env := envName(b.name, name)
-				im.warn("backend %q header %s is %s, known only at deployment: written as ${%s}; set %s to the value", b.name, name, x.Expr, env, env)
+				im.warn("backend %q header %s is %s, known only at deployment: written as ${%s}; set %s to the value and allow it with --allow-env %s", b.name, name, x.Expr, env, env, env)
 				parts = append(parts, "${"+env+"}")
 			default:
 				return fmt.Errorf("%s: want strings, got a %s", hp, typeName(v))
@@ -568,7 +568,7 @@ func (im *importer) headerValue(backend, header, v string) string {
 	return namedValueRE.ReplaceAllStringFunc(v, func(m string) string {
 		nv := strings.TrimSpace(m[2 : len(m)-2])
 		env := envName(nv)
-		im.warn("backend %q header %s uses the APIM named value {{%s}}: written as ${%s}; set %s to its value", backend, header, nv, env, env)
+		im.warn("backend %q header %s uses the APIM named value {{%s}}: written as ${%s}; set %s to its value and allow it with --allow-env %s", backend, header, nv, env, env, env)
 		return "${" + env + "}"
 	})
 }

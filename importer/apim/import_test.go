@@ -68,8 +68,8 @@ func TestFailoverMatchesExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantWarnings := []string{
-		`backend "func-primary-sdc" header x-functions-key uses the APIM named value {{func-primary-key}}: written as ${FUNC_PRIMARY_KEY}; set FUNC_PRIMARY_KEY to its value`,
-		`backend "func-secondary-nwe" header x-functions-key uses the APIM named value {{func-secondary-key}}: written as ${FUNC_SECONDARY_KEY}; set FUNC_SECONDARY_KEY to its value`,
+		`backend "func-primary-sdc" header x-functions-key uses the APIM named value {{func-primary-key}}: written as ${FUNC_PRIMARY_KEY}; set FUNC_PRIMARY_KEY to its value and allow it with --allow-env FUNC_PRIMARY_KEY`,
+		`backend "func-secondary-nwe" header x-functions-key uses the APIM named value {{func-secondary-key}}: written as ${FUNC_SECONDARY_KEY}; set FUNC_SECONDARY_KEY to its value and allow it with --allow-env FUNC_SECONDARY_KEY`,
 	}
 	rest := failoverOpts()
 	rest.Regions = map[string]string{"func-primary-sdc": "swedencentral", "func-secondary-nwe": "norwayeast"}
