@@ -184,6 +184,22 @@ func (r *registry) groups() map[string]translator.Group {
 	return out
 }
 
+// nodeGroup returns the group of an open stream of nodeID, the newest if it has several.
+func (r *registry) nodeGroup(nodeID string) (translator.Group, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best *streamState
+	for _, st := range r.streams {
+		if st.known && st.status.NodeID == nodeID && (best == nil || st.status.StreamID > best.status.StreamID) {
+			best = st
+		}
+	}
+	if best == nil {
+		return translator.Group{}, false
+	}
+	return best.group, true
+}
+
 // snapshot copies every stream's status, sorted by node id, kind and stream id.
 func (r *registry) snapshot() []StreamStatus {
 	r.mu.Lock()
