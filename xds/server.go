@@ -89,10 +89,10 @@ type Server struct {
 // New returns a Server with no snapshot: nodes that connect before the first Apply wait.
 func New(opts Options) *Server {
 	s := &Server{
-		log:       opts.Logger,
-		obs:       opts.Observer,
-		reg:       newRegistry(),
-		groups:    map[string]*GroupStatus{},
+		log:    opts.Logger,
+		obs:    opts.Observer,
+		reg:    newRegistry(),
+		groups: map[string]*GroupStatus{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
