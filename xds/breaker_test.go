@@ -210,4 +210,3 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 		t.Errorf("versions after the trip closed %v, want the untripped %v", after, healthyVersion)
 	}
 }
-
