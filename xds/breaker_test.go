@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
 )
 
@@ -209,4 +210,89 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	if after := groupVersions(t, s, "swedencentral/envoy"); !equalVersions(after, healthyVersion) || len(after) == 0 {
 		t.Errorf("versions after the trip closed %v, want the untripped %v", after, healthyVersion)
 	}
+}
+
+// A region-scoped trip from swedencentral's reports changes only the swedencentral
+// groups; every other group keeps its versions. A node whose region the model does not
+// have reports as "" and cannot trip swedencentral's backend for swedencentral.
+func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
+	s, addr := startRealServer(t, Options{})
+	if err := s.Apply(loadBreakerModel(t, "region")); err != nil {
+		t.Fatal(err)
+	}
+	stranger := envoyNode("envoy-mars-1", "mars")
+	newSotwClient(t, addr, stranger).send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	waitFor(t, "the mars node's stream", func() bool { _, ok := s.reg.nodeGroup("envoy-mars-1"); return ok })
+	before := map[string]map[string]string{}
+	for _, g := range s.Status().Groups {
+		before[g.Key] = g.Versions
+	}
+	ls := openLRS(t, addr, stranger)
+	if err := ls.Send(envoyLoadReport(stranger, "pool", 0, "swedencentral", "primary", 0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
+	open := s.breakerView().Open
+	if len(open) != 1 || open[0].Region != "" || open[0].Scope != "region" {
+		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region \"\"", open)
+	}
+
+	node := envoyNode("envoy-sdc-1", "swedencentral")
+	next := edsHealth(t, newSotwClient(t, addr, node), "pool")
+	if h := next(); h["primary"] != core.HealthStatus_UNKNOWN {
+		t.Fatalf("swedencentral before its own reports: %v", h)
+	}
+	if err := openLRS(t, addr, node).Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if h := next(); h["primary"] != core.HealthStatus_UNHEALTHY {
+		t.Fatalf("swedencentral after its reports: %v", h)
+	}
+	for _, g := range s.Status().Groups {
+		changed := !equalVersions(before[g.Key], g.Versions)
+		// "-/envoy" holds the mars node (its region folds to "") and the nodes without one.
+		want := g.Group.Region == "swedencentral" || g.Group.Region == "" || g.Group.Region == "mars"
+		if changed != want {
+			t.Errorf("group %s: versions changed = %v, want %v", g.Key, changed, want)
+		}
+	}
+}
+
+// Replicas that hold the same trip serve the same versions: the trip's times do not
+// enter the versions.
+func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
+	m := loadBreakerModel(t, "fleet")
+	a, b := New(Options{Logger: testLogger(t)}), New(Options{Logger: testLogger(t)})
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	for _, s := range []*Server{a, b} {
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	untripped := a.Status().Groups
+	now := time.Now()
+	if !a.Breaker().Adopt(breakerTrip("primary", now, now.Add(time.Hour))) ||
+		!b.Breaker().Adopt(breakerTrip("primary", now.Add(-time.Minute), now.Add(2*time.Hour))) {
+		t.Fatal("Adopt refused the trip")
+	}
+	for _, s := range []*Server{a, b} {
+		waitFor(t, "the trip in the snapshots", func() bool { return s.served.Load().breaker.Key() != "" })
+	}
+	ga, gb := a.Status().Groups, b.Status().Groups
+	if len(ga) != len(gb) || len(ga) == 0 {
+		t.Fatalf("%d and %d groups", len(ga), len(gb))
+	}
+	for i := range ga {
+		if ga[i].Key != gb[i].Key || !equalVersions(ga[i].Versions, gb[i].Versions) {
+			t.Errorf("group %s: versions %v and %v differ between replicas", ga[i].Key, ga[i].Versions, gb[i].Versions)
+		}
+		if equalVersions(ga[i].Versions, untripped[i].Versions) {
+			t.Errorf("group %s: the trip did not change its versions", ga[i].Key)
+		}
+	}
+}
+
+func breakerTrip(backend string, at, until time.Time) breaker.Trip {
+	return breaker.Trip{Backend: backend, Scope: breaker.ScopeFleet, Rule: "primary-breaker", At: at, OpenUntil: until}
 }
