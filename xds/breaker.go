@@ -216,7 +216,16 @@ func (b breakerLookup) Backend(cluster string, loc lrs.Locality) (string, bool) 
 	if cur == nil {
 		return "", false
 	}
-	return cur.members.Backend(cluster, loc)
+	if b, ok := cur.members.Backend(cluster, loc); ok {
+		return b, true
+	}
+	// grpc-go reports a LOGICAL_DNS cluster under an empty locality (it has no
+	// localities: cdsbalancer/configbuilder.go, buildClusterImplConfigForDNS). poolpilot's
+	// LOGICAL_DNS clusters are one backend's leaf, so the cluster names the backend.
+	if ms := cur.members[cluster]; len(ms) == 1 && loc == (lrs.Locality{}) {
+		return ms[0], true
+	}
+	return "", false
 }
 
 // unionMembers merges every group's cluster → backends map.

@@ -436,3 +436,41 @@ func startGrpcJSClient(t *testing.T, f *fleet, nodeID, region string, rate float
 	p.RequireLine(t, clientReady, startTimeout)
 	return &client{name: nodeID + " (grpc-js)", p: p}
 }
+
+// A DNS-named primary reaches gRPC clients as a LOGICAL_DNS leaf of an aggregate cluster,
+// which carries no health: the trip takes the leaf out of the aggregate's list instead,
+// and the clients move to the next leaf. grpc-go reports a LOGICAL_DNS leaf under an
+// empty locality, which poolpilot maps to the leaf's backend.
+func TestFleetBreakerDNSNamedLeaf(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	_, port, err := net.SplitHostPort(f.primary.GRPCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := *f.primary
+	byName.GRPCAddr = "localhost:" + port
+	f.writeModelBytes(t, breakerSpec{Members: []member{{Backend: &byName, Priority: 1}, {Backend: f.secondary, Priority: 2}},
+		Count: 3, Interval: 10 * time.Second, Trip: 30 * time.Second}.yaml(t))
+	f.startPoolpilot(t)
+	clients := []*client{f.startClient(t, "dns-sdc", sdc, "--rate", "2")}
+	if js := startGrpcJSClient(t, f, "dns-nwe-js", nwe, 2, 80); js != nil {
+		clients = append(clients, js)
+	}
+	for _, c := range clients {
+		c.waitFor(t, "served by the DNS-named primary", time.Now(), 10*time.Second, func(r rpc) bool { return r.servedBy(primaryName) })
+	}
+	fault := time.Now()
+	if _, err := f.primary.Admin.Fail(t.Context(), 503); err != nil {
+		t.Fatal(err)
+	}
+	trip := f.waitTrip(t, primaryName, fault, 30*time.Second)
+	cutoff := trip.At.Add(2 * lrsInterval)
+	for _, c := range clients {
+		c.waitFor(t, "calls after the cutoff", cutoff.Add(time.Second), 20*time.Second, func(rpc) bool { return true })
+		requireServedBy(t, c.name+" after trip + 2 intervals", after(c.rpcs(), cutoff), secondaryName)
+	}
+	t.Logf("MEASURED DNS-named leaf (count=3 interval=10s, %d clients at 2/s): fault → trip %s (%d failures from %d proxies)",
+		len(clients), secs(trip.At.Sub(fault)), trip.Failures, trip.Proxies)
+	clients[0].stop(t)
+}
