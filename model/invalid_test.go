@@ -279,3 +279,18 @@ func TestLoadInvalid(t *testing.T) {
 		})
 	}
 }
+
+// A rule without scope is fleet-scoped; region is kept.
+func TestBreakerScopeDefault(t *testing.T) {
+	for yaml, want := range map[string]BreakerScope{"": ScopeFleet, "          scope: region\n": ScopeRegion, "          scope: fleet\n": ScopeFleet} {
+		src := "backends:\n  - name: x\n    url: https://x\n    circuitBreaker:\n      rules:\n        - tripDuration: PT30S\n" + yaml +
+			"          failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}\n"
+		m, err := LoadFiles([]File{{"case.yaml", []byte(src)}})
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := m.Backends[0].CircuitBreaker.Rules[0].Scope; got != want {
+			t.Errorf("%q: scope %q, want %q", yaml, got, want)
+		}
+	}
+}
