@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"slices"
 	"time"
 
 	"github.com/poolpilot/poolpilot/breaker"
@@ -234,22 +235,13 @@ func unionMembers(built map[string]*builtGroup) lrs.Members {
 	for _, k := range sortedKeys(built) {
 		for cluster, bs := range built[k].members {
 			for _, b := range bs {
-				if !containsString(out[cluster], b) {
+				if !slices.Contains(out[cluster], b) {
 					out[cluster] = append(out[cluster], b)
 				}
 			}
 		}
 	}
 	return out
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // BreakerView is the fleet breaker's open trips in /status.

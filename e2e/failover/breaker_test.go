@@ -474,3 +474,51 @@ func TestFleetBreakerDNSNamedLeaf(t *testing.T) {
 		len(clients), secs(trip.At.Sub(fault)), trip.Failures, trip.Proxies)
 	clients[0].stop(t)
 }
+
+// When every member of the pool is tripped, clients fail fast (no endpoint is healthy
+// and the panic threshold is 0): no call reaches either backend, and the node groups'
+// warnings on /status say so.
+func TestFleetBreakerAllTrippedFailsFast(t *testing.T) {
+	t.Parallel()
+	f := startBreakerFleet(t, func(f *fleet) breakerSpec { return primaryFirst(f, 3, 10*time.Second, 30*time.Second, "fleet") })
+	c := f.startClient(t, "all-sdc", sdc, "--rate", "4")
+	fault := time.Now()
+	for _, b := range []*harness.Backend{f.primary, f.secondary} {
+		if _, err := b.Admin.Fail(t.Context(), 503); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := f.waitTrip(t, primaryName, fault, 30*time.Second)
+	second := f.waitTrip(t, secondaryName, fault, 30*time.Second)
+	cutoff := second.At.Add(2 * lrsInterval)
+	c.waitFor(t, "calls after the cutoff", cutoff.Add(time.Second), 20*time.Second, func(rpc) bool { return true })
+	before := grpcCount(t, f.primary) + grpcCount(t, f.secondary)
+	c.waitFor(t, "more calls", time.Now().Add(time.Second), 20*time.Second, func(rpc) bool { return true })
+	if n := grpcCount(t, f.primary) + grpcCount(t, f.secondary) - before; n != 0 {
+		t.Errorf("%d calls reached a tripped backend while both were tripped", n)
+	}
+	rs := after(c.rpcs(), cutoff)
+	var slowest time.Duration
+	for _, r := range rs {
+		if r.ok() || r.Code != "Unavailable" {
+			t.Errorf("call %d after both trips: %s %s, want UNAVAILABLE", r.Seq, r.Code, r.Error)
+		}
+		slowest = max(slowest, r.ended().Sub(r.started()))
+	}
+	st, err := f.status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, g := range st.Groups {
+		for _, w := range g.Warnings {
+			warned = warned || strings.Contains(w, "the fleet breaker has tripped every member")
+		}
+	}
+	if !warned {
+		t.Errorf("no node group warns that every member of the pool is tripped")
+	}
+	t.Logf("MEASURED all members tripped: trips %s and %s after the fault; %d calls after, all UNAVAILABLE, the slowest took %s (deadline %v)",
+		secs(first.At.Sub(fault)), secs(second.At.Sub(fault)), len(rs), secs(slowest), clientDeadline)
+	c.stop(t)
+}
