@@ -146,6 +146,12 @@ func envoyLoadReport(node *core.Node, cluster string, priority uint32, region, b
 				TotalErrorRequests:      failed,
 				TotalIssuedRequests:     ok + failed,
 				TotalRequestsInProgress: 1,
+			}, {
+				// The standby, one priority down: only a retry's traffic, no errors.
+				Locality:                &core.Locality{Region: "norwayeast", SubZone: "standby"},
+				Priority:                priority + 1,
+				TotalSuccessfulRequests: 1,
+				TotalIssuedRequests:     1,
 			}},
 			LoadReportInterval: durationpb.New(1003 * time.Millisecond),
 		},
