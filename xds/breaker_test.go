@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
 // breakerModel: a pool of two IP backends at two priorities, each with a count rule.
@@ -182,9 +184,9 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	}
 	healthyVersion := groupVersions(t, s, "swedencentral/envoy")
 
-	lrs := openLRS(t, addr, node)
+	ls := openLRS(t, addr, node)
 	// Two failures: below the count of 3, nothing changes.
-	if err := lrs.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 2)); err != nil {
+	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 2)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first report to be counted", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
@@ -192,7 +194,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 		t.Fatalf("%d trips after 2 failures of 3", n)
 	}
 	start := time.Now()
-	if err := lrs.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 1)); err != nil {
+	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 1)); err != nil {
 		t.Fatal(err)
 	}
 	h = next()
@@ -301,4 +303,38 @@ func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
 
 func breakerTrip(backend string, at, until time.Time) breaker.Trip {
 	return breaker.Trip{Backend: backend, Scope: breaker.ScopeFleet, Rule: "primary-breaker", At: at, OpenUntil: until}
+}
+
+// Load reports map to backends through the served clusters: by sub_zone, and for a
+// one-backend cluster (a gRPC LOGICAL_DNS leaf, reported under an empty locality) by the
+// cluster alone. Nothing else maps.
+func TestBreakerLookup(t *testing.T) {
+	s := New(Options{Logger: testLogger(t)})
+	t.Cleanup(s.Close)
+	src := strings.Replace(fmt.Sprintf(breakerModel, "fleet"), "http://10.0.0.1:8080", "http://primary.example:8080", 1)
+	m, err := model.LoadFiles([]model.File{{Name: "model.yaml", Data: []byte(src)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(m); err != nil {
+		t.Fatal(err)
+	}
+	l := breakerLookup{s}
+	for _, c := range []struct {
+		cluster string
+		loc     lrs.Locality
+		want    string
+	}{
+		{"pool", lrs.Locality{Region: "swedencentral", SubZone: "primary"}, "primary"},
+		{"pool", lrs.Locality{Region: "norwayeast", SubZone: "standby"}, "standby"},
+		{"primary", lrs.Locality{}, "primary"}, // the gRPC LOGICAL_DNS leaf
+		{"pool", lrs.Locality{}, ""},
+		{"pool", lrs.Locality{SubZone: "other"}, ""},
+		{"poolpilot_xds", lrs.Locality{}, ""},
+	} {
+		got, ok := l.Backend(c.cluster, c.loc)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("Backend(%q, %+v) = %q, %v; want %q", c.cluster, c.loc, got, ok, c.want)
+		}
+	}
 }
