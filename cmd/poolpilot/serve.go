@@ -123,7 +123,8 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis, grpcOpts...)) })
 	start(1, func() error { return wrap("serve admin", admin.Serve(ctx, alis)) })
-	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String())
+	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String(),
+		"lrs_interval", srv.LoadReporting().Interval())
 	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
 	if path != "" {
 		onHUP := rl.ListenSignals(syscall.SIGHUP) // caught from here on, not from when the goroutine runs
