@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"sync"
 
@@ -193,32 +194,34 @@ func (t *partialTable) response(req *discovery.DiscoveryRequest, sub cache.Subsc
 		return nil
 	}
 	known := sub.ReturnedResources()
-	var names []string
+	var send []string
+	consider := func(name string) {
+		if it, ok := t.items[name]; ok && known[name] != it.hash {
+			send = append(send, name)
+		}
+	}
 	if sub.IsWildcard() {
 		for name := range t.items {
-			names = append(names, name)
+			consider(name)
 		}
 	} else {
 		for name := range sub.SubscribedResources() {
-			if _, ok := t.items[name]; ok {
-				names = append(names, name)
-			}
-		}
-	}
-	var send []string
-	for _, name := range names {
-		if known[name] != t.items[name].hash {
-			send = append(send, name)
+			consider(name)
 		}
 	}
 	if len(send) == 0 && req.GetVersionInfo() == t.version {
 		return nil
 	}
 	slices.Sort(send)
-	returned := make(map[string]string, len(names))
-	for _, name := range names {
-		if v, ok := known[name]; ok {
-			returned[name] = v
+	// What the stream holds once this is sent: what it held, less what left the
+	// snapshot, plus what is sent. A copy: the server may drop this response unsent.
+	returned := maps.Clone(known)
+	if returned == nil {
+		returned = make(map[string]string, len(send))
+	}
+	for name := range returned {
+		if _, ok := t.items[name]; !ok {
+			delete(returned, name)
 		}
 	}
 	out := &discovery.DiscoveryResponse{VersionInfo: t.version, TypeUrl: t.typeURL,
