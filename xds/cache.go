@@ -37,9 +37,6 @@ type nackCache struct {
 	cache.SnapshotCache
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
 
-	// hash maps a node to its snapshot key; nil means nodeHash.
-	hash cache.NodeHash
-
 	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
 	mu sync.Mutex
 	// tables is, per snapshot key, the partial types of its current snapshot.
@@ -121,11 +118,8 @@ type partialWatch struct {
 }
 
 func (c *nackCache) createPartialWatch(req *discovery.DiscoveryRequest, sub cache.Subscription, ch chan cache.Response) func() {
-	h := c.hash
-	if h == nil {
-		h = nodeHash{}
-	}
-	key := h.ID(req.GetNode())
+	// The key the server's snapshot cache uses (see New).
+	key := nodeHash{}.ID(req.GetNode())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if resp := c.tables[key][req.GetTypeUrl()].response(req, sub); resp != nil {
