@@ -5,8 +5,13 @@ import (
 	"testing"
 	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
@@ -105,4 +110,76 @@ func TestSotwPartialEDSAndRDS(t *testing.T) {
 		t.Errorf("RDS on a new stream carries %v, want %v", got, routes)
 	}
 
+}
+
+// TestPartialTableFollowsSnapshots drives the partial responses through a series of
+// snapshots with go-control-plane's own subscription, as the server keeps it: a stream in
+// step gets only what changed, a removed resource is not sent and is sent again when it
+// comes back, and a stream two snapshots behind gets what changed over both.
+func TestPartialTableFollowsSnapshots(t *testing.T) {
+	cla := func(name string, port uint32) types.Resource {
+		return &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
+			LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+					Address: "10.0.0.1", PortSpecifier: &core.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+	}
+	var prev *partialTable
+	table := func(version string, res ...types.Resource) *partialTable {
+		m := map[string]types.Resource{}
+		for _, r := range res {
+			m[cache.GetResourceName(r)] = r
+		}
+		tb := newPartialTable(resourcev3.EndpointType, version, m)
+		tb.diff(prev)
+		prev = tb
+		return tb
+	}
+	sub := stream.NewSotwSubscription([]string{"a", "b", "c"}, false)
+	// get answers a request at version, records what the server would, and returns the
+	// names sent (nil: no response).
+	get := func(tb *partialTable, version string) []string {
+		t.Helper()
+		resp := tb.response(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: version,
+			ResourceNames: []string{"a", "b", "c"}}, sub)
+		if resp == nil {
+			return nil
+		}
+		sub.SetReturnedResources(resp.GetReturnedResources())
+		out, err := resp.GetDiscoveryResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.GetVersionInfo() != tb.version {
+			t.Errorf("response version %q, want the table's %q", out.GetVersionInfo(), tb.version)
+		}
+		names := []string{}
+		for _, a := range out.GetResources() {
+			m, err := a.UnmarshalNew()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, nameOf(m))
+		}
+		return names
+	}
+	check := func(step string, got []string, want ...string) {
+		t.Helper()
+		if want == nil && got != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: sent %v, want %v", step, got, want)
+		}
+	}
+
+	v1 := table("v1", cla("a", 1), cla("b", 1), cla("c", 1))
+	check("first request", get(v1, ""), "a", "b", "c")
+	check("ACK", get(v1, "v1"))
+	v2 := table("v2", cla("a", 2), cla("b", 1))
+	check("a changed, c removed", get(v2, "v1"), "a")
+	check("ACK of v2", get(v2, "v2"))
+	v3 := table("v3", cla("a", 2), cla("b", 1), cla("c", 1))
+	check("c back, unchanged", get(v3, "v2"), "c")
+	table("v4", cla("a", 2), cla("b", 4), cla("c", 1))
+	v5 := table("v5", cla("a", 5), cla("b", 4), cla("c", 1))
+	check("two snapshots behind", get(v5, "v3"), "a", "b")
+	v6 := table("v6", cla("a", 5), cla("b", 4), cla("c", 1))
+	check("a new version changing nothing subscribed", get(v6, "v5"), []string{}...)
 }
