@@ -51,6 +51,9 @@ type Metrics struct {
 	mu            sync.Mutex
 	modelVersion  string
 	groupVersions map[groupType]string
+	// openStreams counts each streams series, so one that reaches zero is deleted: a
+	// group that goes away leaves no series behind.
+	openStreams map[[2]string]int
 }
 
 // NewMetrics creates the metrics on a fresh registry.
@@ -83,6 +86,7 @@ func NewMetrics() *Metrics {
 		groupVersion: gaugeVec(metricGroupVersionInfo,
 			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
 		groupVersions: map[groupType]string{},
+		openStreams:   map[[2]string]int{},
 	}
 	// Both results exist from the start, so rate() and alerts work before the first failure.
 	m.reloads.WithLabelValues(reloadOK)
@@ -169,16 +173,30 @@ type groupType struct{ group, typ string }
 
 // StreamOpened counts an open stream of a known node.
 func (m *Metrics) StreamOpened(ev Event) {
-	if m != nil {
-		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Inc()
+	if m == nil {
+		return
 	}
+	k := [2]string{groupLabel(ev.Group), string(ev.Kind)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.openStreams[k]++
+	m.streams.WithLabelValues(k[0], k[1]).Set(float64(m.openStreams[k]))
 }
 
-// StreamClosed undoes StreamOpened.
+// StreamClosed undoes StreamOpened, deleting the series when no stream is left.
 func (m *Metrics) StreamClosed(ev Event) {
-	if m != nil {
-		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Dec()
+	if m == nil {
+		return
 	}
+	k := [2]string{groupLabel(ev.Group), string(ev.Kind)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.openStreams[k]--; m.openStreams[k] > 0 {
+		m.streams.WithLabelValues(k[0], k[1]).Set(float64(m.openStreams[k]))
+		return
+	}
+	delete(m.openStreams, k)
+	m.streams.DeleteLabelValues(k[0], k[1])
 }
 
 // Response counts one response sent.
