@@ -95,29 +95,24 @@ func resolveGroup(g translator.Group, regions map[string]bool) translator.Group 
 func clipText(s string, n int) string { return clipTextOf(s, n, 0) }
 
 // clipTextOf is clipText of s, which stands for a client text total bytes long already
-// cut to s (total 0: s is the whole text).
+// cut to s (total 0: s is the whole text). The result is at most n bytes plus the marker.
 func clipTextOf(s string, n, total int) string {
-	cut := s
-	if len(cut) > n {
-		cut = cut[:n]
-		// Back off to the start of a rune the cut splits (at most UTFMax-1 bytes).
-		for i := 1; i < utf8.UTFMax && len(cut) > 0 && !utf8.RuneStart(s[len(cut)]); i++ {
-			cut = cut[:len(cut)-1]
-		}
-	}
 	var b strings.Builder
-	b.Grow(len(cut) + 32)
-	for _, r := range cut {
+	b.Grow(min(len(s), n) + 32)
+	cut := total > len(s)
+	for _, r := range s {
 		switch {
-		case r == utf8.RuneError:
-			b.WriteRune('\uFFFD')
+		case r == utf8.RuneError: // also invalid UTF-8
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
+			r = '?'
 		}
+		if b.Len()+utf8.RuneLen(r) > n {
+			cut = true
+			break
+		}
+		b.WriteRune(r)
 	}
-	if total > 0 || len(cut) < len(s) {
+	if cut {
 		fmt.Fprintf(&b, "…[cut: %d bytes]", max(total, len(s)))
 	}
 	return b.String()
