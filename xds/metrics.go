@@ -72,8 +72,9 @@ func NewMetrics() *Metrics {
 		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		Registry:       reg,
-		reloads:        counterVec(metricReloads, "Model reloads by result: ok (applied) or error (rejected; the last good model keeps serving).", "result"),
+		Registry: reg,
+		reloads: counterVec(metricReloads, "Model reloads by result: ok (applied), error (invalid) or refused "+
+			"(valid, but it removes most of the served listeners or APIs); the last good model keeps serving unless ok.", "result"),
 		lastReload:     gauge(metricLastReload, "Unix time of the last reload attempt, successful or not."),
 		lastReloadOK:   gauge(metricLastReloadOK, "1 if the last reload attempt was applied, 0 if it was rejected."),
 		lastGoodReload: gauge(metricLastGoodReload, "Unix time of the last reload that was applied."),
@@ -91,6 +92,7 @@ func NewMetrics() *Metrics {
 	// Both results exist from the start, so rate() and alerts work before the first failure.
 	m.reloads.WithLabelValues(reloadOK)
 	m.reloads.WithLabelValues(reloadError)
+	m.reloads.WithLabelValues(reloadRefused)
 	for _, t := range []string{"clusters", "endpoints", "routes", "listeners"} {
 		m.responses.WithLabelValues(t)
 		m.acks.WithLabelValues(t)
@@ -105,8 +107,9 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 const (
-	reloadOK    = "ok"
-	reloadError = "error"
+	reloadOK      = "ok"
+	reloadError   = "error"
+	reloadRefused = "refused"
 )
 
 // ObserveReload records one reload attempt.
@@ -116,6 +119,12 @@ func (m *Metrics) ObserveReload(r ReloadResult) {
 	}
 	ts := float64(r.Time.UnixNano()) / 1e9
 	m.lastReload.Set(ts)
+	if r.Refused {
+		m.reloads.WithLabelValues(reloadRefused).Inc()
+		m.lastReloadOK.Set(0)
+		m.modelErrors.Set(0) // the model is valid
+		return
+	}
 	if !r.OK {
 		m.reloads.WithLabelValues(reloadError).Inc()
 		m.lastReloadOK.Set(0)

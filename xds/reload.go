@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,9 @@ type ReloadResult struct {
 	// Errors are the problems that rejected the model, one per entry, each starting with
 	// file:line when the loader knows it.
 	Errors []string `json:"errors,omitempty"`
+	// Refused is set when the model was valid but the reload would have removed most of
+	// what is served (see checkShrink); Errors says what.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // LoadFunc reads and validates the model at path (model.Load).
@@ -48,6 +52,9 @@ type ReloaderOptions struct {
 	Logger  *slog.Logger
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
+	// AllowShrink applies a reload that removes most of the served listeners or APIs,
+	// which is refused otherwise (checkShrink).
+	AllowShrink bool
 }
 
 // Reloader loads the model from disk and applies it, keeping the last good model when a
@@ -128,6 +135,8 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	} else {
 		res.Version = r.lastGood.Version
 		res.Errors = ErrorLines(err)
+		var shrink *ShrinkError
+		res.Refused = errors.As(err, &shrink)
 	}
 	r.last = res
 	r.mu.Unlock()
@@ -135,6 +144,10 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	r.opts.Metrics.ObserveReload(res)
 	if res.OK {
 		log.Info("model reloaded", "version", res.Version)
+		return res
+	}
+	if res.Refused {
+		log.Error("model reload refused; the last good model keeps serving", "serving", res.Version, "error", res.Errors[0])
 		return res
 	}
 	if res.Version == "" {
@@ -155,6 +168,12 @@ func (r *Reloader) loadAndApply() (*model.Model, error) {
 	}
 	if m == nil {
 		return nil, fmt.Errorf("%s: the loader returned no model", r.path)
+	}
+	if !r.opts.AllowShrink {
+		// current changes only under reloadMu, which the caller holds.
+		if err := checkShrink(r.current, m); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.apply(m); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)

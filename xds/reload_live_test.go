@@ -82,6 +82,8 @@ type liveOptions struct {
 	grpcOpts []grpc.ServerOption
 	// setup, when set, populates the directory before the first load (after files).
 	setup func(t *testing.T, dir string)
+	// allowShrink is ReloaderOptions.AllowShrink.
+	allowShrink bool
 }
 
 // startLive writes files into a new directory and serves them.
@@ -101,7 +103,8 @@ func startLive(t *testing.T, files map[string]string, o liveOptions) *live {
 	log := testLogger(t)
 	l.srv = New(Options{Logger: log, Translate: translator.Translate, Observer: l.metrics})
 	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
-	l.reloader = NewServerReloader(l.path, l.srv, ReloaderOptions{Metrics: l.metrics, Logger: log}, model.WithLookupEnv(lookup))
+	l.reloader = NewServerReloader(l.path, l.srv, ReloaderOptions{Metrics: l.metrics, Logger: log, AllowShrink: o.allowShrink},
+		model.WithLookupEnv(lookup))
 	if res := l.reloader.Reload("startup"); !res.OK {
 		t.Fatalf("startup model rejected: %v", res.Errors)
 	}

@@ -65,7 +65,7 @@ func (a *app) serve(ctx context.Context) error {
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log}
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink")}
 	reloadPath := path
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.

@@ -17,6 +17,7 @@ func addLiveFlags(f *pflag.FlagSet) {
 	f.String("xds-client-ca", "", "PEM CA bundle: require every xDS client to present a certificate it signed (mutual TLS)")
 	f.Duration("reload-debounce", xds.DefaultDebounce, "quiet period after a model file change before reloading (a burst of writes is one reload)")
 	f.Bool("admin-pprof", false, "serve Go profiling on /debug/pprof/ of the admin address")
+	f.Bool("allow-shrink", false, "apply a reload that removes more than half of the served listeners or APIs (refused otherwise)")
 }
 
 // xdsServerOptions are the gRPC options for the xDS server: TLS credentials when the TLS
