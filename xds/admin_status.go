@@ -21,6 +21,8 @@ type AdminStatus struct {
 	// LastReload is the latest reload attempt; LastGoodReload the latest applied one.
 	LastReload     *ReloadResult `json:"lastReload,omitempty"`
 	LastGoodReload *ReloadResult `json:"lastGoodReload,omitempty"`
+	// Watch is the model watch's health; absent when the model is not watched.
+	Watch *WatchHealth `json:"watch,omitempty"`
 	// LastApplyError is the server's last apply failure after its last success.
 	LastApplyError string       `json:"lastApplyError,omitempty"`
 	Pools          []PoolStatus `json:"pools"`
@@ -110,6 +112,7 @@ func (a *Admin) Status() AdminStatus {
 			out.LastGoodReload = &good
 		}
 		m = r.Current()
+		out.Watch = r.Watching()
 	}
 	if m == nil {
 		m = a.opts.Server.currentModel()

@@ -24,6 +24,7 @@ const (
 	metricAcks             = "poolpilot_xds_acks_total"
 	metricNacks            = "poolpilot_xds_nacks_total"
 	metricGroupVersionInfo = "poolpilot_group_version_info"
+	metricWatchUp          = "poolpilot_model_watch_up"
 )
 
 // Metrics is poolpilot's Prometheus instrumentation, on its own registry (never the
@@ -47,6 +48,8 @@ type Metrics struct {
 	acks           *prometheus.CounterVec
 	nacks          *prometheus.CounterVec
 	groupVersion   *prometheus.GaugeVec
+	watchUp        prometheus.Gauge
+	watchOnce      sync.Once
 
 	mu            sync.Mutex
 	modelVersion  string
@@ -86,6 +89,9 @@ func NewMetrics() *Metrics {
 		nacks:          counterVec(metricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
 		groupVersion: gaugeVec(metricGroupVersionInfo,
 			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
+		// Registered at the first ObserveWatch, so it is absent when nothing is watched.
+		watchUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricWatchUp, Help: "1 while the model directory is " +
+			"watched for changes, 0 while it is gone and being watched for again (edits are not seen)."}),
 		groupVersions: map[groupType]string{},
 		openStreams:   map[[2]string]int{},
 	}
@@ -143,6 +149,19 @@ func (m *Metrics) ObserveReload(r ReloadResult) {
 		}
 		m.modelVersion = r.Version
 		m.modelInfo.WithLabelValues(r.Version).Set(1)
+	}
+}
+
+// ObserveWatch records whether the model watch is in place.
+func (m *Metrics) ObserveWatch(up bool) {
+	if m == nil {
+		return
+	}
+	m.watchOnce.Do(func() { m.Registry.MustRegister(m.watchUp) })
+	if up {
+		m.watchUp.Set(1)
+	} else {
+		m.watchUp.Set(0)
 	}
 }
 

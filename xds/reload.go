@@ -73,6 +73,17 @@ type Reloader struct {
 	lastGood ReloadResult
 	current  *model.Model
 	attempts int
+	watch    *WatchHealth // nil until Watch starts
+}
+
+// WatchHealth is the state of the model watch, as /status shows it.
+type WatchHealth struct {
+	// Up is false while the model directory is gone and its watch is being re-established.
+	Up    bool      `json:"up"`
+	Since time.Time `json:"since"`
+	Error string    `json:"error,omitempty"`
+	// Restored counts the times the watch was lost and re-established.
+	Restored int `json:"restored"`
 }
 
 // NewReloader returns a Reloader for the model at path. Nothing is loaded until Reload.
@@ -216,7 +227,46 @@ func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = r.opts.Logger
 	}
+	health := opts.Health
+	opts.Health = func(up bool, err error) {
+		r.setWatchHealth(up, err)
+		if health != nil {
+			health(up, err)
+		}
+	}
 	return Watch(ctx, r.path, opts, func() { r.Reload("file") })
+}
+
+func (r *Reloader) setWatchHealth(up bool, err error) {
+	r.mu.Lock()
+	prev := r.watch
+	h := &WatchHealth{Up: up, Since: r.opts.Now()}
+	if prev != nil {
+		h.Restored = prev.Restored
+		if prev.Up == up {
+			h.Since = prev.Since
+		}
+		if up && !prev.Up {
+			h.Restored++
+		}
+	}
+	if err != nil {
+		h.Error = err.Error()
+	}
+	r.watch = h
+	r.mu.Unlock()
+	r.opts.Metrics.ObserveWatch(up)
+}
+
+// Watching is the model watch's state; nil when no watch runs.
+func (r *Reloader) Watching() *WatchHealth {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.watch == nil {
+		return nil
+	}
+	h := *r.watch
+	return &h
 }
 
 // ReloadOnSignal reloads on each of sigs (SIGHUP by convention) until ctx ends.

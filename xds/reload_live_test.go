@@ -82,6 +82,8 @@ type liveOptions struct {
 	grpcOpts []grpc.ServerOption
 	// setup, when set, populates the directory before the first load (after files).
 	setup func(t *testing.T, dir string)
+	// dir, when set, is the model directory (created), instead of a new t.TempDir().
+	dir string
 	// allowShrink is ReloaderOptions.AllowShrink.
 	allowShrink bool
 }
@@ -89,7 +91,12 @@ type liveOptions struct {
 // startLive writes files into a new directory and serves them.
 func startLive(t *testing.T, files map[string]string, o liveOptions) *live {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, data := range files {
 		liveWriteFile(t, dir, name, []byte(data))
 	}
