@@ -52,6 +52,9 @@ type ReloaderOptions struct {
 	Logger  *slog.Logger
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
+	// Check, when set, must accept a loaded model before it is applied (serve's refusal
+	// to serve credentials to unauthenticated clients).
+	Check func(*model.Model) error
 	// AllowShrink applies a reload that removes most of the served listeners or APIs,
 	// which is refused otherwise (checkShrink).
 	AllowShrink bool
@@ -179,6 +182,11 @@ func (r *Reloader) loadAndApply() (*model.Model, error) {
 	}
 	if m == nil {
 		return nil, fmt.Errorf("%s: the loader returned no model", r.path)
+	}
+	if r.opts.Check != nil {
+		if err := r.opts.Check(m); err != nil {
+			return nil, err
+		}
 	}
 	if !r.opts.AllowShrink {
 		// current changes only under reloadMu, which the caller holds.

@@ -59,13 +59,21 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 
+	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
+	guard := a.credentialGuard(xdsAddr, a.v.GetString("xds-client-ca") != "")
+	if guard != nil {
+		if err := guard(m); err != nil {
+			return err
+		}
+	}
+
 	metrics := xds.NewMetrics()
 	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink")}
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
 	reloadPath := path
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
@@ -79,7 +87,6 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
 	xlis, err := net.Listen("tcp", xdsAddr)
 	if err != nil {
 		return fmt.Errorf("--xds-address %s: %w", xdsAddr, err)
