@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // Tests of what a hostile or careless xDS client can make the server hold. Every stream is
@@ -289,4 +291,85 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() { c.l.open.Add(-1) })
 	return c.Conn.Close()
+}
+
+// TestRegionRemovedFromModel: a node whose region the model stops naming is answered (its
+// open watch gets the shared group's snapshot, not silence), moves to the shared group,
+// and once it has gone the next Apply leaves no cache key for the removed region.
+func TestRegionRemovedFromModel(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+	withoutNWE := func(variant int) *model.Model {
+		m := testModel(t, variant)
+		for _, b := range m.Backends {
+			if b.Region == "norwayeast" {
+				b.Region = ""
+			}
+		}
+		return m
+	}
+
+	a := openLiveADS(t, addr, nil, liveNode("nwe-1", "norwayeast"))
+	if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ack(a.mustRecv()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACK counted", func() bool {
+		st := s.Status().Streams
+		return len(st) == 1 && st[0].Types[resource.ClusterType].Acks == 1
+	})
+
+	mustApply(t, s, withoutNWE(1))
+	r := a.mustRecv()
+	if want := groupVersions(t, s, OtherRegion+"/envoy")[resource.ClusterType]; r.GetVersionInfo() != want {
+		t.Errorf("after its region left the model the node got %s; want the shared group's %s", r.GetVersionInfo(), want)
+	}
+	if err := a.ack(r); err != nil {
+		t.Fatal(err)
+	}
+	a.stream.CloseSend()
+	waitFor(t, "stream closed", func() bool { return len(s.Status().Streams) == 0 })
+	mustApply(t, s, withoutNWE(2))
+	for _, k := range s.cache.GetStatusKeys() {
+		if strings.HasPrefix(k, "norwayeast/") {
+			t.Errorf("the cache keeps key %s after norwayeast left the model and its node went", k)
+		}
+	}
+}
+
+// TestStreamsPerConnectionAreCapped: one connection may open MaxConcurrentStreams streams;
+// the next waits (gRPC queues it) instead of costing the server another stream.
+func TestStreamsPerConnectionAreCapped(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, testModel(t, 0))
+	c := dial(t, addr)
+	open := func(ctx context.Context, i int) error {
+		st, err := c.StreamAggregatedResources(ctx)
+		if err != nil {
+			return err
+		}
+		if err := st.Send(&discovery.DiscoveryRequest{Node: liveNode(fmt.Sprintf("n%d", i), "swedencentral"),
+			TypeUrl: resource.ClusterType}); err != nil {
+			return err
+		}
+		_, err = st.Recv()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := range MaxConcurrentStreams {
+		if err := open(ctx, i); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	extra, cancelExtra := context.WithTimeout(ctx, time.Second)
+	defer cancelExtra()
+	if err := open(extra, MaxConcurrentStreams); err == nil {
+		t.Errorf("stream %d on one connection was served; want it held back", MaxConcurrentStreams+1)
+	}
+	if n := len(s.Status().Streams); n != MaxConcurrentStreams {
+		t.Errorf("%d streams open; want %d", n, MaxConcurrentStreams)
+	}
 }
