@@ -57,8 +57,8 @@ func (c callbacks) closed(k streamKey) {
 // client cannot make the server track types it does not serve.
 func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
 	k := streamKey{SotW, id}
-	if err := checkTypeURL(req.GetTypeUrl()); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+	if err := c.checkType(k, req.GetTypeUrl()); err != nil {
+		return err
 	}
 	if err := c.firstRequest(k, req.GetNode()); err != nil {
 		return err
@@ -74,8 +74,8 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 
 func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	k := streamKey{Delta, id}
-	if err := checkTypeURL(req.GetTypeUrl()); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+	if err := c.checkType(k, req.GetTypeUrl()); err != nil {
+		return err
 	}
 	// Only the first request must carry the node; setNode ignores a later nil.
 	if err := c.firstRequest(k, req.GetNode()); err != nil {
@@ -84,6 +84,16 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryR
 	d := req.GetErrorDetail()
 	c.answered(k, req.GetTypeUrl(), req.GetResponseNonce(), d != nil, d.GetMessage(), false)
 	return nil
+}
+
+// checkType refuses, and logs, a request for a type poolpilot does not serve.
+func (c callbacks) checkType(k streamKey, typeURL string) error {
+	err := checkTypeURL(typeURL)
+	if err == nil {
+		return nil
+	}
+	c.s.log.Warn("xDS request refused", "stream", k.id, "kind", k.kind, "error", err)
+	return status.Error(codes.InvalidArgument, err.Error())
 }
 
 // firstRequest registers the stream's node and makes sure its group has a snapshot before

@@ -128,7 +128,10 @@ func (s *Server) Register(g *grpc.Server) {
 // what one client may cost (clientLimitOptions).
 func GRPCServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// MaxConnectionIdle: a connection without a stream for 5 minutes is no node (a node
+		// keeps its ADS stream open); close it rather than hold its descriptor.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second,
+			MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, clientLimitOptions()...)
 }
@@ -142,8 +145,10 @@ const (
 	// of one type, more than a model of MaxFileSize makes.
 	MaxRecvMsgSize = 1 << 20
 	// MaxConcurrentStreams per connection: a node uses one ADS stream (or one per type
-	// on the per-type services, four); more is a client multiplying its cost.
-	MaxConcurrentStreams = 16
+	// on the per-type services, four); poolpilot-load multiplexes up to 100 simulated
+	// nodes on one connection (--streams-per-conn), so 100, not less: a client
+	// multiplying its cost has to open connections, each of which the kernel counts.
+	MaxConcurrentStreams = 100
 	// handshakeTimeout bounds a connection that never completes its TLS / HTTP/2
 	// preface (gRPC's default is 120 s).
 	handshakeTimeout = 10 * time.Second
