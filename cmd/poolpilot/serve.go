@@ -27,6 +27,14 @@ and delta. Without --model it serves the embedded example (examples/failover/mod
 
 With --model, an edit of the model (or SIGHUP) reloads it: a model that fails validation
 changes nothing, its errors are logged with file:line, and the last good one keeps serving.
+A reload that removes more than half of the served listeners or APIs is refused unless
+--allow-shrink.
+
+A model with backend credentials is refused on an --xds-address other hosts can reach
+unless xDS uses mutual TLS (--xds-client-ca) or --insecure-serve-credentials is given:
+the xDS port gives every client that connects its node group's credentials. With mutual
+TLS a node may claim only the regions its certificate names (URI SAN
+urn:poolpilot:region:<region>).
 
 The admin address serves /healthz, /readyz, /metrics, /status (JSON) and / (HTML); it is
 not authenticated, so keep it on a private address.
