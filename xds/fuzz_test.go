@@ -41,7 +41,7 @@ func FuzzNackText(f *testing.F) {
 func FuzzNodeGroup(f *testing.F) {
 	regions := map[string]bool{"swedencentral": true, "norwayeast": true}
 	keys := map[string]bool{}
-	for _, g := range baseGroups(regions) {
+	for _, g := range append(otherGroups(), baseGroups(regions)...) {
 		keys[g.String()] = true
 		g.LegacyEnvoy = true
 		keys[g.String()] = true

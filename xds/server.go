@@ -196,9 +196,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.Serv
 // Close ends every open stream cleanly (status OK); clients reconnect elsewhere.
 func (s *Server) Close() { s.cancel() }
 
-// Apply translates m for every node group — each region of the model and "" (nodes
-// without a region), for Envoy and gRPC clients, plus the group of every connected
-// node — and only if every translation succeeds sets every snapshot. On error nothing
+// Apply translates m for every node group — each region of the model, "" (nodes
+// without a region) and OtherRegion (regions the model does not name), for Envoy and
+// gRPC clients, plus the group of every connected node — and only if every translation
+// succeeds sets every snapshot. On error nothing
 // changes: the last good snapshots keep serving and the error is returned.
 func (s *Server) Apply(m *model.Model) error {
 	s.applyMu.Lock()
@@ -209,7 +210,7 @@ func (s *Server) Apply(m *model.Model) error {
 	regions := modelRegions(m)
 	base := baseGroups(regions)
 	all := map[string]translator.Group{}
-	for _, g := range base {
+	for _, g := range append(otherGroups(), base...) {
 		all[g.String()] = g
 	}
 	for k, g := range s.reg.groups(regions) {
@@ -240,9 +241,6 @@ func (s *Server) Apply(m *model.Model) error {
 		applied[k] = b.status.Versions
 	}
 	for _, g := range base {
-		if g.Region == OtherRegion {
-			continue // the same resources as "" (no member is local to either)
-		}
 		for url, v := range built[g.String()].status.Versions {
 			baseVersions[g.String()+" "+url] = v
 		}
@@ -486,15 +484,21 @@ func modelRegions(m *model.Model) map[string]bool {
 	return out
 }
 
-// baseGroups are the groups every Apply builds: each region, "" and OtherRegion × Envoy,
-// gRPC.
+// baseGroups are the model's groups: each region and "" × Envoy, gRPC. The model version
+// is a hash of their versions.
 func baseGroups(regions map[string]bool) []translator.Group {
-	names := append([]string{"", OtherRegion}, sortedKeys(regions)...)
+	names := append([]string{""}, sortedKeys(regions)...)
 	out := make([]translator.Group, 0, 2*len(names))
 	for _, r := range names {
 		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
 	}
 	return out
+}
+
+// otherGroups are the groups of nodes whose region the model does not name, which every
+// Apply builds too (they get the same resources as "", without its warning).
+func otherGroups() []translator.Group {
+	return []translator.Group{{Region: OtherRegion, Client: translator.Envoy}, {Region: OtherRegion, Client: translator.GRPC}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
