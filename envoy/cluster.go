@@ -1,6 +1,8 @@
 package envoy
 
 import (
+	"time"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -42,6 +44,11 @@ type ClusterSpec struct {
 	RetryBudgetMinimum     uint32
 	Protocol               ProtocolSpec
 	TransportSocketMatches []*clusterv3.Cluster_TransportSocketMatch
+	// ConnectTimeout > 0 bounds each TCP (and TLS) connect; Envoy's default is 5 s.
+	ConnectTimeout time.Duration
+	// V4Preferred resolves DNS names to IPv4 when there is an A record (Envoy's default
+	// AUTO asks for IPv6 first).
+	V4Preferred bool
 }
 
 // Cluster builds a cluster of lb_policy ROUND_ROBIN (the only one every gRPC client honours
@@ -55,6 +62,12 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 		},
 		OutlierDetection:       s.Outlier,
 		TransportSocketMatches: s.TransportSocketMatches,
+	}
+	if s.ConnectTimeout > 0 {
+		c.ConnectTimeout = dur(s.ConnectTimeout)
+	}
+	if s.V4Preferred {
+		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
 	switch s.Discovery {
 	case EDS:

@@ -37,9 +37,10 @@ func HTTPConnectionManager(statPrefix, routeConfig string) *hcmv3.HttpConnection
 	}
 }
 
-// SocketListener is an Envoy listener on address:port serving routeConfig.
-func SocketListener(name, address string, port uint32, routeConfig string) *listenerv3.Listener {
-	return &listenerv3.Listener{
+// SocketListener is an Envoy listener on address:port serving routeConfig. bufferLimit > 0
+// sets per_connection_buffer_limit_bytes (Envoy's default is 1 MiB).
+func SocketListener(name, address string, port uint32, routeConfig string, bufferLimit uint32) *listenerv3.Listener {
+	l := &listenerv3.Listener{
 		Name:    name,
 		Address: SocketAddress(address, port),
 		FilterChains: []*listenerv3.FilterChain{{
@@ -50,6 +51,10 @@ func SocketListener(name, address string, port uint32, routeConfig string) *list
 			}},
 		}},
 	}
+	if bufferLimit > 0 {
+		l.PerConnectionBufferLimitBytes = u32(bufferLimit)
+	}
+	return l
 }
 
 // APIListener is the listener a proxyless gRPC client asks for when it dials

@@ -7,7 +7,7 @@ import (
 )
 
 func TestSocketListener(t *testing.T) {
-	l := SocketListener("public", "0.0.0.0", 10000, "public")
+	l := SocketListener("public", "0.0.0.0", 10000, "public", 0)
 	if err := Validate(l); err != nil {
 		t.Fatal(err)
 	}

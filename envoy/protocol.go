@@ -25,8 +25,11 @@ const (
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Min, Max uint32 }
 
-// MetadataHeader adds Header to every upstream request with the value of the chosen
-// endpoint's metadata Namespace/Key; hosts without that key get no header.
+// MetadataHeader sets Header on every upstream request to the value of the chosen
+// endpoint's metadata Namespace/Key. The header is removed first, on every attempt, so a
+// host without that key gets no header at all: neither a copy the client sent nor the key
+// of a host tried by an earlier attempt (the upstream filters edit the request headers
+// that every retry reuses).
 type MetadataHeader struct {
 	Header    string
 	Namespace string
@@ -80,6 +83,13 @@ func HTTPProtocolOptions(s ProtocolSpec) map[string]*anypb.Any {
 
 func headerMutation(hs []MetadataHeader) *headermutationv3.HeaderMutation {
 	m := &headermutationv3.Mutations{}
+	// Every remove comes before every append: Envoy applies the mutations in order, and
+	// skips an append whose value comes out empty, which would leave a stale header.
+	for _, h := range hs {
+		m.RequestMutations = append(m.RequestMutations, &mutationv3.HeaderMutation{
+			Action: &mutationv3.HeaderMutation_Remove{Remove: h.Header},
+		})
+	}
 	for _, h := range hs {
 		m.RequestMutations = append(m.RequestMutations, &mutationv3.HeaderMutation{
 			Action: &mutationv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
@@ -87,7 +97,6 @@ func headerMutation(hs []MetadataHeader) *headermutationv3.HeaderMutation {
 					Key:   h.Header,
 					Value: fmt.Sprintf("%%UPSTREAM_METADATA(%s:%s)%%", h.Namespace, h.Key),
 				},
-				// A client must not be able to send its own credentials header through.
 				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 			}},
 		})

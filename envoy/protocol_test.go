@@ -39,7 +39,11 @@ func TestHTTPProtocolOptions(t *testing.T) {
 	if err := fs[0].GetTypedConfig().UnmarshalTo(hm); err != nil {
 		t.Fatal(err)
 	}
-	h := hm.GetMutations().GetRequestMutations()[0].GetAppend().GetHeader()
+	ms := hm.GetMutations().GetRequestMutations()
+	if len(ms) != 2 || ms[0].GetRemove() != "x-functions-key" {
+		t.Fatalf("request mutations = %v, want the remove first", ms)
+	}
+	h := ms[1].GetAppend().GetHeader()
 	if h.GetKey() != "x-functions-key" || h.GetValue() != "%UPSTREAM_METADATA(poolpilot:x-functions-key)%" {
 		t.Errorf("header = %v", h)
 	}

@@ -27,9 +27,10 @@ type RetrySpec struct {
 	PerTryTimeout time.Duration
 	// RetryAfterMax > 0 honours a Retry-After (seconds) response header up to this long.
 	RetryAfterMax time.Duration
-	// PreviousPriorities sends each retry to a priority not yet tried, updating after
-	// every attempt.
+	// PreviousPriorities sends retries to priorities not yet tried. The tried levels are
+	// recomputed every UpdateFrequency attempts (0 means 1).
 	PreviousPriorities bool
+	UpdateFrequency    int32
 	// PreviousHosts avoids hosts already tried, re-picking up to HostSelectionAttempts times.
 	PreviousHosts         bool
 	HostSelectionAttempts int64
@@ -61,10 +62,11 @@ func RetryPolicy(s RetrySpec) *routev3.RetryPolicy {
 		}
 	}
 	if s.PreviousPriorities {
+		freq := max(s.UpdateFrequency, 1)
 		rp.RetryPriority = &routev3.RetryPolicy_RetryPriority{
 			Name: PreviousPrioritiesName,
 			ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: mustAny(
-				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: 1})},
+				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: freq})},
 		}
 	}
 	if s.PreviousHosts {

@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"math"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -21,6 +22,11 @@ type RouteSpec struct {
 	// BodyBufferLimit > 0 lets Envoy buffer a request body this large, so a retry can
 	// resend it.
 	BodyBufferLimit uint64
+	// LegacyBufferLimit writes BodyBufferLimit as per_request_buffer_limit_bytes instead,
+	// for Envoy older than 1.36, which has no request_body_buffer_limit (and ignores it).
+	LegacyBufferLimit bool
+	// RemoveHeaders are request headers dropped before the request is routed.
+	RemoveHeaders []string
 }
 
 // Route builds a route.
@@ -41,9 +47,13 @@ func Route(s RouteSpec) *routev3.Route {
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: s.Prefix}},
 		Action: &routev3.Route_Route{Route: action},
 	}
-	if s.BodyBufferLimit > 0 {
+	switch {
+	case s.BodyBufferLimit > 0 && s.LegacyBufferLimit:
+		r.PerRequestBufferLimitBytes = u32(uint32(min(s.BodyBufferLimit, math.MaxUint32))) //nolint:staticcheck // the only field Envoy < 1.36 reads
+	case s.BodyBufferLimit > 0:
 		r.RequestBodyBufferLimit = wrapperspb.UInt64(s.BodyBufferLimit)
 	}
+	r.RequestHeadersToRemove = s.RemoveHeaders
 	return r
 }
 

@@ -12,14 +12,16 @@ import (
 const TLSName = "envoy.transport_sockets.tls"
 
 // UpstreamTLS is a TLS transport socket that sends sni and verifies the server's
-// certificate against the system's trusted roots and the DNS name sni.
-func UpstreamTLS(sni string) *corev3.TransportSocket {
+// certificate against the CA bundle in the file caFile (on the proxy's file system) and
+// the DNS name sni. Envoy refuses SAN matching without a trusted CA, and does not
+// implement system_root_certs, so the bundle is always named explicitly.
+func UpstreamTLS(sni, caFile string) *corev3.TransportSocket {
 	ctx := &tlsv3.UpstreamTlsContext{
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
 				ValidationContext: &tlsv3.CertificateValidationContext{
-					SystemRootCerts: &tlsv3.CertificateValidationContext_SystemRootCerts{},
+					TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: caFile}},
 					MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
 						SanType: tlsv3.SubjectAltNameMatcher_DNS,
 						Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sni}},

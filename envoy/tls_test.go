@@ -7,7 +7,7 @@ import (
 )
 
 func TestUpstreamTLSMatch(t *testing.T) {
-	m := TransportSocketMatch("tls-a", map[string]string{"backend": "a"}, UpstreamTLS("a.example.net"))
+	m := TransportSocketMatch("tls-a", map[string]string{"backend": "a"}, UpstreamTLS("a.example.net", "/etc/ssl/certs/ca-certificates.crt"))
 	if err := Validate(m); err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestUpstreamTLSMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	vc := ctx.GetCommonTlsContext().GetValidationContext()
-	if ctx.GetSni() != "a.example.net" || vc.GetSystemRootCerts() == nil || vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "a.example.net" {
+	if ctx.GetSni() != "a.example.net" || vc.GetSystemRootCerts() != nil || vc.GetTrustedCa().GetFilename() != "/etc/ssl/certs/ca-certificates.crt" || vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "a.example.net" {
 		t.Errorf("tls context = %v", ctx)
 	}
 }

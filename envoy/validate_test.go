@@ -10,7 +10,7 @@ import (
 )
 
 func TestValidateAcceptsBuiltListener(t *testing.T) {
-	if err := Validate(SocketListener("public", "0.0.0.0", 10000, "public")); err != nil {
+	if err := Validate(SocketListener("public", "0.0.0.0", 10000, "public", 0)); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 }

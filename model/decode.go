@@ -13,6 +13,11 @@ import (
 // so that an alias bomb ("billion laughs") is an error rather than a hang.
 const maxNodes = 200_000
 
+// maxLoadNodes bounds the nodes of a whole load, all files and documents together, so
+// that many documents each just under maxNodes cannot add up to minutes of work. A
+// generated model of 10,000 backends with credentials uses about 281,000.
+var maxLoadNodes = 10 * maxNodes // a variable only so that a test can lower it
+
 var (
 	durationType = reflect.TypeFor[Duration]()
 	secretType   = reflect.TypeFor[Secret]()
@@ -30,17 +35,60 @@ type decoder struct {
 	// Only present, non-null values are recorded, so it also tells presence.
 	pos    map[string]Pos
 	budget int
+	// overBudget is the error when the budget runs out.
+	overBudget string
+	// stopped is set once the document is abandoned: too many values or errors.
+	stopped bool
 }
 
-func newDecoder(file string, errs *errList, secrets *secretResolver) *decoder {
-	return &decoder{file: file, errs: errs, secrets: secrets, pos: map[string]Pos{}, budget: maxNodes}
+// newDecoder returns a decoder for one document of file; left is what remains of the
+// load's node budget.
+func newDecoder(file string, errs *errList, secrets *secretResolver, left int) *decoder {
+	d := &decoder{file: file, errs: errs, secrets: secrets, pos: map[string]Pos{}, budget: maxNodes,
+		overBudget: fmt.Sprintf("the document expands to more than %d values (aliases included); stopped reading this document; simplify it", maxNodes)}
+	if left < maxNodes {
+		d.budget = left
+		d.overBudget = fmt.Sprintf("the model expands to more than %d values (aliases included); stopped reading it; simplify it", maxLoadNodes)
+	}
+	return d
 }
 
 func (d *decoder) posOf(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Column: n.Column} }
 
+// fail reports a problem at n. Once the load holds as many errors as it keeps, the
+// document is abandoned: an input made of errors (an aliased mapping of unknown keys)
+// would otherwise cost memory and time in proportion to its expansion.
 func (d *decoder) fail(n *yaml.Node, path, msg string) {
+	if d.stopped {
+		return
+	}
+	if d.errs.full() {
+		d.stop(n, path, fmt.Sprintf("more than %d errors; stopped reading this document", maxKeptErrors))
+		return
+	}
 	d.errs.add(d.posOf(n), path, msg)
 	d.errs.markBad(d.file, path)
+}
+
+// stop abandons the document with one last error, kept even when the list is full.
+func (d *decoder) stop(n *yaml.Node, path, msg string) {
+	d.stopped = true
+	d.errs.stops = append(d.errs.stops, &Error{Pos: d.posOf(n), Field: path, Msg: msg})
+	d.errs.markBad(d.file, path)
+}
+
+// spend counts one node against the document's budget, reporting false (after saying
+// why, once) when the document is over it. Every node the walk visits is counted,
+// whether it decodes or fails: unknown and duplicate keys and empty entries too.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.stopped {
+		return false
+	}
+	if d.budget--; d.budget < 0 {
+		d.stop(n, path, d.overBudget)
+		return false
+	}
+	return true
 }
 
 func isNull(n *yaml.Node) bool {
@@ -57,10 +105,7 @@ func join(path, name string) string {
 
 // decode fills v (addressable) from n. path names n for errors.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if d.budget--; d.budget < 0 {
-		if d.budget == -1 {
-			d.fail(n, path, fmt.Sprintf("the document expands to more than %d values (aliases included); simplify it", maxNodes))
-		}
+	if !d.spend(n, path) {
 		return
 	}
 	at := n
@@ -172,6 +217,9 @@ func (d *decoder) decodeStruct(at, n *yaml.Node, v reflect.Value, path string) {
 	d.entries(n, path, func(k, val *yaml.Node, key, fp string) {
 		fi, known := fields[key]
 		if !known {
+			if !d.spend(k, fp) {
+				return
+			}
 			d.fail(k, fp, fmt.Sprintf("unknown field %q (allowed: %s)", clip(key), strings.Join(names, ", ")))
 			return
 		}
@@ -183,15 +231,18 @@ func (d *decoder) decodeStruct(at, n *yaml.Node, v reflect.Value, path string) {
 // before in n; it reports the other keys. fp is the entry's path.
 func (d *decoder) entries(n *yaml.Node, path string, f func(k, val *yaml.Node, key, fp string)) {
 	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content) && !d.stopped; i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		key, ok := d.key(k, path)
 		if !ok {
+			d.spend(k, path)
 			continue
 		}
 		fp := join(path, key)
 		if line, dup := seen[key]; dup {
-			d.fail(k, fp, fmt.Sprintf("duplicate key (first at line %d)", line))
+			if d.spend(k, fp) {
+				d.fail(k, fp, fmt.Sprintf("duplicate key (first at line %d)", line))
+			}
 			continue
 		}
 		seen[key] = k.Line
@@ -219,9 +270,14 @@ func (d *decoder) decodeSlice(at, n *yaml.Node, v reflect.Value, path string) {
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
+		if d.stopped {
+			break
+		}
 		ip := fmt.Sprintf("%s[%d]", path, i)
 		if isNull(item) {
-			d.fail(item, ip, "empty entry; remove it or fill it in")
+			if d.spend(item, ip) {
+				d.fail(item, ip, "empty entry; remove it or fill it in")
+			}
 			continue
 		}
 		d.decode(item, s.Index(i), ip)

@@ -15,7 +15,7 @@ func TestLoadReportsAllErrors(t *testing.T) {
 	path := filepath.Join("testdata", "invalid-four-errors.yaml")
 	_, err := Load(path)
 	want := strings.Join([]string{
-		path + `:4: backends[0].colour: unknown field "colour" (allowed: name, url, region, credentials, circuitBreaker)`,
+		path + `:4: backends[0].colour: unknown field "colour" (allowed: name, url, region, credentials, circuitBreaker, connectTimeout, tls)`,
 		path + `:7: backends[0].circuitBreaker.rules[0].tripDuration: "PT3" is not a duration (want ISO-8601 like PT30S or Go like 30s): number "3" has no unit`,
 		path + `:9: backends[1].name: duplicate name "primary": backends[0] already has it (` + path + `:2); backends and pools share one namespace`,
 		path + `:13: apis[0].backend: no backend or pool named "missing-pool"`,
@@ -106,7 +106,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	_, err := LoadBytes("aliases.yaml", []byte(b.String()))
 	// The document and its list are 2 values, each backend 4 (itself, name, url, region):
 	// backend 49999's url is value 200001.
-	want := "aliases.yaml:2: backends[49999].url: the document expands to more than 200000 values (aliases included); simplify it"
+	want := "aliases.yaml:2: backends[49999].url: the document expands to more than 200000 values (aliases included); stopped reading this document; simplify it"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n%.1000v\nwant:\n%s", err, want)
 	}

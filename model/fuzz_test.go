@@ -31,6 +31,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add([]byte(baseModel + c.yaml))
 	}
 	f.Add([]byte("a: &a [*a]\n"))
+	f.Add(aliasedUnknownKeys(100, 100))
 	f.Add([]byte("backends: [{name: b, url: 'http://[::1]:80', credentials: {header: {x: '${A:-${B}}'}}}]\n---\n---\n"))
 
 	opts := []Option{

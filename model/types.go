@@ -47,6 +47,12 @@ type Backend struct {
 	Region         string          `yaml:"region"`
 	Credentials    *Credentials    `yaml:"credentials"`
 	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+	// ConnectTimeout bounds each connection attempt (beyond APIM): a black-holed backend
+	// costs this long before the connection-failure retry. A pool's cluster takes the
+	// longest its members set, DefaultConnectTimeout when none sets one.
+	ConnectTimeout Duration `yaml:"connectTimeout"`
+	// TLS tunes certificate verification of an https backend.
+	TLS *BackendTLS `yaml:"tls"`
 
 	// Endpoint is URL parsed by Load.
 	Endpoint Endpoint `yaml:"-"`
@@ -60,6 +66,13 @@ type Endpoint struct {
 	Port   uint32
 	IsIP   bool   // Host is an IP literal
 	Path   string // the URL's path, "" when none
+}
+
+// BackendTLS is how the proxy verifies an https backend's certificate.
+type BackendTLS struct {
+	// CAFile is the PEM bundle of trusted CAs on the proxy's file system; Load defaults it
+	// to DefaultCAFile.
+	CAFile string `yaml:"caFile"`
 }
 
 // Credentials are added to every request sent to the backend.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -23,6 +24,15 @@ const (
 	DefaultAddress  = "0.0.0.0"
 	DefaultPath     = "/"
 	DefaultHost     = "*"
+	// DefaultConnectTimeout is a cluster's connect timeout when none of its backends sets
+	// one. It leaves room for one lost SYN (Linux retransmits after 1 s)
+	// and is well below Envoy's 5 s default, which every retry of a black-holed backend
+	// would pay.
+	DefaultConnectTimeout = 2 * time.Second
+	MaxConnectTimeout     = time.Minute
+	// DefaultCAFile is the CA bundle of Debian-based images, the envoyproxy/envoy image
+	// included.
+	DefaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 )
 
 const (
@@ -127,6 +137,31 @@ func (ld *loader) validateBackend(b *Backend) {
 	}
 	if b.CircuitBreaker != nil {
 		ld.validateBreaker(l.sub("circuitBreaker"), b.CircuitBreaker)
+	}
+	if l.has("connectTimeout") && (b.ConnectTimeout.Duration <= 0 || b.ConnectTimeout.Duration > MaxConnectTimeout) {
+		ld.report(l, "connectTimeout", fmt.Sprintf("%s is out of range (more than 0, at most %s)", b.ConnectTimeout.Duration, MaxConnectTimeout))
+	}
+	ld.validateTLS(l, b)
+}
+
+// validateTLS checks tls and defaults its CA bundle for https backends.
+func (ld *loader) validateTLS(l loc, b *Backend) {
+	if b.TLS != nil && b.Endpoint.Scheme == "http" {
+		ld.report(l, "tls", "applies to https backends only; this backend's url is http")
+		return
+	}
+	if b.Endpoint.Scheme != "https" {
+		return
+	}
+	if b.TLS == nil {
+		b.TLS = &BackendTLS{}
+	}
+	tl := l.sub("tls")
+	switch ca := b.TLS.CAFile; {
+	case ca == "":
+		b.TLS.CAFile = DefaultCAFile
+	case !strings.HasPrefix(ca, "/") || strings.ContainsAny(ca, "\x00\n") || len(ca) > 4096:
+		ld.report(tl, "caFile", fmt.Sprintf("%q is not an absolute path on the proxy (e.g. %s)", clip(ca), DefaultCAFile))
 	}
 }
 

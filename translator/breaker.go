@@ -173,6 +173,13 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 		}
 	}
 	if br.percentage > 0 {
+		if br.count > 0 && br.interval > ejectionSweep {
+			// One interval per cluster: the percentage window wins, and Envoy checks
+			// ejected hosts for their return only at interval ticks.
+			warnings = append(warnings, fmt.Sprintf(
+				"%s: count and percentage rules share one outlier interval (%s, the percentage window), so an ejection lasts tripDuration plus up to %s, not the 1s sweep of a count rule",
+				what, br.interval, br.interval))
+		}
 		spec.Interval = br.interval // the percentage's window
 		spec.FailurePercentage = &envoy.FailurePercentage{
 			Threshold:     uint32(br.percentage),

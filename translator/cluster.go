@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/poolpilot/poolpilot/envoy"
@@ -78,6 +79,7 @@ func (tr *translation) addTarget(name string) error {
 	if len(t.members) == 0 {
 		return fmt.Errorf("%s has no members", t.kind())
 	}
+	tr.levelSize[name] = largestLevel(t.members)
 	if tr.g.Client == GRPC {
 		return tr.addGRPCTarget(t)
 	}
@@ -99,6 +101,10 @@ func (tr *translation) addEnvoyTarget(t target) error {
 		RetryBudgetPercent: retryBudgetPercent,
 		RetryBudgetMinimum: retryBudgetMinimum,
 		Protocol:           envoy.ProtocolSpec{Headers: credentialHeaders(t.backends())},
+		ConnectTimeout:     connectTimeout(t.backends()),
+		// Like the bootstrap's xDS cluster: Envoy's default AUTO asks for IPv6 first, and a
+		// container network without IPv6 then fails the names with AAAA records.
+		V4Preferred: true,
 	}
 	if br != nil {
 		od, errorStatuses, warnings := envoyOutlier(t.kind(), br, tr.g)
@@ -109,7 +115,7 @@ func (tr *translation) addEnvoyTarget(t target) error {
 	for _, m := range t.members {
 		if b := m.backend; b.Endpoint.Scheme == "https" {
 			spec.TransportSocketMatches = append(spec.TransportSocketMatches, envoy.TransportSocketMatch(
-				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host)))
+				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host, caFile(b))))
 		}
 	}
 	return tr.addWithEndpoints(spec, t.members, t.allIP(), envoy.StrictDNS)
@@ -231,6 +237,38 @@ func (tr *translation) host(b *model.Backend) envoy.Host {
 		h.Metadata = md
 	}
 	return h
+}
+
+// largestLevel is the number of members in the most populated priority level.
+func largestLevel(ms []member) int {
+	n := map[uint32]int{}
+	largest := 0
+	for _, m := range ms {
+		n[m.rank]++
+		largest = max(largest, n[m.rank])
+	}
+	return largest
+}
+
+// connectTimeout is the longest connect timeout the backends set (a cluster has one, and
+// no member may get less time than it asks for), the model's default when none sets one.
+func connectTimeout(bs []*model.Backend) time.Duration {
+	var d time.Duration
+	for _, b := range bs {
+		d = max(d, b.ConnectTimeout.Duration)
+	}
+	if d == 0 {
+		return model.DefaultConnectTimeout
+	}
+	return d
+}
+
+// caFile is the CA bundle an https backend's certificate is verified against.
+func caFile(b *model.Backend) string {
+	if b.TLS != nil && b.TLS.CAFile != "" {
+		return b.TLS.CAFile
+	}
+	return model.DefaultCAFile
 }
 
 // credentialHeaders is the sorted union of the members' credential header names.

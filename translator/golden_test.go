@@ -40,9 +40,15 @@ func TestGolden(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		m := loadCase(t, in)
+		var groups []Group
 		for _, region := range goldenRegions {
 			for _, client := range []ClientKind{Envoy, GRPC} {
-				g := Group{Region: region, Client: client}
+				groups = append(groups, Group{Region: region, Client: client})
+			}
+		}
+		groups = append(groups, Group{Region: "swedencentral", Client: Envoy, LegacyEnvoy: true})
+		{
+			for _, g := range groups {
 				out := filepath.Join("testdata", "out", goldenName(name, g))
 				t.Run(filepath.Base(out), func(t *testing.T) {
 					res, err := Translate(m, g)
@@ -50,6 +56,9 @@ func TestGolden(t *testing.T) {
 						t.Fatalf("Translate: %v", err)
 					}
 					checkValid(t, res)
+					if g.Client == Envoy {
+						checkEnvoy(t, res)
+					}
 					got := render(t, res)
 					again, err := Translate(m, g)
 					if err != nil || !bytes.Equal(got, render(t, again)) {
@@ -79,7 +88,11 @@ func goldenName(name string, g Group) string {
 	if region == "" {
 		region = "noregion"
 	}
-	return name + "." + region + "." + string(g.Client) + ".json"
+	client := string(g.Client)
+	if g.LegacyEnvoy {
+		client += "-legacy"
+	}
+	return name + "." + region + "." + client + ".json"
 }
 
 // checkValid runs envoy.Validate on every resource, independently of Translate's own check.
@@ -87,6 +100,17 @@ func checkValid(t *testing.T, res *Resources) {
 	t.Helper()
 	for _, r := range all(res) {
 		if err := envoy.Validate(r); err != nil {
+			t.Errorf("%s %q: %v", kindOf(r), nameOf(r), err)
+		}
+	}
+}
+
+// checkEnvoy runs envoy.Check on every resource: no SAN matching without a CA, no field
+// Envoy does not implement, every credential header removed before it is set.
+func checkEnvoy(t *testing.T, res *Resources) {
+	t.Helper()
+	for _, r := range all(res) {
+		if err := envoy.Check(r); err != nil {
 			t.Errorf("%s %q: %v", kindOf(r), nameOf(r), err)
 		}
 	}

@@ -90,9 +90,12 @@ func backOff(r *model.Retry) (base, maxInterval time.Duration) {
 	return base, max(maxInterval, base)
 }
 
-// envoyRetry builds an API's retry policy for Envoy. retryAfter > 0 honours Retry-After
-// up to that long.
-func envoyRetry(a *model.API, retryAfter time.Duration) (*routev3.RetryPolicy, []string) {
+// envoyRetry builds an API's retry policy for Envoy. levelSize is the number of members in
+// the target's largest priority level: previous_priorities excludes a level once that
+// many attempts have been made, so every member of a level is tried before the next one.
+// Retry-After is not honoured: previous_priorities sends the retry to another backend, so
+// waiting for the failed one only delays it, past the route timeout for a long value.
+func envoyRetry(a *model.API, levelSize int) (*routev3.RetryPolicy, []string) {
 	r := a.Retry
 	on, codes := envoyRetryOn(r)
 	var warnings []string
@@ -111,8 +114,8 @@ func envoyRetry(a *model.API, retryAfter time.Duration) (*routev3.RetryPolicy, [
 		BaseInterval:          base,
 		MaxInterval:           maxInterval,
 		PerTryTimeout:         r.PerTryTimeout.Duration,
-		RetryAfterMax:         retryAfter,
 		PreviousPriorities:    true,
+		UpdateFrequency:       int32(max(levelSize, 1)),
 		PreviousHosts:         true,
 		HostSelectionAttempts: hostSelectionAttempts,
 	}), warnings

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/poolpilot/poolpilot/envoy"
@@ -28,18 +27,24 @@ func (tr *translation) envoyListeners() error {
 			apis = append(apis, a)
 		}
 		routes := map[string]*routev3.Route{}
+		var bufferLimit uint32
 		for _, a := range apis {
 			if err := tr.addTarget(a.Backend); err != nil {
 				return fmt.Errorf("api %q: %w", a.Name, err)
 			}
 			routes[a.Name] = tr.envoyRoute(a)
+			if tr.g.LegacyEnvoy && a.Retry != nil && a.Retry.BufferRequestBody {
+				// Envoy < 1.36 buffers at most the smaller of the route's
+				// per_request_buffer_limit_bytes and this listener limit (1 MiB by default).
+				bufferLimit = bodyBufferLimit
+			}
 		}
 		addr := l.Address
 		if addr == "" {
 			addr = model.DefaultAddress
 		}
 		tr.res.Routes = append(tr.res.Routes, envoy.RouteConfiguration(l.Name, virtualHosts(apis, routes)...))
-		tr.res.Listeners = append(tr.res.Listeners, envoy.SocketListener(l.Name, addr, uint32(l.Port), l.Name))
+		tr.res.Listeners = append(tr.res.Listeners, envoy.SocketListener(l.Name, addr, uint32(l.Port), l.Name, bufferLimit))
 	}
 	return nil
 }
@@ -52,13 +57,17 @@ func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
 		PrefixRewrite:   tr.prefixRewrite(a),
 		AutoHostRewrite: true,
 		Timeout:         a.Timeout.Duration,
+		// A client must not send credentials of its own to a backend: the upstream filter
+		// sets them per host, and only for hosts that have them.
+		RemoveHeaders: headerNames(credentialHeaders(tr.targetBackends(a.Backend))),
 	}
 	if a.Retry != nil {
-		policy, warnings := envoyRetry(a, tr.retryAfter(a))
+		policy, warnings := envoyRetry(a, tr.levelSize[a.Backend])
 		tr.warn(warnings...)
 		s.Retry = policy
 		if a.Retry.BufferRequestBody {
 			s.BodyBufferLimit = bodyBufferLimit
+			s.LegacyBufferLimit = tr.g.LegacyEnvoy
 		}
 	}
 	return envoy.Route(s)
@@ -88,6 +97,14 @@ func (tr *translation) prefixRewrite(a *model.API) string {
 	return path
 }
 
+func headerNames(hs []envoy.MetadataHeader) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, h.Header)
+	}
+	return out
+}
+
 func (tr *translation) targetBackends(name string) []*model.Backend {
 	if b := tr.ix.Backend(name); b != nil {
 		return []*model.Backend{b}
@@ -101,28 +118,6 @@ func (tr *translation) targetBackends(name string) []*model.Backend {
 		}
 	}
 	return out
-}
-
-// retryAfter is how long a Retry-After may delay a retry: the longest tripDuration of the
-// target's breaker rules with acceptRetryAfter, capped at the route timeout (a longer
-// wait could never finish). 0 when no rule accepts Retry-After.
-func (tr *translation) retryAfter(a *model.API) time.Duration {
-	var d time.Duration
-	for _, b := range tr.targetBackends(a.Backend) {
-		if b.CircuitBreaker == nil {
-			continue
-		}
-		for _, r := range b.CircuitBreaker.Rules {
-			if r.AcceptRetryAfter {
-				d = max(d, r.TripDuration.Duration)
-			}
-		}
-	}
-	limit := envoyDefaultRouteTimeout
-	if a.Timeout.Set() {
-		limit = a.Timeout.Duration
-	}
-	return min(d, limit)
 }
 
 // virtualHosts groups the listener's APIs by host: one virtual host per domain (Envoy

@@ -13,7 +13,9 @@ import (
 
 // Translate returns the resources every node of group g receives for model m. The
 // output is deterministic: the same model and group give equal resources, each type
-// sorted by name. Every resource passes envoy.Validate. m must come from model.Load.
+// sorted by name. Every resource passes envoy.Validate, and for Envoy groups envoy.Check
+// (what Envoy refuses or ignores beyond the generated validation). m must come from
+// model.Load.
 func Translate(m *model.Model, g Group) (*Resources, error) {
 	res, err := TranslateUnvalidated(m, g)
 	if err != nil {
@@ -24,9 +26,24 @@ func Translate(m *model.Model, g Group) (*Resources, error) {
 			if err := Validate(r); err != nil {
 				return nil, fmt.Errorf("translate %s: %w", g, err)
 			}
+			if g.Client != Envoy {
+				continue
+			}
+			if err := CheckEnvoy(r); err != nil {
+				return nil, fmt.Errorf("translate %s: %w", g, err)
+			}
 		}
 	}
 	return res, nil
+}
+
+// CheckEnvoy runs envoy.Check on a resource for Envoy nodes, naming it in the error. gRPC
+// groups are not checked: gRPC implements fields Envoy does not (lrs_server).
+func CheckEnvoy(r types.Resource) error {
+	if err := envoy.Check(r); err != nil {
+		return fmt.Errorf("%s %q would be refused or ignored by Envoy: %w", kindOf(r), nameOf(r), err)
+	}
+	return nil
 }
 
 // Validate checks one emitted resource with envoy.Validate, naming it in the error.
@@ -49,7 +66,7 @@ func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
 	}
 	tr := &translation{
 		m: m, ix: model.NewIndex(m), g: g, res: &Resources{},
-		targets: map[string]bool{}, leaves: map[string]bool{},
+		targets: map[string]bool{}, leaves: map[string]bool{}, levelSize: map[string]int{},
 		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
 	}
 	var err error
@@ -74,10 +91,11 @@ type translation struct {
 	g   Group
 	res *Resources
 
-	targets  map[string]bool // API targets already emitted
-	leaves   map[string]bool // gRPC per-backend clusters already emitted
-	clusters map[string]*clusterv3.Cluster
-	warned   map[string]bool
+	targets   map[string]bool // API targets already emitted
+	levelSize map[string]int  // API target → members in its largest priority level
+	leaves    map[string]bool // gRPC per-backend clusters already emitted
+	clusters  map[string]*clusterv3.Cluster
+	warned    map[string]bool
 }
 
 // warn records each distinct warning once, in the order first seen.

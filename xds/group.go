@@ -6,8 +6,14 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
+	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 )
+
+// BaseGroups are the node groups every Apply of m builds, connected nodes or not: each
+// region of m's backends and "" (nodes without a region), for Envoy and for gRPC clients,
+// region by region in name order.
+func BaseGroups(m *model.Model) []translator.Group { return baseGroups(modelRegions(m)) }
 
 // errorMatcherMinor is the first Envoy 1.x minor release with
 // outlier_detection.error_matcher; older Envoys form the legacy group.

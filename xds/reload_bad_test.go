@@ -37,7 +37,7 @@ var badModels = []struct{ file, want string }{
 	{"path-prefix.yaml", `bad.yaml:2: apis[0].pathPrefix: "a2" must start with /`},
 	{"header-name.yaml", `bad.yaml:6: backends[0].credentials.header.x key: "x key" is not a valid HTTP header name`},
 	{"secret-env.yaml", `bad.yaml:6: backends[0].credentials.header.x-functions-key: environment variable NOT_SET_ANYWHERE is not set`},
-	{"secret-file.yaml", `bad.yaml:6: backends[0].credentials.header.x-functions-key: cannot read secret file /no/such/secret: no such file`},
+	{"secret-file.yaml", `bad.yaml:6: backends[0].credentials.header.x-functions-key: cannot read secret file /no/such/secret: is outside the secrets directory: none is configured`},
 }
 
 // fileLine matches the file:line that starts every positioned model error.

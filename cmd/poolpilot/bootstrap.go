@@ -10,7 +10,13 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -28,8 +34,26 @@ type BootstrapOptions struct {
 	// XDSAddress is poolpilot's xDS address, host:port. The host may be a DNS name (e.g. a
 	// compose service name): the xDS cluster is STRICT_DNS, so Envoy resolves it itself.
 	XDSAddress string
-	AdminPort  uint32
+	// AdminAddress is the IP Envoy's admin interface binds; "" means 127.0.0.1. The admin
+	// serves /config_dump, credential metadata included, and mutating endpoints: keep it
+	// off any network that untrusted containers or hosts share.
+	AdminAddress string
+	AdminPort    uint32
+	// StatusPort > 0 adds a listener on 0.0.0.0:StatusPort that forwards only GET
+	// /clusters, /stats and /ready to the admin interface, so the health and ejection
+	// state can be read from outside the container without exposing /config_dump.
+	StatusPort uint32
 }
+
+// Names of the read-only admin view.
+const (
+	statusListenerName = "admin_status"
+	adminClusterName   = "admin_loopback"
+)
+
+// statusPaths are the admin paths the status listener forwards (GET only). None of them
+// shows endpoint metadata.
+var statusPaths = []string{"/clusters", "/stats", "/ready"}
 
 // BuildBootstrap returns an Envoy v3 bootstrap that takes clusters and listeners from
 // poolpilot over ADS. It checks its inputs but not the proto; callers run envoy.Validate.
@@ -51,6 +75,16 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if o.AdminPort == 0 || o.AdminPort > 65535 {
 		return nil, fmt.Errorf("bootstrap: admin port %d: must be 1..65535", o.AdminPort)
 	}
+	adminAddr := o.AdminAddress
+	if adminAddr == "" {
+		adminAddr = "127.0.0.1"
+	}
+	if ip := net.ParseIP(adminAddr); ip == nil {
+		return nil, fmt.Errorf("bootstrap: admin address %q: want an IP address, e.g. 127.0.0.1", adminAddr)
+	}
+	if o.StatusPort > 65535 || (o.StatusPort != 0 && o.StatusPort == o.AdminPort) {
+		return nil, fmt.Errorf("bootstrap: status port %d: must be 1..65535 and differ from the admin port, or 0 for none", o.StatusPort)
+	}
 
 	// The xDS connection is gRPC, so the static cluster must speak HTTP/2.
 	http2, err := anypb.New(&upstreamhttpv3.HttpProtocolOptions{
@@ -66,7 +100,7 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 
-	return &bootstrapv3.Bootstrap{
+	bs := &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{
 			Id:       o.NodeID,
 			Cluster:  o.Cluster,
@@ -110,7 +144,75 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			}},
 		},
 		Admin: &bootstrapv3.Admin{
-			Address: envoy.SocketAddress("0.0.0.0", o.AdminPort),
+			Address: envoy.SocketAddress(adminAddr, o.AdminPort),
 		},
-	}, nil
+	}
+	if o.StatusPort > 0 {
+		l, c := statusView(adminAddr, o.AdminPort, o.StatusPort)
+		bs.StaticResources.Listeners = append(bs.StaticResources.Listeners, l)
+		bs.StaticResources.Clusters = append(bs.StaticResources.Clusters, c)
+	}
+	return bs, nil
+}
+
+// statusView is a listener on 0.0.0.0:port that proxies GET statusPaths to the admin
+// interface at adminAddr:adminPort, and the static cluster it proxies to. Anything else
+// (config_dump, POST endpoints) gets 404 from the route table.
+func statusView(adminAddr string, adminPort, port uint32) (*listenerv3.Listener, *clusterv3.Cluster) {
+	var routes []*routev3.Route
+	for _, p := range statusPaths {
+		routes = append(routes, &routev3.Route{
+			Match: &routev3.RouteMatch{
+				PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p},
+				Headers: []*routev3.HeaderMatcher{{
+					Name: ":method",
+					HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+						MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "GET"},
+					}},
+				}},
+			},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: adminClusterName},
+			}},
+		})
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: statusListenerName,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: envoy.RouteConfiguration(statusListenerName,
+			envoy.VirtualHost(statusListenerName, []string{"*"}, routes, false))},
+		HttpFilters: []*hcmv3.HttpFilter{{
+			Name:       envoy.RouterName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+		}},
+	}
+	l := &listenerv3.Listener{
+		Name:    statusListenerName,
+		Address: envoy.SocketAddress("0.0.0.0", port),
+		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
+			Name:       envoy.HTTPConnectionManagerName,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+		}}}},
+	}
+	c := &clusterv3.Cluster{
+		Name:                 adminClusterName,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(time.Second),
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: adminClusterName,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: envoy.SocketAddress(adminAddr, adminPort),
+				}},
+			}}}},
+		},
+	}
+	return l, c
+}
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("bootstrap: packing %T: %v", m, err))
+	}
+	return a
 }

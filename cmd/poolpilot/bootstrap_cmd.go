@@ -24,11 +24,13 @@ func (a *app) bootstrapCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			port := a.v.GetUint32("admin-port")
 			b, err := BuildBootstrap(BootstrapOptions{
-				NodeID:     a.v.GetString("node-id"),
-				Cluster:    a.v.GetString("cluster"),
-				Region:     a.v.GetString("region"),
-				XDSAddress: a.v.GetString("xds-address"),
-				AdminPort:  port,
+				NodeID:       a.v.GetString("node-id"),
+				Cluster:      a.v.GetString("cluster"),
+				Region:       a.v.GetString("region"),
+				XDSAddress:   a.v.GetString("xds-address"),
+				AdminAddress: a.v.GetString("admin-ip"),
+				AdminPort:    port,
+				StatusPort:   a.v.GetUint32("status-port"),
 			})
 			if err != nil {
 				return usageError{err}
@@ -53,6 +55,8 @@ func (a *app) bootstrapCmd() *cobra.Command {
 	f.String("node-id", "", "the proxy's node id (required)")
 	f.String("cluster", "poolpilot-gateway", "the proxy's node.cluster")
 	f.String("xds-address", "127.0.0.1:18000", "poolpilot's xDS address host:port; the host may be a DNS name such as a compose service")
-	f.Uint32("admin-port", 9901, "port of Envoy's admin interface (bound on 0.0.0.0)")
+	f.String("admin-ip", "127.0.0.1", "IP Envoy's admin interface binds (it serves /config_dump with credential metadata: keep it private)")
+	f.Uint32("admin-port", 9901, "port of Envoy's admin interface")
+	f.Uint32("status-port", 0, "if set, a listener on 0.0.0.0:PORT forwarding only GET /clusters, /stats and /ready to the admin interface")
 	return cmd
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -76,8 +78,60 @@ func TestBuildBootstrap(t *testing.T) {
 	if hpo.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 		t.Errorf("xds cluster does not use http2: %v", &hpo)
 	}
-	if got := b.GetAdmin().GetAddress().GetSocketAddress(); got.GetAddress() != "0.0.0.0" || got.GetPortValue() != 9901 {
-		t.Errorf("admin = %v", got)
+	// The admin serves /config_dump with credential metadata: loopback unless asked.
+	if got := b.GetAdmin().GetAddress().GetSocketAddress(); got.GetAddress() != "127.0.0.1" || got.GetPortValue() != 9901 {
+		t.Errorf("admin = %v, want 127.0.0.1:9901", got)
+	}
+	if len(b.GetStaticResources().GetListeners()) != 0 {
+		t.Errorf("no status port was asked for, got listeners %v", b.GetStaticResources().GetListeners())
+	}
+}
+
+// The status view forwards only GET /clusters, /stats and /ready to the loopback admin.
+func TestBootstrapStatusView(t *testing.T) {
+	b, err := BuildBootstrap(BootstrapOptions{
+		NodeID: "envoy-1", Region: "norwayeast", XDSAddress: "poolpilot:18000",
+		AdminPort: 9900, StatusPort: 9901,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := envoy.Validate(b); err != nil {
+		t.Fatalf("bootstrap fails validation: %v", err)
+	}
+	if err := envoy.Check(b); err != nil {
+		t.Fatalf("bootstrap fails envoy.Check: %v", err)
+	}
+	ls := b.GetStaticResources().GetListeners()
+	if len(ls) != 1 || ls[0].GetAddress().GetSocketAddress().GetAddress() != "0.0.0.0" || ls[0].GetAddress().GetSocketAddress().GetPortValue() != 9901 {
+		t.Fatalf("listeners = %v, want one on 0.0.0.0:9901", ls)
+	}
+	hcm := &hcmv3.HttpConnectionManager{}
+	if err := ls[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(hcm); err != nil {
+		t.Fatal(err)
+	}
+	var prefixes []string
+	for _, r := range hcm.GetRouteConfig().GetVirtualHosts()[0].GetRoutes() {
+		prefixes = append(prefixes, r.GetMatch().GetPrefix())
+		if m := r.GetMatch().GetHeaders(); len(m) != 1 || m[0].GetName() != ":method" || m[0].GetStringMatch().GetExact() != "GET" {
+			t.Errorf("route %s: header matchers %v, want :method GET only", r.GetMatch().GetPrefix(), m)
+		}
+		if r.GetRoute().GetCluster() != adminClusterName {
+			t.Errorf("route %s goes to %q", r.GetMatch().GetPrefix(), r.GetRoute().GetCluster())
+		}
+	}
+	if strings.Join(prefixes, " ") != "/clusters /stats /ready" {
+		t.Errorf("forwarded paths = %v", prefixes)
+	}
+	var admin *clusterv3.Cluster
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == adminClusterName {
+			admin = c
+		}
+	}
+	sa := admin.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != 9900 {
+		t.Errorf("admin cluster endpoint = %v, want 127.0.0.1:9900", sa)
 	}
 }
 
@@ -93,6 +147,8 @@ func TestBuildBootstrapRejects(t *testing.T) {
 		"bad port":      {func(o *BootstrapOptions) { o.XDSAddress = "poolpilot:99999" }, "port must be 1..65535"},
 		"no host":       {func(o *BootstrapOptions) { o.XDSAddress = ":18000" }, "want host:port"},
 		"no admin port": {func(o *BootstrapOptions) { o.AdminPort = 0 }, "admin port 0"},
+		"admin not IP":  {func(o *BootstrapOptions) { o.AdminAddress = "localhost" }, `admin address "localhost": want an IP`},
+		"status=admin":  {func(o *BootstrapOptions) { o.StatusPort = 1 }, "differ from the admin port"},
 	} {
 		o := ok
 		tc.mod(&o)
@@ -105,13 +161,13 @@ func TestBuildBootstrapRejects(t *testing.T) {
 
 func TestBootstrapCommandRoundTrips(t *testing.T) {
 	out, errOut, code := runCLI(t, "bootstrap", "--region", "swedencentral", "--node-id", "envoy-sdc-1",
-		"--cluster", "gateways", "--xds-address", "poolpilot:18000", "--admin-port", "9902")
+		"--cluster", "gateways", "--xds-address", "poolpilot:18000", "--admin-port", "9902", "--status-port", "9903", "--admin-ip", "127.0.0.2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	got := parseBootstrap(t, out)
 	want, err := BuildBootstrap(BootstrapOptions{NodeID: "envoy-sdc-1", Cluster: "gateways", Region: "swedencentral",
-		XDSAddress: "poolpilot:18000", AdminPort: 9902})
+		XDSAddress: "poolpilot:18000", AdminAddress: "127.0.0.2", AdminPort: 9902, StatusPort: 9903})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Command poolpilot is an Envoy xDS control plane: it serves per-region snapshots built from
 // APIM-style model files (serve), checks models (validate), shows what a node group receives
-// (render) and writes Envoy bootstraps that point at it (bootstrap).
+// (render) and what a model edit changes (diff), prints the model's JSON Schema (schema) and
+// writes Envoy bootstraps that point at it (bootstrap).
 //
 // Every flag can also be set as the environment variable POOLPILOT_<FLAG> (dashes become
 // underscores) or as a key in the YAML file given with --config. Precedence:

@@ -37,7 +37,11 @@ with a warning for each pool that prefers the local region.`,
 			if err != nil {
 				return usageError{err}
 			}
-			m, err := model.Load(args[0])
+			opts, err := a.modelOptions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			m, err := model.Load(args[0], opts...)
 			if err != nil {
 				printModelErrors(a, err)
 				return reportedError{exitError}
@@ -66,6 +70,7 @@ with a warning for each pool that prefers the local region.`,
 	f.String("client", string(translator.Envoy), "the node's client kind: envoy or grpc")
 	f.StringP("output", "o", "json", "output format: json or yaml")
 	f.Bool("show-secrets", false, "print secret values (credentials headers) instead of redacting them")
+	addModelFlags(f)
 	return cmd
 }
 

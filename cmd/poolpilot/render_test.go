@@ -7,10 +7,13 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/envoy"
 )
 
 // parsedRender is render's JSON output read back strictly into Envoy protos.
@@ -209,6 +212,7 @@ func TestRenderYAMLMatchesJSON(t *testing.T) {
 func TestRenderRedactsSecrets(t *testing.T) {
 	const secret = "sekrit-value"
 	t.Setenv("FUNC_PRIMARY_KEY", secret)
+	t.Setenv("POOLPILOT_ALLOW_ENV", "FUNC_PRIMARY_KEY")
 	for _, format := range []string{"json", "yaml"} {
 		for _, client := range []string{"envoy", "grpc"} {
 			out, errOut, code := runCLI(t, "render", exampleDir, "--region", "swedencentral", "--client", client, "-o", format)
@@ -250,5 +254,43 @@ func TestRenderUsage(t *testing.T) {
 	_, errOut, code := runCLI(t, "render", "testdata/four-errors.yaml", "--region", "r1")
 	if code != exitError || !strings.Contains(errOut, "invalid: 4 errors") {
 		t.Errorf("invalid model: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// The example's https backends, as render prints them, pass envoy.Check: every validation
+// context has a CA, no field Envoy does not implement is set, and every credential header
+// is removed before it is set.
+func TestRenderPassesEnvoyCheck(t *testing.T) {
+	for _, region := range []string{"swedencentral", "norwayeast"} {
+		out, errOut, code := runCLI(t, "render", exampleDir, "--region", region)
+		if code != 0 {
+			t.Fatalf("render exited %d: %s", code, errOut)
+		}
+		p := parseRender(t, out)
+		var msgs []proto.Message
+		for _, c := range p.clusters {
+			msgs = append(msgs, c)
+		}
+		for _, e := range p.endpoints {
+			msgs = append(msgs, e)
+		}
+		for _, r := range p.routes {
+			msgs = append(msgs, r)
+		}
+		for _, j := range p.listeners {
+			msgs = append(msgs, mustUnmarshal(t, j, &listenerv3.Listener{}))
+		}
+		tls := 0
+		for _, m := range msgs {
+			if err := envoy.Check(m); err != nil {
+				t.Errorf("%s: %v", region, err)
+			}
+		}
+		for _, c := range p.clusters {
+			tls += len(c.GetTransportSocketMatches())
+		}
+		if tls == 0 {
+			t.Errorf("%s: the example has https backends but render printed no TLS context", region)
+		}
 	}
 }

@@ -55,6 +55,7 @@ serve stops gracefully on SIGINT or SIGTERM.`,
 	f.String("xds-address", "127.0.0.1:18000", "address to serve xDS (gRPC) on")
 	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints (healthz, readyz, metrics, status)")
 	f.Bool("watch", true, "reload --model when its files change (SIGHUP always reloads)")
+	addModelFlags(f)
 	addLiveFlags(f) // TLS, reload debounce, pprof: serve_live.go
 	return cmd
 }
@@ -62,7 +63,12 @@ serve stops gracefully on SIGINT or SIGTERM.`,
 // serve runs until ctx ends, then stops gracefully and returns nil.
 func (a *app) serve(ctx context.Context) error {
 	path := a.v.GetString("model")
-	m, err := a.loadServeModel(path)
+	// The context abandons a reload in progress when serve stops.
+	loadOpts, err := a.modelOptions(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := a.loadServeModel(path, loadOpts)
 	if err != nil {
 		return err
 	}
@@ -86,9 +92,9 @@ func (a *app) serve(ctx context.Context) error {
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
 		reloadPath = examples.FailoverModelPath + " (embedded)"
-		ropts.Load = func(string) (*model.Model, error) { return loadEmbedded() }
+		ropts.Load = func(string) (*model.Model, error) { return loadEmbedded(loadOpts) }
 	}
-	rl := xds.NewServerReloader(reloadPath, srv, ropts)
+	rl := xds.NewServerReloader(reloadPath, srv, ropts, loadOpts...)
 	rl.Adopt(m, "startup")
 
 	grpcOpts, err := a.xdsServerOptions()
@@ -151,15 +157,15 @@ func wrap(what string, err error) error {
 
 // loadServeModel loads path, or the embedded example when path is "". Load errors are
 // logged one per problem, each with its file:line.
-func (a *app) loadServeModel(path string) (*model.Model, error) {
+func (a *app) loadServeModel(path string, opts []model.Option) (*model.Model, error) {
 	var m *model.Model
 	var err error
 	if path == "" {
 		a.log.Info("no --model given: serving the embedded example model", "model", examples.FailoverModelPath)
-		m, err = loadEmbedded()
+		m, err = loadEmbedded(opts)
 	} else {
 		a.log.Info("loading model", "model", path)
-		m, err = model.Load(path)
+		m, err = model.Load(path, opts...)
 	}
 	if err != nil {
 		es, _ := model.AsErrors(err)
@@ -172,6 +178,6 @@ func (a *app) loadServeModel(path string) (*model.Model, error) {
 	return m, nil
 }
 
-func loadEmbedded() (*model.Model, error) {
-	return model.LoadBytes(examples.FailoverModelPath, examples.FailoverModel)
+func loadEmbedded(opts []model.Option) (*model.Model, error) {
+	return model.LoadBytes(examples.FailoverModelPath, examples.FailoverModel, opts...)
 }

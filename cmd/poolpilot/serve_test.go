@@ -149,7 +149,7 @@ func (c *serveChild) terminate(t *testing.T, d time.Duration) {
 func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	const secret = "sekrit-value"
 	var stdout strings.Builder
-	child := startServe(t, &stdout, []string{"FUNC_PRIMARY_KEY=" + secret},
+	child := startServe(t, &stdout, []string{"FUNC_PRIMARY_KEY=" + secret, "POOLPILOT_ALLOW_ENV=FUNC_*"},
 		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-format", "json")
 	logs := child.logs
 

@@ -10,17 +10,22 @@ import (
 )
 
 func (a *app) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "validate PATH",
 		Short: "Check a model file or directory; print every error with its file:line",
 		Long: `validate loads a model (one file, or a directory whose *.yaml files are merged) the
 way serve does: strict decoding, references, limits, durations and secret references.
 It exits 0 with a one-line summary, or 1 with every error on stderr, one per line
-(past 100 errors, the first 100 and a count of the rest).`,
+(past 100 errors, the first 100 and a count of the rest). It takes the flags serve takes
+for what a model may read (--allow-env, --secrets-dir), so it says what serve will say.`,
 		Example: "  poolpilot validate examples/failover",
 		Args:    exactArgs(1, "PATH (a model file or directory)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := model.Load(args[0])
+			opts, err := a.modelOptions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			m, err := model.Load(args[0], opts...)
 			if err != nil {
 				printModelErrors(a, err)
 				return reportedError{exitError}
@@ -29,6 +34,8 @@ It exits 0 with a one-line summary, or 1 with every error on stderr, one per lin
 			return nil
 		},
 	}
+	addModelFlags(cmd.Flags())
+	return cmd
 }
 
 // printModelErrors writes every problem of a failed load to stderr, one per line.

@@ -45,15 +45,24 @@ func TestBootstrapsParseStrictly(t *testing.T) {
 				t.Fatalf("%s: %v", b.file(), err)
 			}
 			// The identity the compose demo relies on: poolpilot groups the proxy by
-			// region, and the compose file publishes admin port 9901.
+			// region; the admin (config_dump with credential metadata) stays on the
+			// container's loopback, and the compose file publishes only the read-only
+			// status listener on 9901, which every container on the network may reach.
 			if got := bs.GetNode().GetLocality().GetRegion(); got != b.region {
 				t.Errorf("%s: node.locality.region = %q, want %q", b.file(), got, b.region)
 			}
 			if got := bs.GetNode().GetId(); got != b.service {
 				t.Errorf("%s: node.id = %q, want %q", b.file(), got, b.service)
 			}
-			if got := bs.GetAdmin().GetAddress().GetSocketAddress(); got.GetAddress() != "0.0.0.0" || got.GetPortValue() != 9901 {
-				t.Errorf("%s: admin address = %s:%d, want 0.0.0.0:9901 (published by docker-compose.yml)", b.file(), got.GetAddress(), got.GetPortValue())
+			if got := bs.GetAdmin().GetAddress().GetSocketAddress(); got.GetAddress() != "127.0.0.1" {
+				t.Errorf("%s: admin address = %s:%d, want 127.0.0.1 (the backends share the compose network)", b.file(), got.GetAddress(), got.GetPortValue())
+			}
+			ls := bs.GetStaticResources().GetListeners()
+			if len(ls) != 1 || ls[0].GetAddress().GetSocketAddress().GetPortValue() != 9901 {
+				t.Errorf("%s: static listeners = %v, want the status listener on 9901 (published by docker-compose.yml)", b.file(), ls)
+			}
+			if err := envoy.Check(&bs); err != nil {
+				t.Errorf("%s: %v", b.file(), err)
 			}
 			if bs.GetDynamicResources().GetAdsConfig() == nil {
 				t.Errorf("%s: no dynamic_resources.ads_config", b.file())

@@ -82,7 +82,8 @@ func (b composeBootstrap) file() string {
 
 // args are the documented generator command line (the README walkthrough shows the same).
 func (b composeBootstrap) args() []string {
-	return []string{"bootstrap", "--region", b.region, "--node-id", b.service, "--xds-address", "poolpilot:18000"}
+	return []string{"bootstrap", "--region", b.region, "--node-id", b.service, "--xds-address", "poolpilot:18000",
+		"--admin-port", "9900", "--status-port", "9901"}
 }
 
 var bootstraps = []composeBootstrap{
