@@ -41,7 +41,9 @@ not authenticated, so keep it on a private address.
 
 serve stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  poolpilot serve
-  poolpilot serve --model examples/failover --xds-address 0.0.0.0:18000 --log-format json`,
+  poolpilot serve --model examples/failover --log-format json
+  poolpilot serve --model /etc/poolpilot --xds-address 0.0.0.0:18000 \
+    --xds-tls-cert server.pem --xds-tls-key server.key --xds-client-ca ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), // set by run's ExecuteContext
