@@ -31,9 +31,9 @@ import (
 const soakRSSBound = 256 << 20
 
 // TestSoakHostileClients runs the server for a while (20 s; POOLPILOT_SOAK=3m for longer)
-// against well-behaved Envoy nodes, hostile clients of every kind issue 10 describes
-// (made-up regions, group changes, unknown types, huge NACKs quoting the secret, 3 MB
-// requests, idle admin connections) and a model edited every second (some edits invalid,
+// against well-behaved Envoy nodes and hostile clients (made-up regions, group changes,
+// unknown types, huge NACKs quoting the secret, 3 MB requests, idle admin connections)
+// and a model edited every second (some edits invalid,
 // some removing every API). It asserts that the well-behaved nodes never receive an
 // empty configuration, end holding the latest good model, that RSS stays under
 // soakRSSBound and that the server keeps answering.

@@ -1,8 +1,9 @@
 package main
 
-// The flags of serve that belong to the live-model features (issue 3): xDS over TLS and
-// mutual TLS, the reload debounce and the optional pprof endpoints. Kept apart from
-// serve.go so its edit stays a few calls.
+// The flags of serve that belong to the live-model and security features: xDS over TLS
+// and mutual TLS, the reload debounce, the optional pprof endpoints, the shrink check and
+// the refusal to serve credentials in the clear. Kept apart from serve.go so its edit
+// stays a few calls.
 
 import (
 	"fmt"
