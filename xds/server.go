@@ -55,6 +55,9 @@ type Server struct {
 	// Options.Translate validates by itself.
 	validate  func(types.Resource) error
 	validated validatedSet
+	// envoyChecked remembers the encodings that also passed translator.CheckEnvoy: a
+	// resource equal to one a gRPC group uses may still be refused by Envoy (lrs_server).
+	envoyChecked validatedSet
 
 	cache *nackCache
 	xds   serverv3.Server
@@ -307,6 +310,7 @@ func (s *Server) applyFailed(err error) error {
 // group's (in key order), as a sequential build would.
 func (s *Server) buildAll(m *model.Model, all map[string]translator.Group) (map[string]*builtGroup, error) {
 	s.validated.rotate()
+	s.envoyChecked.rotate()
 	keys := sortedKeys(all)
 	results := make([]*builtGroup, len(keys))
 	errs := make([]error, len(keys))
@@ -409,7 +413,8 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}
 	for _, t := range byType {
-		enc, err := encode(t.items, s.validate, &s.validated)
+		validate, seen := s.validatorFor(g)
+		enc, err := encode(t.items, validate, seen)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)
 		}
@@ -418,6 +423,22 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		b.status.Versions[t.url] = v
 	}
 	return b, nil
+}
+
+// validatorFor returns how a group's resources are validated: every group's with
+// translator.Validate, an Envoy group's also with translator.CheckEnvoy (what Envoy refuses
+// or ignores beyond the generated validation), as translator.Translate does.
+func (s *Server) validatorFor(g translator.Group) (func(types.Resource) error, *validatedSet) {
+	if s.validate == nil || g.Client != translator.Envoy {
+		return s.validate, &s.validated
+	}
+	validate := s.validate
+	return func(r types.Resource) error {
+		if err := validate(r); err != nil {
+			return err
+		}
+		return translator.CheckEnvoy(r)
+	}, &s.envoyChecked
 }
 
 func (s *Server) logBuilt(b *builtGroup, prev *GroupStatus) {
