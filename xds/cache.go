@@ -35,6 +35,9 @@ import (
 // answers, so a NACK finds nothing new to send and the watch waits.
 type nackCache struct {
 	cache.SnapshotCache
+	// hash is the node hash the snapshot cache was built with: the partial watches key
+	// their tables the same way.
+	hash cache.NodeHash
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
 
 	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
@@ -118,8 +121,7 @@ type partialWatch struct {
 }
 
 func (c *nackCache) createPartialWatch(req *discovery.DiscoveryRequest, sub cache.Subscription, ch chan cache.Response) func() {
-	// The key the server's snapshot cache uses (see New).
-	key := nodeHash{}.ID(req.GetNode())
+	key := c.hash.ID(req.GetNode())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if resp := c.tables[key][req.GetTypeUrl()].response(req, sub); resp != nil {

@@ -109,7 +109,8 @@ func New(opts Options) *Server {
 	}
 	// ads=false: with ads=true the cache answers only a request naming every resource of
 	// the type, so a gRPC client asking for clusters one by one would wait forever.
-	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, nodeHash{s}, cacheLogger{s.log})}
+	hash := nodeHash{s}
+	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, hash, cacheLogger{s.log}), hash: hash}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{s})
 	return s
