@@ -37,7 +37,7 @@ type nackCache struct {
 	cache.SnapshotCache
 	// hash is the node hash the snapshot cache was built with: the partial watches key
 	// their tables the same way.
-	hash cache.NodeHash
+	hash     cache.NodeHash
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
 
 	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
