@@ -21,10 +21,18 @@ import (
 // e2e (the other e2e suites live in their own directories); move it if that changes.
 func TestMain(m *testing.M) { harness.Main(m) }
 
+// comparison is poolpilot-load's --json report of a --compare run.
+type comparison struct {
+	Server  loadReport         `json:"server"`
+	Compare loadReport         `json:"compare"`
+	Ratios  map[string]float64 `json:"ratios"`
+}
+
 // loadReport is the part of poolpilot-load's --json report this test checks.
 type loadReport struct {
 	Connect struct {
 		Streams            int                `json:"streams"`
+		Connections        int                `json:"connections"`
 		Settled            int                `json:"settled"`
 		Failed             int                `json:"failed"`
 		ResourcesPerStream map[string]float64 `json:"resources_per_stream"`
@@ -42,11 +50,13 @@ type loadReport struct {
 
 var xdsAddrRE = regexp.MustCompile(`serving xDS.*xds_address=(127\.0\.0\.1:\d+)`)
 
-// TestLoadToolSmall runs the load tool (cmd/poolpilot-load) with 50 simulated Envoy nodes
-// against a real poolpilot process serving a generated model, in both ADS variants, and
-// changes the model on disk: every stream must get and ACK the whole configuration, then
-// the new version. It keeps the tool from rotting; it asserts no timings (docs/benchmarks.md
-// has the figures from the big runs).
+// TestLoadToolSmall runs the load tool (cmd/poolpilot-load) with 50 simulated Envoy nodes,
+// one gRPC connection each, against a real poolpilot process serving a generated model, in
+// both ADS variants, and changes the model on disk: every stream must get and ACK the
+// whole configuration, then the new version. With --compare baseline the tool then runs
+// the same load against its plain go-control-plane server. It keeps the tool and the
+// baseline from rotting; it asserts no timings (docs/benchmarks.md has the figures from
+// the big runs).
 func TestLoadToolSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs two binaries")
@@ -78,7 +88,7 @@ func TestLoadToolSmall(t *testing.T) {
 			addr := srv.RequireLine(t, xdsAddrRE, 30*time.Second)[1]
 
 			cmd := exec.CommandContext(ctx, load, "--xds-address", addr, "--streams", strconv.Itoa(streams),
-				"--regions", strconv.Itoa(regions), "--mode", mode, "--streams-per-conn", "20",
+				"--regions", strconv.Itoa(regions), "--mode", mode, "--compare", "baseline",
 				"--mutate", dir, "--pool", modelgen.PoolName(7), "--changes", "1",
 				"--server-pid", strconv.Itoa(srv.Pid()), "--quiet", "500ms", "--idle", "0s",
 				"--connect-timeout", "60s", "--change-timeout", "60s", "--json")
@@ -87,46 +97,59 @@ func TestLoadToolSmall(t *testing.T) {
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("poolpilot-load: %v\nstderr:\n%s", err, stderr.String())
 			}
-			var rep loadReport
-			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+			var cmp comparison
+			if err := json.Unmarshal(stdout.Bytes(), &cmp); err != nil {
 				t.Fatalf("poolpilot-load --json: %v\n%s", err, stdout.String())
 			}
-
-			if rep.Connect.Settled != streams || rep.Connect.Failed != 0 {
-				t.Errorf("connect: %d of %d streams settled, %d failed", rep.Connect.Settled, streams, rep.Connect.Failed)
-			}
-			// Each stream received the whole configuration: a cluster and a load
-			// assignment per pool, the listener and its route configuration.
-			for typ, want := range map[string]float64{"CDS": 20, "EDS": 20, "LDS": 1, "RDS": 1} {
-				if got := rep.Connect.ResourcesPerStream[typ]; got < want {
-					t.Errorf("connect: %s resources per stream = %v, want at least %v", typ, got, want)
-				}
-			}
-			if len(rep.Changes) != 1 {
-				t.Fatalf("got %d change reports, want 1", len(rep.Changes))
-			}
-			ch := rep.Changes[0]
-			if ch.Pool != modelgen.PoolName(7) {
-				t.Errorf("changed pool %q, want %q", ch.Pool, modelgen.PoolName(7))
-			}
-			if ch.Updated != streams || ch.BytesPerStreamMin <= 0 {
-				t.Errorf("change: %d of %d streams ACKed a new version; least bytes received %d",
-					ch.Updated, streams, ch.BytesPerStreamMin)
-			}
-			if ch.ResourcesPerStream["EDS"] < 1 {
-				t.Errorf("change: EDS resources per stream = %v, want the changed pool's load assignment", ch.ResourcesPerStream["EDS"])
-			}
-			if mode == "delta" {
-				// Delta sends only what changed: the pool's load assignment (and at most
-				// its cluster), nothing of the other pools, listeners or routes.
-				r := ch.ResourcesPerStream
-				if r["EDS"] != 1 || r["CDS"] > 1 || r["LDS"] != 0 || r["RDS"] != 0 {
-					t.Errorf("delta change sent %v resources per stream; want EDS 1, CDS at most 1, no LDS/RDS", r)
-				}
-			}
-			if len(rep.StreamErrors) > 0 {
-				t.Errorf("stream errors: %v", rep.StreamErrors)
+			checkLoadReport(t, "poolpilot", mode, cmp.Server, true)
+			checkLoadReport(t, "baseline", mode, cmp.Compare, false)
+			if _, ok := cmp.Ratios["change_bytes_per_stream"]; !ok {
+				t.Errorf("no change_bytes_per_stream ratio in %v", cmp.Ratios)
 			}
 		})
+	}
+}
+
+// checkLoadReport checks one server's part of the report; onlyChanged says the server
+// sends only changed EDS and RDS resources in state-of-the-world too.
+func checkLoadReport(t *testing.T, name, mode string, rep loadReport, onlyChanged bool) {
+	t.Helper()
+	const streams = 50
+
+	if rep.Connect.Settled != streams || rep.Connect.Failed != 0 || rep.Connect.Connections != streams {
+		t.Errorf("%s connect: %d of %d streams settled over %d connections, %d failed", name,
+			rep.Connect.Settled, streams, rep.Connect.Connections, rep.Connect.Failed)
+	}
+	// Each stream received the whole configuration: a cluster and a load
+	// assignment per pool, the listener and its route configuration.
+	for typ, want := range map[string]float64{"CDS": 20, "EDS": 20, "LDS": 1, "RDS": 1} {
+		if got := rep.Connect.ResourcesPerStream[typ]; got < want {
+			t.Errorf("connect: %s resources per stream = %v, want at least %v", typ, got, want)
+		}
+	}
+	if len(rep.Changes) != 1 {
+		t.Fatalf("got %d change reports, want 1", len(rep.Changes))
+	}
+	ch := rep.Changes[0]
+	if ch.Pool != modelgen.PoolName(7) {
+		t.Errorf("changed pool %q, want %q", ch.Pool, modelgen.PoolName(7))
+	}
+	if ch.Updated != streams || ch.BytesPerStreamMin <= 0 {
+		t.Errorf("change: %d of %d streams ACKed a new version; least bytes received %d",
+			ch.Updated, streams, ch.BytesPerStreamMin)
+	}
+	if ch.ResourcesPerStream["EDS"] < 1 {
+		t.Errorf("change: EDS resources per stream = %v, want the changed pool's load assignment", ch.ResourcesPerStream["EDS"])
+	}
+	if mode == "delta" || onlyChanged {
+		// Only what changed: the pool's load assignment (and at most its
+		// cluster), nothing of the other pools, listeners or routes.
+		r := ch.ResourcesPerStream
+		if r["EDS"] != 1 || r["CDS"] > 1 || r["LDS"] != 0 || r["RDS"] != 0 {
+			t.Errorf("%s %s change sent %v resources per stream; want EDS 1, CDS at most 1, no LDS/RDS", name, mode, r)
+		}
+	}
+	if len(rep.StreamErrors) > 0 {
+		t.Errorf("%s stream errors: %v", name, rep.StreamErrors)
 	}
 }

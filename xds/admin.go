@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // AdminOptions configure the admin HTTP server. Server is required; the rest optional.
@@ -62,12 +64,35 @@ func (a *Admin) Handler() http.Handler { return a.mux }
 // AdminShutdownTimeout bounds how long Serve waits for in-flight admin requests.
 const AdminShutdownTimeout = 2 * time.Second
 
+// Admin server limits. Each admin connection is a file descriptor the process shares
+// with the xDS port: without a cap, a few hundred idle keep-alive connections exhaust a
+// low descriptor limit and nodes cannot connect. docs/operations.md has the budget.
+const (
+	// AdminMaxConns is how many admin connections are open at once; more wait in the
+	// kernel's accept queue.
+	AdminMaxConns = 64
+	// adminReadTimeout bounds reading a request (headers and body); the admin API takes
+	// no body.
+	adminReadTimeout = 10 * time.Second
+	// adminWriteTimeout bounds writing a response; above pprof's default 30 s profile.
+	adminWriteTimeout = 60 * time.Second
+	// adminIdleTimeout closes a keep-alive connection idle this long.
+	adminIdleTimeout = 30 * time.Second
+	adminMaxHeader   = 64 << 10
+)
+
 // Serve serves the admin endpoints on lis until ctx ends, then shuts down, waiting at
-// most AdminShutdownTimeout for in-flight requests, and returns nil.
+// most AdminShutdownTimeout for in-flight requests, and returns nil. It accepts at most
+// AdminMaxConns connections at once.
 func (a *Admin) Serve(ctx context.Context, lis net.Listener) error {
+	lis = netutil.LimitListener(lis, AdminMaxConns)
 	hs := &http.Server{
 		Handler:           a.mux,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeader,
 		ErrorLog:          slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

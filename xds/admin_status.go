@@ -3,7 +3,6 @@ package xds
 import (
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -22,6 +21,8 @@ type AdminStatus struct {
 	// LastReload is the latest reload attempt; LastGoodReload the latest applied one.
 	LastReload     *ReloadResult `json:"lastReload,omitempty"`
 	LastGoodReload *ReloadResult `json:"lastGoodReload,omitempty"`
+	// Watch is the model watch's health; absent when the model is not watched.
+	Watch *WatchHealth `json:"watch,omitempty"`
 	// LastApplyError is the server's last apply failure after its last success.
 	LastApplyError string       `json:"lastApplyError,omitempty"`
 	Pools          []PoolStatus `json:"pools"`
@@ -114,6 +115,7 @@ func (a *Admin) Status() AdminStatus {
 			out.LastGoodReload = &good
 		}
 		m = r.Current()
+		out.Watch = r.Watching()
 	}
 	if m == nil {
 		m = a.opts.Server.currentModel()
@@ -208,50 +210,4 @@ func (s *Server) redactor() redactor {
 		return cur.redact
 	}
 	return redactor{}
-}
-
-// redactor replaces the served model's secret values in free text (an Envoy NACK can
-// quote the resource it rejected, endpoint metadata included).
-type redactor struct{ values []string }
-
-// minRedactLen skips values so short that replacing them would shred ordinary text;
-// such a value is no real credential.
-const minRedactLen = 4
-
-func newRedactor(m *model.Model) redactor {
-	var r redactor
-	if m == nil {
-		return r
-	}
-	for _, b := range m.Backends {
-		if b == nil || b.Credentials == nil {
-			continue
-		}
-		for _, s := range b.Credentials.Header {
-			if v := s.Reveal(); len(v) >= minRedactLen {
-				r.values = append(r.values, v)
-			}
-		}
-	}
-	// Longest first, so a value containing another is replaced whole.
-	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
-	return r
-}
-
-func (r redactor) text(s string) string {
-	for _, v := range r.values {
-		s = strings.ReplaceAll(s, v, "[redacted]")
-	}
-	return s
-}
-
-func (r redactor) lines(in []string) []string {
-	if len(in) == 0 {
-		return in
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = r.text(s)
-	}
-	return out
 }

@@ -84,6 +84,7 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 		want := map[string][][]string{
 			"":              {{"sdc"}, {"nwe"}}, // the model's own order
+			OtherRegion:     {{"sdc"}, {"nwe"}}, // regions the model does not name: the same
 			"swedencentral": {{"sdc"}, {"nwe"}},
 			"norwayeast":    {{"nwe"}, {"sdc"}}, // preferLocalRegion: the mirror image
 		}
@@ -162,25 +163,23 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	})
 
-	// Last, as it adds a stream: a node from a region the model does not know gets the
-	// model's own order, and the table shows its region.
+	// Last, as it adds a stream: a node from a region the model does not know joins the
+	// shared group of such nodes, and the table gains no row for its made-up region.
 	t.Run("region of a connected node only", func(t *testing.T) {
 		l.subscribe("weu-1", "westeurope")
-		var got [][]string
+		var n *NodeView
 		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			for _, r := range l.status().Pools[0].Regions {
-				if r.Region == "westeurope" {
-					got = r.Priorities
-				}
-			}
-			if got != nil {
-				break
-			}
+		for n == nil && time.Now().Before(deadline) {
+			n = findNode(l.status(), "weu-1")
 			time.Sleep(20 * time.Millisecond)
 		}
-		if want := [][]string{{"sdc"}, {"nwe"}}; !reflect.DeepEqual(got, want) {
-			t.Errorf("westeurope order = %v; want the model's %v", got, want)
+		if n == nil || n.Group != OtherRegion+"/envoy" {
+			t.Fatalf("weu-1 = %+v; want group %s/envoy", n, OtherRegion)
+		}
+		for _, r := range l.status().Pools[0].Regions {
+			if r.Region == "westeurope" {
+				t.Errorf("the pool table has a row for the node's own region westeurope")
+			}
 		}
 	})
 
@@ -326,11 +325,12 @@ listeners:
 	}
 	want := map[string]map[string]any{
 		"dns-pool": {
-			"":   [][]string{{"a"}, {"b", "c"}},
-			"r1": [][]string{{"a"}, {"b", "c"}},
-			"r2": [][]string{{"b", "c"}, {"a"}},
+			"":          [][]string{{"a"}, {"b", "c"}},
+			OtherRegion: [][]string{{"a"}, {"b", "c"}},
+			"r1":        [][]string{{"a"}, {"b", "c"}},
+			"r2":        [][]string{{"b", "c"}, {"a"}},
 		},
-		"unused": {"": "note", "r1": "note", "r2": "note"},
+		"unused": {"": "note", OtherRegion: "note", "r1": "note", "r2": "note"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("pool table = %v; want %v", got, want)

@@ -176,14 +176,11 @@ func (cur *servedModel) trippedFor(g translator.Group) translator.Tripped {
 	return out
 }
 
-// foldRegion maps a node's region to the region the breaker knows it by: a region of
-// the model, or "" for nodes that report none or a region the model does not have, so
+// foldRegion maps a node's region to the region of the node group it is served in: a
+// region of the model, "" for nodes that report none, or OtherRegion for any other, so
 // the engine's regions stay bounded by the model's.
 func (cur *servedModel) foldRegion(region string) string {
-	if cur.regions[region] {
-		return region
-	}
-	return ""
+	return resolveGroup(translator.Group{Region: region}, cur.regions).Region
 }
 
 func regionName(r string) string {

@@ -222,7 +222,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 
 // A region-scoped trip from swedencentral's reports changes only the swedencentral
 // groups; every other group keeps its versions. A node whose region the model does not
-// have reports as "" and cannot trip swedencentral's backend for swedencentral.
+// have reports as OtherRegion and cannot trip swedencentral's backend for swedencentral.
 func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	s, addr := startRealServer(t, Options{})
 	if err := s.Apply(loadBreakerModel(t, "region")); err != nil {
@@ -241,8 +241,8 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	}
 	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
 	open := s.breakerView().Open
-	if len(open) != 1 || open[0].Region != "" || open[0].Scope != "region" {
-		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region \"\"", open)
+	if len(open) != 1 || open[0].Region != OtherRegion || open[0].Scope != "region" {
+		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, OtherRegion)
 	}
 
 	node := envoyNode("envoy-sdc-1", "swedencentral")
@@ -258,8 +258,8 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	}
 	for _, g := range s.Status().Groups {
 		changed := !equalVersions(before[g.Key], g.Versions)
-		// "-/envoy" holds the mars node (its region folds to "") and the nodes without one.
-		want := g.Group.Region == "swedencentral" || g.Group.Region == "" || g.Group.Region == "mars"
+		// The mars node is served in the OtherRegion group.
+		want := g.Group.Region == "swedencentral" || g.Group.Region == OtherRegion
 		if changed != want {
 			t.Errorf("group %s: versions changed = %v, want %v", g.Key, changed, want)
 		}

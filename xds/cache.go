@@ -1,15 +1,26 @@
 package xds
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
 	"sync"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// nackCache is the snapshot cache, except that a state-of-the-world NACK does not make it
-// resend the rejected version.
+// nackCache is the snapshot cache, except that
+//
+//   - a state-of-the-world NACK does not make it resend the rejected version, and
+//   - state-of-the-world EDS and RDS responses carry only the resources the stream does
+//     not hold yet in their current form (partial responses, below).
 //
 // A NACK carries the version the client last *accepted*, which is never the snapshot's
 // version, so the stock cache answers it at once with the same rejected resources, and the
@@ -24,10 +35,27 @@ import (
 // answers, so a NACK finds nothing new to send and the watch waits.
 type nackCache struct {
 	cache.SnapshotCache
+	// hash is the node hash the snapshot cache was built with: the partial watches key
+	// their tables the same way.
+	hash     cache.NodeHash
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
+
+	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
+	mu sync.Mutex
+	// tables is, per snapshot key, the partial types of its current snapshot.
+	tables map[string]map[string]*partialTable
+	// watches are the open state-of-the-world watches of partial types, per snapshot key.
+	watches map[string]map[*partialWatch]struct{}
 }
 
 var _ cache.Cache = (*nackCache)(nil)
+
+// partialTypes are the types whose state-of-the-world responses may carry only some
+// resources: the xDS protocol makes only LDS and CDS responses full state, and Envoy,
+// grpc-go and grpc-js keep the EDS and RDS resources a response leaves out.
+var partialTypes = []string{resourcev3.EndpointType, resourcev3.RouteType}
+
+func isPartial(typeURL string) bool { return slices.Contains(partialTypes, typeURL) }
 
 func (c *nackCache) noteRejected(req *discovery.DiscoveryRequest, version string) {
 	c.rejected.Store(req, version)
@@ -43,5 +71,222 @@ func (c *nackCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch c
 		held.VersionInfo = v.(string)
 		req = held
 	}
+	if isPartial(req.GetTypeUrl()) {
+		return c.createPartialWatch(req, sub, ch), nil
+	}
 	return c.SnapshotCache.CreateWatch(req, sub, ch)
+}
+
+// SetSnapshot implements cache.SnapshotCache: it also answers the partial watches of node.
+func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.ResourceSnapshot) error {
+	tables := make(map[string]*partialTable, len(partialTypes))
+	for _, t := range partialTypes {
+		tables[t] = newPartialTable(t, snap.GetVersion(t), snap.GetResources(t))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.SnapshotCache.SetSnapshot(ctx, node, snap)
+	if c.tables == nil {
+		c.tables = map[string]map[string]*partialTable{}
+	}
+	for t, tb := range tables {
+		tb.diff(c.tables[node][t])
+	}
+	c.tables[node] = tables
+	for w := range c.watches[node] {
+		if resp := tables[w.req.GetTypeUrl()].response(w.req, w.sub); resp != nil {
+			// The server's channel holds one response per type, and a watch is answered
+			// once: this never blocks.
+			w.ch <- resp
+			delete(c.watches[node], w)
+		}
+	}
+	return err
+}
+
+// ClearSnapshot implements cache.SnapshotCache. Open partial watches stay: the next
+// snapshot of their key answers them.
+func (c *nackCache) ClearSnapshot(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.SnapshotCache.ClearSnapshot(node)
+	delete(c.tables, node)
+}
+
+// partialWatch is an open state-of-the-world watch of a partial type.
+type partialWatch struct {
+	req *discovery.DiscoveryRequest
+	sub cache.Subscription
+	ch  chan cache.Response
+}
+
+func (c *nackCache) createPartialWatch(req *discovery.DiscoveryRequest, sub cache.Subscription, ch chan cache.Response) func() {
+	key := c.hash.ID(req.GetNode())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if resp := c.tables[key][req.GetTypeUrl()].response(req, sub); resp != nil {
+		ch <- resp
+		return func() {}
+	}
+	w := &partialWatch{req: req, sub: sub, ch: ch}
+	if c.watches == nil {
+		c.watches = map[string]map[*partialWatch]struct{}{}
+	}
+	if c.watches[key] == nil {
+		c.watches[key] = map[*partialWatch]struct{}{}
+	}
+	c.watches[key][w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.watches[key], w)
+		if len(c.watches[key]) == 0 {
+			delete(c.watches, key)
+		}
+	}
+}
+
+// partialTable is one partial type of a snapshot: its version, and each resource
+// marshalled once with a hash of its encoding, which tells whether a stream holds it.
+type partialTable struct {
+	typeURL string
+	version string
+	items   map[string]partialItem
+	// prev is the version of the table this one replaced, changed the names it
+	// changed or added and removed those it dropped: a stream that holds all it
+	// subscribes to at prev needs exactly changed ∩ subscribed.
+	prev             string
+	changed, removed []string
+}
+
+// diff records what changed since old (nil: none known).
+func (t *partialTable) diff(old *partialTable) {
+	if old == nil {
+		return
+	}
+	t.prev = old.version
+	for name, it := range t.items {
+		if o, ok := old.items[name]; !ok || o.hash != it.hash {
+			t.changed = append(t.changed, name)
+		}
+	}
+	for name := range old.items {
+		if _, ok := t.items[name]; !ok {
+			t.removed = append(t.removed, name)
+		}
+	}
+}
+
+type partialItem struct {
+	hash string
+	any  *anypb.Any
+}
+
+func newPartialTable(typeURL, version string, resources map[string]types.Resource) *partialTable {
+	t := &partialTable{typeURL: typeURL, version: version, items: make(map[string]partialItem, len(resources))}
+	opts := proto.MarshalOptions{Deterministic: true}
+	for name, r := range resources {
+		// Resources are premarshalled (see encode): this is a copy.
+		b, err := opts.Marshal(r)
+		if err != nil {
+			// encode marshalled the same message already; keep the resource out rather
+			// than send something else.
+			continue
+		}
+		sum := sha256.Sum256(b)
+		t.items[name] = partialItem{hash: hex.EncodeToString(sum[:8]), any: &anypb.Any{TypeUrl: typeURL, Value: b}}
+	}
+	return t
+}
+
+// response is what a stream with subscription sub that sent req gets now, or nil when
+// it has nothing to get (a nil table: no snapshot yet).
+//
+// It carries the subscribed resources the stream was never sent, or was sent in another
+// form; sub.ReturnedResources (what the server recorded as sent on this stream, name →
+// hash) tells. The server drops a name from it when the client unsubscribes, so a
+// resubscribed resource is sent again; a new stream starts empty, so a reconnecting
+// client gets every resource it asks for. A request whose version is not the snapshot's
+// is answered even with nothing to carry, so every stream ends on the latest version.
+// A resource that left the snapshot is not announced (the protocol has no way to in
+// state-of-the-world EDS and RDS: the cluster or listener that used it leaves CDS or LDS,
+// which are full state); it is forgotten, so it is sent again if it comes back.
+func (t *partialTable) response(req *discovery.DiscoveryRequest, sub cache.Subscription) cache.Response {
+	if t == nil {
+		return nil
+	}
+	known := sub.ReturnedResources()
+	if !sub.IsWildcard() && len(known) == len(sub.SubscribedResources()) {
+		// The stream holds every name it subscribes to (the server keeps only subscribed
+		// names in known), as of the version it reports: the same version means the same
+		// content, so nothing to send, and the previous one means exactly what changed
+		// since. These spare a walk over every name on each ACK and each change.
+		switch req.GetVersionInfo() {
+		case t.version:
+			return nil
+		case t.prev:
+			return t.since(req, sub, known)
+		}
+	}
+	var send []string
+	consider := func(name string) {
+		if it, ok := t.items[name]; ok && known[name] != it.hash {
+			send = append(send, name)
+		}
+	}
+	if sub.IsWildcard() {
+		for name := range t.items {
+			consider(name)
+		}
+	} else {
+		for name := range sub.SubscribedResources() {
+			consider(name)
+		}
+	}
+	if len(send) == 0 && req.GetVersionInfo() == t.version {
+		return nil
+	}
+	slices.Sort(send)
+	// What the stream holds once this is sent: what it held, less what left the
+	// snapshot, plus what is sent. A copy: the server may drop this response unsent.
+	returned := maps.Clone(known)
+	if returned == nil {
+		returned = make(map[string]string, len(send))
+	}
+	for name := range returned {
+		if _, ok := t.items[name]; !ok {
+			delete(returned, name)
+		}
+	}
+	return t.build(req, send, returned)
+}
+
+// since answers a stream that holds, at t.prev, every name it subscribes to.
+func (t *partialTable) since(req *discovery.DiscoveryRequest, sub cache.Subscription, known map[string]string) cache.Response {
+	subscribed := sub.SubscribedResources()
+	var send []string
+	for _, name := range t.changed {
+		if _, ok := subscribed[name]; ok {
+			send = append(send, name)
+		}
+	}
+	slices.Sort(send)
+	returned := maps.Clone(known)
+	for _, name := range t.removed {
+		delete(returned, name)
+	}
+	return t.build(req, send, returned)
+}
+
+// build is the response carrying send; returned is what the stream holds once it is
+// sent, less send, which build adds.
+func (t *partialTable) build(req *discovery.DiscoveryRequest, send []string, returned map[string]string) cache.Response {
+	out := &discovery.DiscoveryResponse{VersionInfo: t.version, TypeUrl: t.typeURL,
+		Resources: make([]*anypb.Any, 0, len(send))}
+	for _, name := range send {
+		it := t.items[name]
+		out.Resources = append(out.Resources, it.any)
+		returned[name] = it.hash
+	}
+	return &cache.PassthroughResponse{Request: req, DiscoveryResponse: out, ReturnedResources: returned}
 }

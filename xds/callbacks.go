@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
@@ -16,13 +19,21 @@ type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}
 
-func (c callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	c.s.reg.open(streamKey{SotW, id}, time.Now())
-	return nil
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	return c.open(ctx, streamKey{SotW, id}, typeURL)
 }
 
-func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	c.s.reg.open(streamKey{Delta, id}, time.Now())
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	return c.open(ctx, streamKey{Delta, id}, typeURL)
+}
+
+// open registers a stream with what its client certificate allows it to claim. typeURL
+// is the per-type service's type, "" for ADS, whose requests each name theirs.
+func (c callbacks) open(ctx context.Context, k streamKey, typeURL string) error {
+	if err := checkTypeURL(typeURL); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	c.s.reg.open(k, time.Now(), identityOf(ctx))
 	return nil
 }
 
@@ -41,9 +52,17 @@ func (c callbacks) closed(k streamKey) {
 	}
 }
 
+// OnStreamRequest runs before the server keeps any state for the request's type URL, so
+// refusing an unknown type here (an error ends the stream with that status) means a
+// client cannot make the server track types it does not serve.
 func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
 	k := streamKey{SotW, id}
-	c.firstRequest(k, req.GetNode())
+	if err := c.checkType(k, req.GetTypeUrl()); err != nil {
+		return err
+	}
+	if err := c.firstRequest(k, req.GetNode()); err != nil {
+		return err
+	}
 	d := req.GetErrorDetail()
 	rejected := c.answered(k, req.GetTypeUrl(), req.GetResponseNonce(), d != nil, d.GetMessage(), true)
 	if rejected != "" {
@@ -55,32 +74,67 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 
 func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	k := streamKey{Delta, id}
+	if err := c.checkType(k, req.GetTypeUrl()); err != nil {
+		return err
+	}
 	// Only the first request must carry the node; setNode ignores a later nil.
-	c.firstRequest(k, req.GetNode())
+	if err := c.firstRequest(k, req.GetNode()); err != nil {
+		return err
+	}
 	d := req.GetErrorDetail()
 	c.answered(k, req.GetTypeUrl(), req.GetResponseNonce(), d != nil, d.GetMessage(), false)
 	return nil
 }
 
-// firstRequest registers the stream's node and makes sure its group has a snapshot before
-// the cache is asked for a watch.
-func (c callbacks) firstRequest(k streamKey, node *core.Node) {
-	ev, group, first := c.s.reg.setNode(k, node)
-	if !first {
-		return
+// checkType refuses, and logs, a request for a type poolpilot does not serve.
+func (c callbacks) checkType(k streamKey, typeURL string) error {
+	err := checkTypeURL(typeURL)
+	if err == nil {
+		return nil
 	}
-	c.s.log.Info("xDS stream opened", "node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID,
-		"user_agent", node.GetUserAgentName())
+	c.s.log.Warn("xDS request refused", "stream", k.id, "kind", k.kind, "error", err)
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
+// firstRequest registers the stream's node and makes sure its group has a snapshot before
+// the cache is asked for a watch. A node that changes group mid-stream, or claims a
+// region its certificate does not allow, ends the stream.
+func (c callbacks) firstRequest(k streamKey, node *core.Node) error {
+	regions := c.s.regions()
+	ev, claimed, first, err := c.s.reg.setNode(k, node, regions)
+	if err != nil {
+		code := codes.InvalidArgument
+		if _, ok := err.(*identityError); ok {
+			code = codes.PermissionDenied
+		}
+		c.s.log.Warn("xDS request refused", "stream", k.id, "kind", k.kind,
+			"node", clipText(node.GetId(), MaxNodeIDLen), "error", err)
+		return status.Error(code, err.Error())
+	}
+	if !first {
+		return nil
+	}
+	group := resolveGroup(claimed, regions)
+	attrs := []any{"node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID,
+		"user_agent", clipText(node.GetUserAgentName(), maxUserAgentLen)}
+	if group.Region == OtherRegion {
+		attrs = append(attrs, "region", clipText(node.GetLocality().GetRegion(), 64))
+		c.s.log.Info("xDS stream opened; the node's region is not in the model, so it shares the group of such nodes", attrs...)
+	} else {
+		c.s.log.Info("xDS stream opened", attrs...)
+	}
 	c.s.obs.StreamOpened(ev)
 	c.s.ensureGroup(group)
+	return nil
 }
 
 // answered counts an ACK or NACK and returns the version a NACK rejected ("" otherwise).
 func (c callbacks) answered(k streamKey, typeURL, nonce string, isNack bool, msg string, latestOnly bool) string {
 	if isNack && msg != "" {
 		// A client may quote the rejected resource, endpoint metadata (credentials) included:
-		// redact before the detail reaches the log, the status registry or the observer.
-		msg = c.s.redactor().text(msg)
+		// redact before the detail reaches the log, the status registry or the observer,
+		// and keep a bounded prefix only.
+		msg = c.s.redactor().clientText(msg, MaxNackDetailLen)
 	}
 	ev, kind, version := c.s.reg.answer(k, typeURL, nonce, isNack, msg, latestOnly, time.Now())
 	switch kind {

@@ -40,7 +40,16 @@ func isLegacyEnvoy(v *typev3.SemanticVersion) bool {
 	return v.GetMajorNumber() < 1 || (v.GetMajorNumber() == 1 && v.GetMinorNumber() < errorMatcherMinor)
 }
 
-// nodeHash makes the snapshot cache keep one snapshot per node group, not per node.
-type nodeHash struct{}
+// nodeHash makes the snapshot cache keep one snapshot per node group, not per node: the
+// group the node claims, resolved against the served model's regions, so the cache's
+// keys are a bounded set whatever regions clients make up.
+type nodeHash struct{ s *Server }
 
-func (nodeHash) ID(node *core.Node) string { return GroupOf(node).String() }
+func (h nodeHash) ID(node *core.Node) string {
+	g := resolveGroup(claimedGroup(node), h.s.regions())
+	k := g.String()
+	if _, ok := h.s.keyGroups.Load(k); !ok {
+		h.s.keyGroups.Store(k, g)
+	}
+	return k
+}

@@ -13,13 +13,17 @@ import (
 // operator, so info is demoted to debug; warnings and errors keep their level.
 type cacheLogger struct{ l *slog.Logger }
 
+// maxCacheLogLen bounds one go-control-plane log message.
+const maxCacheLogLen = 2048
+
 var _ log.Logger = cacheLogger{}
 
 func (c cacheLogger) logf(level slog.Level, format string, args []any) {
 	if !c.l.Enabled(context.Background(), level) {
 		return
 	}
-	c.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "go-control-plane")
+	// Clipped: some messages quote a client's request (its resource names).
+	c.l.Log(context.Background(), level, clipText(fmt.Sprintf(format, args...), maxCacheLogLen), "component", "go-control-plane")
 }
 
 func (c cacheLogger) Debugf(format string, args ...any) { c.logf(slog.LevelDebug, format, args) }

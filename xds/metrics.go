@@ -24,6 +24,7 @@ const (
 	metricAcks             = "poolpilot_xds_acks_total"
 	metricNacks            = "poolpilot_xds_nacks_total"
 	metricGroupVersionInfo = "poolpilot_group_version_info"
+	metricWatchUp          = "poolpilot_model_watch_up"
 )
 
 // Metrics is poolpilot's Prometheus instrumentation, on its own registry (never the
@@ -47,10 +48,15 @@ type Metrics struct {
 	acks           *prometheus.CounterVec
 	nacks          *prometheus.CounterVec
 	groupVersion   *prometheus.GaugeVec
+	watchUp        prometheus.Gauge
+	watchOnce      sync.Once
 
 	mu            sync.Mutex
 	modelVersion  string
 	groupVersions map[groupType]string
+	// openStreams counts each streams series, so one that reaches zero is deleted: a
+	// group that goes away leaves no series behind.
+	openStreams map[[2]string]int
 }
 
 // NewMetrics creates the metrics on a fresh registry.
@@ -69,8 +75,9 @@ func NewMetrics() *Metrics {
 		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		Registry:       reg,
-		reloads:        counterVec(metricReloads, "Model reloads by result: ok (applied) or error (rejected; the last good model keeps serving).", "result"),
+		Registry: reg,
+		reloads: counterVec(metricReloads, "Model reloads by result: ok (applied), error (invalid) or refused "+
+			"(valid, but it removes most of the served listeners or APIs); the last good model keeps serving unless ok.", "result"),
 		lastReload:     gauge(metricLastReload, "Unix time of the last reload attempt, successful or not."),
 		lastReloadOK:   gauge(metricLastReloadOK, "1 if the last reload attempt was applied, 0 if it was rejected."),
 		lastGoodReload: gauge(metricLastGoodReload, "Unix time of the last reload that was applied."),
@@ -82,11 +89,16 @@ func NewMetrics() *Metrics {
 		nacks:          counterVec(metricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
 		groupVersion: gaugeVec(metricGroupVersionInfo,
 			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
+		// Registered at the first ObserveWatch, so it is absent when nothing is watched.
+		watchUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricWatchUp, Help: "1 while the model directory is " +
+			"watched for changes, 0 while it is gone and being watched for again (edits are not seen)."}),
 		groupVersions: map[groupType]string{},
+		openStreams:   map[[2]string]int{},
 	}
 	// Both results exist from the start, so rate() and alerts work before the first failure.
 	m.reloads.WithLabelValues(reloadOK)
 	m.reloads.WithLabelValues(reloadError)
+	m.reloads.WithLabelValues(reloadRefused)
 	for _, t := range []string{"clusters", "endpoints", "routes", "listeners"} {
 		m.responses.WithLabelValues(t)
 		m.acks.WithLabelValues(t)
@@ -101,8 +113,9 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 const (
-	reloadOK    = "ok"
-	reloadError = "error"
+	reloadOK      = "ok"
+	reloadError   = "error"
+	reloadRefused = "refused"
 )
 
 // ObserveReload records one reload attempt.
@@ -112,6 +125,12 @@ func (m *Metrics) ObserveReload(r ReloadResult) {
 	}
 	ts := float64(r.Time.UnixNano()) / 1e9
 	m.lastReload.Set(ts)
+	if r.Refused {
+		m.reloads.WithLabelValues(reloadRefused).Inc()
+		m.lastReloadOK.Set(0)
+		m.modelErrors.Set(0) // the model is valid
+		return
+	}
 	if !r.OK {
 		m.reloads.WithLabelValues(reloadError).Inc()
 		m.lastReloadOK.Set(0)
@@ -130,6 +149,19 @@ func (m *Metrics) ObserveReload(r ReloadResult) {
 		}
 		m.modelVersion = r.Version
 		m.modelInfo.WithLabelValues(r.Version).Set(1)
+	}
+}
+
+// ObserveWatch records whether the model watch is in place.
+func (m *Metrics) ObserveWatch(up bool) {
+	if m == nil {
+		return
+	}
+	m.watchOnce.Do(func() { m.Registry.MustRegister(m.watchUp) })
+	if up {
+		m.watchUp.Set(1)
+	} else {
+		m.watchUp.Set(0)
 	}
 }
 
@@ -169,16 +201,30 @@ type groupType struct{ group, typ string }
 
 // StreamOpened counts an open stream of a known node.
 func (m *Metrics) StreamOpened(ev Event) {
-	if m != nil {
-		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Inc()
+	if m == nil {
+		return
 	}
+	k := [2]string{groupLabel(ev.Group), string(ev.Kind)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.openStreams[k]++
+	m.streams.WithLabelValues(k[0], k[1]).Set(float64(m.openStreams[k]))
 }
 
-// StreamClosed undoes StreamOpened.
+// StreamClosed undoes StreamOpened, deleting the series when no stream is left.
 func (m *Metrics) StreamClosed(ev Event) {
-	if m != nil {
-		m.streams.WithLabelValues(groupLabel(ev.Group), string(ev.Kind)).Dec()
+	if m == nil {
+		return
 	}
+	k := [2]string{groupLabel(ev.Group), string(ev.Kind)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.openStreams[k]--; m.openStreams[k] > 0 {
+		m.streams.WithLabelValues(k[0], k[1]).Set(float64(m.openStreams[k]))
+		return
+	}
+	delete(m.openStreams, k)
+	m.streams.DeleteLabelValues(k[0], k[1])
 }
 
 // Response counts one response sent.

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -29,9 +30,12 @@ type registry struct {
 
 type streamState struct {
 	status StreamStatus
-	// known: the node's first request has been seen, and group is its group.
-	known bool
-	group translator.Group
+	// known: the node's first request has been seen, and claimed is the group it asked
+	// for (claimedGroup); every later node of the stream must claim the same.
+	known   bool
+	claimed translator.Group
+	// ident is what the client's certificate allows it to claim (nil: no mutual TLS).
+	ident *clientIdentity
 	types map[string]*typeState
 	// rejecting is the last NACK request noted in the cache; forgotten at close in case
 	// the stream ended before the server asked the cache for its watch.
@@ -53,12 +57,13 @@ func newRegistry() *registry {
 	return &registry{streams: map[streamKey]*streamState{}}
 }
 
-func (r *registry) open(k streamKey, now time.Time) {
+func (r *registry) open(k streamKey, now time.Time, ident *clientIdentity) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.streams[k] = &streamState{
 		status: StreamStatus{StreamID: k.id, Kind: k.kind, ConnectedSince: now},
 		types:  map[string]*typeState{},
+		ident:  ident,
 	}
 }
 
@@ -83,20 +88,34 @@ func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
 	}
 }
 
-// setNode records the stream's node the first time it is seen. It reports whether this
-// was the first time, with the node's group.
-func (r *registry) setNode(k streamKey, node *core.Node) (Event, translator.Group, bool) {
+// setNode records the stream's node the first time it is seen, bounded (clipText). It
+// reports whether this was the first time, with the group the node claims. A node that
+// claims another group than the stream's first node, or a region its certificate does
+// not allow, is an error: the caller ends the stream. The stream's status and events
+// carry the group resolved against regions (a bounded set), never the raw claim.
+func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool) (Event, translator.Group, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]
-	if !ok || st.known || node == nil {
-		return Event{}, translator.Group{}, false
+	if !ok || node == nil {
+		return Event{}, translator.Group{}, false, nil
+	}
+	g := claimedGroup(node)
+	if st.known {
+		if g != st.claimed {
+			return Event{}, g, false, fmt.Errorf("node changed group mid-stream, from %s to %s: open a new stream for another group",
+				st.claimed, g)
+		}
+		return Event{}, g, false, nil
+	}
+	if err := st.ident.allows(node.GetLocality().GetRegion()); err != nil {
+		return Event{}, g, false, err
 	}
 	st.known = true
-	st.group = GroupOf(node)
-	st.status.NodeID = node.GetId()
-	st.status.Group = st.group.String()
-	return st.event(), st.group, true
+	st.claimed = g
+	st.status.NodeID = clipText(node.GetId(), MaxNodeIDLen)
+	st.status.Group = resolveGroup(g, regions).String()
+	return st.event(), g, true, nil
 }
 
 // sent records a response: nonce → version, for matching the client's answer.
@@ -171,20 +190,23 @@ func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail 
 	}
 }
 
-// groups returns the node groups of the streams whose node is known.
-func (r *registry) groups() map[string]translator.Group {
+// groups returns the node groups of the streams whose node is known, each resolved
+// against regions (resolveGroup).
+func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]translator.Group{}
 	for _, st := range r.streams {
 		if st.known {
-			out[st.group.String()] = st.group
+			g := resolveGroup(st.claimed, regions)
+			out[g.String()] = g
 		}
 	}
 	return out
 }
 
-// nodeGroup returns the group of an open stream of nodeID, the newest if it has several.
+// nodeGroup returns the group an open stream of nodeID claims (the newest stream if it
+// has several), before resolving it against the served model.
 func (r *registry) nodeGroup(nodeID string) (translator.Group, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -197,7 +219,7 @@ func (r *registry) nodeGroup(nodeID string) (translator.Group, bool) {
 	if best == nil {
 		return translator.Group{}, false
 	}
-	return best.group, true
+	return best.claimed, true
 }
 
 // snapshot copies every stream's status, sorted by node id, kind and stream id.

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,9 @@ type ReloadResult struct {
 	// Errors are the problems that rejected the model, one per entry, each starting with
 	// file:line when the loader knows it.
 	Errors []string `json:"errors,omitempty"`
+	// Refused is set when the model was valid but the reload would have removed most of
+	// what is served (see checkShrink); Errors says what.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // LoadFunc reads and validates the model at path (model.Load).
@@ -48,6 +52,12 @@ type ReloaderOptions struct {
 	Logger  *slog.Logger
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
+	// Check, when set, must accept a loaded model before it is applied (serve's refusal
+	// to serve credentials to unauthenticated clients).
+	Check func(*model.Model) error
+	// AllowShrink applies a reload that removes most of the served listeners or APIs,
+	// which is refused otherwise (checkShrink).
+	AllowShrink bool
 }
 
 // Reloader loads the model from disk and applies it, keeping the last good model when a
@@ -66,6 +76,17 @@ type Reloader struct {
 	lastGood ReloadResult
 	current  *model.Model
 	attempts int
+	watch    *WatchHealth // nil until Watch starts
+}
+
+// WatchHealth is the state of the model watch, as /status shows it.
+type WatchHealth struct {
+	// Up is false while the model directory is gone and its watch is being re-established.
+	Up    bool      `json:"up"`
+	Since time.Time `json:"since"`
+	Error string    `json:"error,omitempty"`
+	// Restored counts the times the watch was lost and re-established.
+	Restored int `json:"restored"`
 }
 
 // NewReloader returns a Reloader for the model at path. Nothing is loaded until Reload.
@@ -128,6 +149,8 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	} else {
 		res.Version = r.lastGood.Version
 		res.Errors = ErrorLines(err)
+		var shrink *ShrinkError
+		res.Refused = errors.As(err, &shrink)
 	}
 	r.last = res
 	r.mu.Unlock()
@@ -135,6 +158,10 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	r.opts.Metrics.ObserveReload(res)
 	if res.OK {
 		log.Info("model reloaded", "version", res.Version)
+		return res
+	}
+	if res.Refused {
+		log.Error("model reload refused; the last good model keeps serving", "serving", res.Version, "error", res.Errors[0])
 		return res
 	}
 	if res.Version == "" {
@@ -155,6 +182,17 @@ func (r *Reloader) loadAndApply() (*model.Model, error) {
 	}
 	if m == nil {
 		return nil, fmt.Errorf("%s: the loader returned no model", r.path)
+	}
+	if r.opts.Check != nil {
+		if err := r.opts.Check(m); err != nil {
+			return nil, err
+		}
+	}
+	if !r.opts.AllowShrink {
+		// current changes only under reloadMu, which the caller holds.
+		if err := checkShrink(r.current, m); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.apply(m); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
@@ -197,7 +235,46 @@ func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = r.opts.Logger
 	}
+	health := opts.Health
+	opts.Health = func(up bool, err error) {
+		r.setWatchHealth(up, err)
+		if health != nil {
+			health(up, err)
+		}
+	}
 	return Watch(ctx, r.path, opts, func() { r.Reload("file") })
+}
+
+func (r *Reloader) setWatchHealth(up bool, err error) {
+	r.mu.Lock()
+	prev := r.watch
+	h := &WatchHealth{Up: up, Since: r.opts.Now()}
+	if prev != nil {
+		h.Restored = prev.Restored
+		if prev.Up == up {
+			h.Since = prev.Since
+		}
+		if up && !prev.Up {
+			h.Restored++
+		}
+	}
+	if err != nil {
+		h.Error = err.Error()
+	}
+	r.watch = h
+	r.mu.Unlock()
+	r.opts.Metrics.ObserveWatch(up)
+}
+
+// Watching is the model watch's state; nil when no watch runs.
+func (r *Reloader) Watching() *WatchHealth {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.watch == nil {
+		return nil
+	}
+	h := *r.watch
+	return &h
 }
 
 // ReloadOnSignal reloads on each of sigs (SIGHUP by convention) until ctx ends.

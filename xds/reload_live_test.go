@@ -82,12 +82,21 @@ type liveOptions struct {
 	grpcOpts []grpc.ServerOption
 	// setup, when set, populates the directory before the first load (after files).
 	setup func(t *testing.T, dir string)
+	// dir, when set, is the model directory (created), instead of a new t.TempDir().
+	dir string
+	// allowShrink is ReloaderOptions.AllowShrink.
+	allowShrink bool
 }
 
 // startLive writes files into a new directory and serves them.
 func startLive(t *testing.T, files map[string]string, o liveOptions) *live {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, data := range files {
 		liveWriteFile(t, dir, name, []byte(data))
 	}
@@ -101,7 +110,8 @@ func startLive(t *testing.T, files map[string]string, o liveOptions) *live {
 	log := testLogger(t)
 	l.srv = New(Options{Logger: log, Translate: translator.Translate, Observer: l.metrics})
 	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
-	l.reloader = NewServerReloader(l.path, l.srv, ReloaderOptions{Metrics: l.metrics, Logger: log}, model.WithLookupEnv(lookup))
+	l.reloader = NewServerReloader(l.path, l.srv, ReloaderOptions{Metrics: l.metrics, Logger: log, AllowShrink: o.allowShrink},
+		model.WithLookupEnv(lookup))
 	if res := l.reloader.Reload("startup"); !res.OK {
 		t.Fatalf("startup model rejected: %v", res.Errors)
 	}

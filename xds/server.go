@@ -61,6 +61,9 @@ type Server struct {
 	// Options.Translate validates by itself.
 	validate  func(types.Resource) error
 	validated validatedSet
+	// envoyChecked remembers the encodings that also passed translator.CheckEnvoy: a
+	// resource equal to one a gRPC group uses may still be refused by Envoy (lrs_server).
+	envoyChecked validatedSet
 
 	cache *nackCache
 	xds   serverv3.Server
@@ -76,6 +79,10 @@ type Server struct {
 	// served is set by Apply; readers (NACK redaction on the stream goroutines, the admin
 	// page) load it without waiting for an Apply in progress.
 	served atomic.Pointer[servedModel]
+
+	// keyGroups maps each cache key nodeHash has returned to its group (a bounded set:
+	// the served models' regions, "" and OtherRegion × client kinds).
+	keyGroups sync.Map
 
 	// stateMu guards what Status reports, so Status never waits for a translation.
 	stateMu      sync.Mutex
@@ -112,7 +119,8 @@ func New(opts Options) *Server {
 	}
 	// ads=false: with ads=true the cache answers only a request naming every resource of
 	// the type, so a gRPC client asking for clusters one by one would wait forever.
-	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, nodeHash{}, cacheLogger{s.log})}
+	hash := nodeHash{s}
+	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, hash, cacheLogger{s.log}), hash: hash}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{s})
 	s.brk = newFleetBreaker(s, opts.LRSInterval)
@@ -133,11 +141,44 @@ func (s *Server) Register(g *grpc.Server) {
 
 // GRPCServerOptions are the options Serve uses: keepalive pings to find dead proxies,
 // and a permissive enforcement policy so clients that ping (Envoy's
-// connection_keepalive, commonly 30 s) are not disconnected for it.
+// connection_keepalive, commonly 30 s) are not disconnected for it; then the limits on
+// what one client may cost (clientLimitOptions).
 func GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	return append([]grpc.ServerOption{
+		// MaxConnectionIdle: a connection without a stream for 5 minutes is no node (a node
+		// keeps its ADS stream open); close it rather than hold its descriptor.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second,
+			MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}, clientLimitOptions()...)
+}
+
+// Limits on one xDS client connection, documented in docs/operations.md ("Security").
+const (
+	// MaxRecvMsgSize bounds one request (gRPC's default is 4 MiB). A real node's largest
+	// request is its first one: the node (Envoy's, with its list of extensions, is tens
+	// of KB) and, for EDS/RDS or a delta stream's initial_resource_versions, one name
+	// (and version) per resource: about 100 bytes each, so 1 MiB holds ~10,000 resources
+	// of one type, more than a model of MaxFileSize makes.
+	MaxRecvMsgSize = 1 << 20
+	// MaxConcurrentStreams per connection: a node uses one ADS stream (or one per type
+	// on the per-type services, four); poolpilot-load multiplexes up to 100 simulated
+	// nodes on one connection (--streams-per-conn), so 100, not less: a client
+	// multiplying its cost has to open connections, each of which the kernel counts.
+	MaxConcurrentStreams = 100
+	// handshakeTimeout bounds a connection that never completes its TLS / HTTP/2
+	// preface (gRPC's default is 120 s).
+	handshakeTimeout = 10 * time.Second
+)
+
+// clientLimitOptions are the gRPC options that bound what one client can make the server
+// hold: request size, streams per connection, handshake time. The keepalive enforcement
+// policy (GRPCServerOptions) closes connections that ping more often than every 5 s.
+func clientLimitOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.ConnectionTimeout(handshakeTimeout),
 	}
 }
 
@@ -175,9 +216,10 @@ func (s *Server) Close() {
 	s.brk.lrs.Close()
 }
 
-// Apply translates m for every node group — each region of the model and "" (nodes
-// without a region), for Envoy and gRPC clients, plus the group of every connected
-// node — and only if every translation succeeds sets every snapshot. On error nothing
+// Apply translates m for every node group — each region of the model, "" (nodes
+// without a region) and OtherRegion (regions the model does not name), for Envoy and
+// gRPC clients, plus the group of every connected node — and only if every translation
+// succeeds sets every snapshot. On error nothing
 // changes: the last good snapshots keep serving and the error is returned.
 func (s *Server) Apply(m *model.Model) error {
 	s.applyMu.Lock()
@@ -188,10 +230,10 @@ func (s *Server) Apply(m *model.Model) error {
 	regions := modelRegions(m)
 	base := baseGroups(regions)
 	all := map[string]translator.Group{}
-	for _, g := range base {
+	for _, g := range append(otherGroups(), base...) {
 		all[g.String()] = g
 	}
-	for k, g := range s.reg.groups() {
+	for k, g := range s.reg.groups(regions) {
 		all[k] = g
 	}
 
@@ -211,15 +253,10 @@ func (s *Server) Apply(m *model.Model) error {
 			s.log.Error("set snapshot", "group", k, "error", err)
 		}
 	}
+	s.served.Store(next)
+	s.dropStaleKeys(built, regions)
 	s.stateMu.Lock()
 	prev := s.groups
-	for k := range prev {
-		if _, ok := built[k]; !ok {
-			// A group no node uses any more (e.g. a region removed from the model):
-			// drop it, so a node of it that connects later gets a fresh translation.
-			s.cache.ClearSnapshot(k)
-		}
-	}
 	s.groups = make(map[string]*GroupStatus, len(built))
 	baseVersions := map[string]string{}
 	applied := map[string]map[string]string{}
@@ -238,13 +275,46 @@ func (s *Server) Apply(m *model.Model) error {
 	version := s.modelVersion
 	s.stateMu.Unlock()
 
-	s.served.Store(next)
 	s.setBreakerRules(m)
 	for _, k := range sortedKeys(built) {
 		s.logBuilt(built[k], prev[k])
 	}
 	s.log.Info("model applied", "version", version, "groups", len(built))
 	s.obs.Applied(ApplyEvent{ModelVersion: version, Groups: applied})
+	return nil
+}
+
+// dropStaleKeys handles the cache's keys this Apply did not build: groups of a region the
+// model no longer names, or that a node asked for under the previous model. A key
+// with open watches gets the snapshot of the group its nodes now resolve to, so they are
+// answered (and their next request moves to that key); a key without is cleared, status
+// included, so the cache keeps nothing for groups that went away.
+func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]bool) {
+	for _, k := range s.cache.GetStatusKeys() {
+		if _, ok := built[k]; ok {
+			continue
+		}
+		info := s.cache.GetStatusInfo(k)
+		g, known := s.keyGroups.Load(k)
+		if info != nil && known && info.GetNumWatches()+info.GetNumDeltaWatches() > 0 {
+			if b := built[resolveGroup(g.(translator.Group), regions).String()]; b != nil {
+				if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
+					s.log.Error("set snapshot", "group", k, "error", err)
+				}
+				continue
+			}
+		}
+		s.cache.ClearSnapshot(k)
+		s.keyGroups.Delete(k)
+	}
+}
+
+// regions are the served model's regions; nil before the first Apply (then every node
+// with a region resolves to OtherRegion, a group every Apply builds).
+func (s *Server) regions() map[string]bool {
+	if cur := s.served.Load(); cur != nil {
+		return cur.regions
+	}
 	return nil
 }
 
@@ -262,6 +332,7 @@ func (s *Server) applyFailed(err error) error {
 // group's (in key order), as a sequential build would.
 func (s *Server) buildAll(cur *servedModel, all map[string]translator.Group) (map[string]*builtGroup, error) {
 	s.validated.rotate()
+	s.envoyChecked.rotate()
 	keys := sortedKeys(all)
 	results := make([]*builtGroup, len(keys))
 	errs := make([]error, len(keys))
@@ -307,10 +378,6 @@ func (s *Server) ensureGroup(g translator.Group) {
 	s.stateMu.Unlock()
 	if ok {
 		return
-	}
-	if g.Region != "" && !cur.regions[g.Region] {
-		s.log.Warn("node region is not in the model; its nodes get the model's own priority order",
-			"group", k, "region", g.Region, "model_regions", sortedKeys(cur.regions))
 	}
 	b, err := s.build(cur, g)
 	if err != nil {
@@ -373,7 +440,8 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}
 	for _, t := range byType {
-		enc, err := encode(t.items, s.validate, &s.validated)
+		validate, seen := s.validatorFor(g)
+		enc, err := encode(t.items, validate, seen)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)
 		}
@@ -382,6 +450,22 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 		b.status.Versions[t.url] = v
 	}
 	return b, nil
+}
+
+// validatorFor returns how a group's resources are validated: every group's with
+// translator.Validate, an Envoy group's also with translator.CheckEnvoy (what Envoy refuses
+// or ignores beyond the generated validation), as translator.Translate does.
+func (s *Server) validatorFor(g translator.Group) (func(types.Resource) error, *validatedSet) {
+	if s.validate == nil || g.Client != translator.Envoy {
+		return s.validate, &s.validated
+	}
+	validate := s.validate
+	return func(r types.Resource) error {
+		if err := validate(r); err != nil {
+			return err
+		}
+		return translator.CheckEnvoy(r)
+	}, &s.envoyChecked
 }
 
 func (s *Server) logBuilt(b *builtGroup, prev *GroupStatus) {
@@ -448,7 +532,8 @@ func modelRegions(m *model.Model) map[string]bool {
 	return out
 }
 
-// baseGroups are the groups every Apply builds: each region and "" × Envoy, gRPC.
+// baseGroups are the model's groups: each region and "" × Envoy, gRPC. The model version
+// is a hash of their versions.
 func baseGroups(regions map[string]bool) []translator.Group {
 	names := append([]string{""}, sortedKeys(regions)...)
 	out := make([]translator.Group, 0, 2*len(names))
@@ -456,6 +541,12 @@ func baseGroups(regions map[string]bool) []translator.Group {
 		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
 	}
 	return out
+}
+
+// otherGroups are the groups of nodes whose region the model does not name, which every
+// Apply builds too (they get the same resources as "", without its warning).
+func otherGroups() []translator.Group {
+	return []translator.Group{{Region: OtherRegion, Client: translator.Envoy}, {Region: OtherRegion, Client: translator.GRPC}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

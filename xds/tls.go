@@ -1,14 +1,18 @@
 package xds
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 )
 
 // TLSFiles are the PEM files that secure the xDS server (--xds-tls-cert, --xds-tls-key,
@@ -81,4 +85,64 @@ func ServerCredentials(f TLSFiles) ([]grpc.ServerOption, error) {
 		return nil, err
 	}
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
+}
+
+// RegionURIPrefix starts the URI SANs of a client certificate that name the regions its
+// node may claim: "urn:poolpilot:region:swedencentral", or "urn:poolpilot:region:*" for
+// any region. With mutual TLS, a node whose certificate names no region may claim none
+// (it gets the model's own order), and a node claiming a region its certificate does not
+// name is refused: a certificate issued to one region's proxies cannot be used to get
+// another region's configuration.
+const RegionURIPrefix = "urn:poolpilot:region:"
+
+// clientIdentity is what a verified client certificate allows; nil means the client
+// presented none (plaintext, or TLS without --xds-client-ca): no restriction.
+type clientIdentity struct {
+	subject string
+	regions []string
+	any     bool
+}
+
+// identityError is a node claiming what its certificate does not allow.
+type identityError struct{ msg string }
+
+func (e *identityError) Error() string { return e.msg }
+
+// identityOf reads the verified client certificate of a stream's connection.
+func identityOf(ctx context.Context) *clientIdentity {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.PeerCertificates) == 0 {
+		return nil
+	}
+	leaf := info.State.PeerCertificates[0]
+	id := &clientIdentity{subject: clipText(leaf.Subject.CommonName, 64)}
+	for _, u := range leaf.URIs {
+		r, ok := strings.CutPrefix(u.String(), RegionURIPrefix)
+		if !ok {
+			continue
+		}
+		if r == "*" {
+			id.any = true
+		} else if validRegion(r) {
+			id.regions = append(id.regions, r)
+		}
+	}
+	return id
+}
+
+// allows checks a node's claimed region against the certificate.
+func (id *clientIdentity) allows(region string) error {
+	if id == nil || id.any || region == "" || slices.Contains(id.regions, region) {
+		return nil
+	}
+	allowed := "no region"
+	if len(id.regions) > 0 {
+		allowed = "only " + strings.Join(id.regions, ", ")
+	}
+	return &identityError{fmt.Sprintf("node claims region %q, but its client certificate (CN %q) allows %s: "+
+		"issue it a certificate with the URI SAN %s<region>", clipText(region, 64), id.subject, allowed, RegionURIPrefix)}
 }

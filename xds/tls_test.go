@@ -64,7 +64,7 @@ func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "poolpilot-ca")
 	other := testcerts.NewCA(t, "other-ca")
-	goodCert, goodKey := ca.Issue(t, "envoy-sdc-1", false)
+	goodCert, goodKey := ca.IssueClient(t, "envoy-sdc-1", RegionURIPrefix+"r1")
 	badCert, badKey := other.Issue(t, "envoy-sdc-1", false)
 	var files TLSFiles
 	files.CertFile, files.KeyFile, files.ClientCAFile = ca.WriteServerFiles(t, dir, "poolpilot")

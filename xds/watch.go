@@ -28,9 +28,18 @@ type WatchOptions struct {
 	// MaxWait bounds the time from the first event of a burst to onChange.
 	MaxWait time.Duration
 	Logger  *slog.Logger
+	// Health, when set, is called with up=true once the watch is in place and after it is
+	// re-established, and with up=false (and why) while the model directory is gone.
+	Health func(up bool, err error)
 
 	// ready, when set, is closed once the watch is in place (tests edit files after it).
 	ready chan struct{}
+}
+
+func (o WatchOptions) health(up bool, err error) {
+	if o.Health != nil {
+		o.Health(up, err)
+	}
 }
 
 func (o WatchOptions) withDefaults() WatchOptions {
@@ -49,6 +58,12 @@ func (o WatchOptions) withDefaults() WatchOptions {
 	return o
 }
 
+// Back-off of the attempts to watch the model directory again after it vanished.
+const (
+	watchRetryMin = 100 * time.Millisecond
+	watchRetryMax = 5 * time.Second
+)
+
 // Watch calls onChange (never concurrently) after each debounced burst of changes to the
 // model at path, a file or a directory of *.yaml files, until ctx ends. It returns nil
 // when ctx ends, or an error when the watch cannot be set up.
@@ -57,6 +72,12 @@ func (o WatchOptions) withDefaults() WatchOptions {
 // parent. A file watch is lost when an editor saves by writing a new file and renaming it
 // over the old one, and it never sees a Kubernetes ConfigMap update, which swaps the
 // `..data` symlink and leaves the file's own name untouched.
+//
+// The watched directory can itself go (rm -rf and recreate, mv aside): its watch dies with
+// it. Watch also watches the directory's parent, so it sees the directory come back, and
+// retries with back-off (watchRetryMin to watchRetryMax) in case the parent went too;
+// once the directory is watched again it logs so and reloads. opts.Health hears every
+// change of state.
 func Watch(ctx context.Context, path string, opts WatchOptions, onChange func()) error {
 	opts = opts.withDefaults()
 	dir, relevant, err := watchTarget(path)
@@ -71,6 +92,16 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := w.Add(parent); err != nil {
+			// Not fatal: the retries find the directory again, only later.
+			opts.Logger.Warn("cannot watch the model directory's parent; a replaced directory is found by retrying",
+				"parent", parent, "error", err)
+		}
+	}
+	opts.health(true, nil)
 	if opts.ready != nil {
 		close(opts.ready)
 	}
@@ -84,33 +115,96 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 		debounce(ctx, kicks, opts.Debounce, opts.MaxWait, onChange)
 	}()
 	defer func() { <-done }()
+	kick := func() {
+		select {
+		case kicks <- struct{}{}:
+		default: // a kick is already pending; the debouncer will see this burst
+		}
+	}
+
+	var (
+		down    bool
+		backoff = watchRetryMin
+		retry   *time.Timer
+		retryC  <-chan time.Time
+	)
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	schedule := func() {
+		retry = time.NewTimer(backoff)
+		retryC = retry.C
+		backoff = min(2*backoff, watchRetryMax)
+	}
+	lost := func(why string) {
+		if down {
+			return
+		}
+		down = true
+		_ = w.Remove(dir) // a directory moved aside keeps its watch; drop it
+		opts.Logger.Warn("model directory watch lost; watching for it to come back", "dir", dir, "reason", why)
+		opts.health(false, fmt.Errorf("%s: %s", dir, why))
+		backoff = watchRetryMin
+		schedule()
+	}
+	restore := func() {
+		if !down {
+			return
+		}
+		if err := w.Add(dir); err != nil {
+			opts.health(false, fmt.Errorf("watch %s: %w", dir, err))
+			schedule()
+			return
+		}
+		down, retryC = false, nil
+		if retry != nil {
+			retry.Stop()
+		}
+		opts.Logger.Info("model directory watch re-established; reloading", "dir", dir)
+		opts.health(true, nil)
+		kick()
+	}
 
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retryC:
+			retryC = nil
+			restore()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
+			}
+			name := filepath.Clean(ev.Name)
+			if name == dir {
+				switch {
+				case ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0:
+					lost(ev.Op.String())
+					kick() // reload, so the missing model shows in /status
+					continue
+				case ev.Op&fsnotify.Create != 0:
+					restore()
+					continue
+				}
+			}
+			if filepath.Dir(name) == parent && name != dir {
+				continue // another entry of the parent
 			}
 			if !relevant(ev) {
 				continue
 			}
 			opts.Logger.Debug("model change seen", "event", ev.String())
-			select {
-			case kicks <- struct{}{}:
-			default: // a kick is already pending; the debouncer will see this burst
-			}
+			kick()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			// An overflow loses events, so reload to be safe rather than miss a change.
 			opts.Logger.Warn("model watch error; reloading to be safe", "path", path, "error", err)
-			select {
-			case kicks <- struct{}{}:
-			default:
-			}
+			kick()
 		}
 	}
 }

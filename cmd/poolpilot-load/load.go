@@ -41,6 +41,9 @@ type config struct {
 	Changes        int           `json:"changes"`
 	ServerPID      int           `json:"server_pid,omitempty"`
 	AdminAddress   string        `json:"admin_address,omitempty"`
+	Compare        string        `json:"compare,omitempty"`
+	ComparePID     int           `json:"compare_pid,omitempty"`
+	CompareAdmin   string        `json:"compare_admin_address,omitempty"`
 	JSON           bool          `json:"-"`
 	CPUProfile     string        `json:"-"`
 	// trigger, when set, makes each change instead of the file and command flags (tests).
@@ -54,7 +57,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.Streams, "streams", 100, "ADS streams to open, one simulated Envoy node each")
 	fs.IntVar(&c.Regions, "regions", 5, "regions the nodes are spread over (modelgen's region names)")
 	fs.StringVar(&c.Mode, "mode", "sotw", "ADS variant: sotw or delta")
-	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 100, "ADS streams per gRPC connection")
+	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 1, "ADS streams per gRPC connection (1: one connection per node, as a real fleet connects)")
 	fs.IntVar(&c.OpenParallel, "open-parallel", 500, "streams opening at the same time")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 2*time.Minute, "upper bound on waiting for every stream to settle")
 	fs.DurationVar(&c.ChangeTimeout, "change-timeout", time.Minute, "upper bound on waiting for a change to reach every stream")
@@ -67,6 +70,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.Changes, "changes", 1, "changes to measure (each reverses the pool again)")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "poolpilot's pid, to read its RSS and CPU time from /proc")
 	fs.StringVar(&c.AdminAddress, "admin-address", "", "poolpilot's admin address, to read Go heap from /metrics")
+	fs.StringVar(&c.Compare, "compare", "", "after the run, run the same load against a second server and print ratios: \"baseline\" starts this tool's plain go-control-plane server on the --mutate model; otherwise the second server's ADS address")
+	fs.IntVar(&c.ComparePID, "compare-pid", 0, "the --compare server's pid (for an address; a started baseline is known)")
+	fs.StringVar(&c.CompareAdmin, "compare-admin-address", "", "the --compare server's admin address (for an address)")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile here (to see what it takes from a shared machine)")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +93,10 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("--signal-hup needs --server-pid")
 	case c.Changes < 0:
 		return c, fmt.Errorf("--changes %d: must be at least 0", c.Changes)
+	case c.Compare == "baseline" && c.Mutate == "":
+		return c, fmt.Errorf("--compare baseline needs --mutate: the model the baseline serves")
+	case c.Compare != "" && (c.SignalHUP || c.ChangeCmd != ""):
+		return c, fmt.Errorf("--compare works with --mutate changes only (--signal-hup and --change-cmd act on one server)")
 	}
 	if c.Mutate == "" && c.ChangeCmd == "" && !c.SignalHUP {
 		c.Changes = 0
@@ -116,12 +126,48 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 		defer pprof.StopCPUProfile()
 	}
 
+	rep, err := measure(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	if c.Compare == "" {
+		if c.JSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		}
+		rep.print(stdout)
+		return nil
+	}
+
+	other, err := compareConfig(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer other.stop()
+	logger.Info("running the same load against the compared server", "xds_address", other.c.XDSAddress)
+	orep, err := measure(ctx, other.c, logger)
+	if err != nil {
+		return fmt.Errorf("--compare %s: %w", c.Compare, err)
+	}
+	cr := comparison{Server: rep, Compare: orep, Ratios: ratios(rep, orep)}
+	if c.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(cr)
+	}
+	cr.print(stdout)
+	return nil
+}
+
+// measure runs the whole load against c.XDSAddress: connect, idle memory, changes.
+func measure(ctx context.Context, c config, logger *slog.Logger) (report, error) {
 	rep := report{Config: c}
 	rep.Baseline = readServer(ctx, c, logger)
 
 	conns, err := dial(c)
 	if err != nil {
-		return err
+		return rep, err
 	}
 	defer func() {
 		for _, cc := range conns {
@@ -132,7 +178,7 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 	streams, connect, err := openStreams(ctx, c, conns, logger)
 	rep.Connect = connect
 	if err != nil {
-		return err
+		return rep, err
 	}
 	defer streams.stop()
 
@@ -146,21 +192,14 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 	for i := range c.Changes {
 		ch, err := measureChange(ctx, c, streams, i, logger)
 		if err != nil {
-			return err
+			return rep, err
 		}
 		rep.Changes = append(rep.Changes, ch)
 	}
 	if errs := streams.errors(); len(errs) > 0 {
 		rep.StreamErrors = errs
 	}
-
-	if c.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	rep.print(stdout)
-	return nil
+	return rep, nil
 }
 
 // raiseFileLimit lifts RLIMIT_NOFILE to its hard limit: thousands of streams share few

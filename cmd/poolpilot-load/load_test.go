@@ -189,6 +189,7 @@ func TestLoadAgainstSnapshotServer(t *testing.T) {
 func TestParseFlagsRejects(t *testing.T) {
 	for _, args := range [][]string{
 		{"--streams", "0"}, {"--mode", "rest"}, {"--regions", "0"}, {"--signal-hup"},
+		{"--compare", "baseline"}, {"--compare", "127.0.0.1:1", "--change-cmd", "true"},
 	} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%v): no error", args)

@@ -1,5 +1,6 @@
 // Command poolpilot-load measures how poolpilot scales: it opens many ADS streams as
-// simulated Envoy nodes spread over regions (state-of-the-world or delta), subscribes
+// simulated Envoy nodes spread over regions (state-of-the-world or delta), by default
+// each on its own gRPC connection as a real fleet connects, subscribes
 // the way Envoy does (CDS, then EDS for the clusters; LDS, then RDS for the listeners'
 // route configs), ACKs every response, and then measures how long a one-pool change to
 // the model on disk takes to be ACKed by every stream, how many bytes each stream
@@ -7,7 +8,13 @@
 //
 //	poolpilot-load gen --pools 1000 --backends-per-pool 10 --regions 5 -o model.yaml
 //	poolpilot-load --streams 5000 --regions 5 --mode sotw --xds-address 127.0.0.1:18000 \
-//	    --mutate model.yaml --server-pid PID --admin-address 127.0.0.1:19000 [--json]
+//	    --mutate model.yaml --server-pid PID --admin-address 127.0.0.1:19000 [--json] \
+//	    [--compare baseline]
+//	poolpilot-load baseline --model model.yaml [--xds-address 127.0.0.1:0]
+//
+// --compare runs the same load against a second server afterwards and prints the ratios;
+// "baseline" starts the baseline subcommand, a plain go-control-plane snapshot-cache
+// server of the same model (baseline.go), as a child process.
 //
 // See docs/benchmarks.md for the method and the figures.
 package main
@@ -34,9 +41,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "gen" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "gen":
 		err = runGen(os.Args[2:], os.Stdout)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "baseline":
+		err = runBaseline(ctx, os.Args[2:], os.Stdout, logger)
+	default:
 		err = runLoad(ctx, os.Args[1:], os.Stdout, logger)
 	}
 	switch {

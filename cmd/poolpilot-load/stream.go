@@ -152,6 +152,9 @@ type subState struct {
 	nonce   string
 	got     bool // a response arrived
 	pending bool // names changed and no response covering them arrived yet
+	// need is how many names the last change of names added: a server that sends only
+	// what a stream lacks (EDS, RDS) answers a new subscription with at least these.
+	need int
 }
 
 // adsStream is a bidirectional ADS stream (either variant) that decodes responses with
@@ -212,7 +215,7 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 		}
 		changed := resp.Version != sub.version
 		sub.version, sub.nonce, sub.got = resp.Version, resp.Nonce, true
-		if sub.pending && resp.Count >= len(sub.names) {
+		if sub.pending && resp.Count >= sub.need {
 			sub.pending = false
 		}
 		if err := st.SendMsg(&discovery.DiscoveryRequest{
@@ -227,7 +230,13 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 			}
 			cs := subs[ct]
 			if !slices.Equal(names, cs.names) {
-				cs.names, cs.pending = names, len(names) > 0
+				cs.need = 0
+				for _, n := range names {
+					if _, had := slices.BinarySearch(cs.names, n); !had {
+						cs.need++
+					}
+				}
+				cs.names, cs.pending = names, cs.need > 0
 				if err := st.SendMsg(&discovery.DiscoveryRequest{
 					TypeUrl: ct, VersionInfo: cs.version, ResponseNonce: cs.nonce, ResourceNames: names,
 				}); err != nil {

@@ -29,13 +29,23 @@ and delta. Without --model it serves the embedded example (examples/failover/mod
 
 With --model, an edit of the model (or SIGHUP) reloads it: a model that fails validation
 changes nothing, its errors are logged with file:line, and the last good one keeps serving.
+A reload that removes more than half of the served listeners or APIs is refused unless
+--allow-shrink.
+
+A model with backend credentials is refused on an --xds-address other hosts can reach
+unless xDS uses mutual TLS (--xds-client-ca) or --insecure-serve-credentials is given:
+the xDS port gives every client that connects its node group's credentials. With mutual
+TLS a node may claim only the regions its certificate names (URI SAN
+urn:poolpilot:region:<region>).
 
 The admin address serves /healthz, /readyz, /metrics, /status (JSON) and / (HTML); it is
 not authenticated, so keep it on a private address.
 
 serve stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  poolpilot serve
-  poolpilot serve --model examples/failover --xds-address 0.0.0.0:18000 --log-format json`,
+  poolpilot serve --model examples/failover --log-format json
+  poolpilot serve --model /etc/poolpilot --xds-address 0.0.0.0:18000 \
+    --xds-tls-cert server.pem --xds-tls-key server.key --xds-client-ca ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), // set by run's ExecuteContext
@@ -73,13 +83,21 @@ func (a *app) serve(ctx context.Context) error {
 		// grpc-go panics on a zero interval, and Envoy arms its timer in whole milliseconds.
 		return fmt.Errorf("--lrs-interval %s: want at least 1ms (e.g. 1s)", interval)
 	}
+	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
+	guard := a.credentialGuard(xdsAddr, a.v.GetString("xds-client-ca") != "")
+	if guard != nil {
+		if err := guard(m); err != nil {
+			return err
+		}
+	}
+
 	metrics := xds.NewMetrics()
 	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics, LRSInterval: interval})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log}
+	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
 	reloadPath := path
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
@@ -93,7 +111,6 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
 	xlis, err := net.Listen("tcp", xdsAddr)
 	if err != nil {
 		return fmt.Errorf("--xds-address %s: %w", xdsAddr, err)

@@ -1,13 +1,20 @@
 package main
 
-// The flags of serve that belong to the live-model features (issue 3): xDS over TLS and
-// mutual TLS, the reload debounce and the optional pprof endpoints. Kept apart from
-// serve.go so its edit stays a few calls.
+// The flags of serve that belong to the live-model and security features: xDS over TLS
+// and mutual TLS, the reload debounce, the optional pprof endpoints, the shrink check and
+// the refusal to serve credentials in the clear. Kept apart from serve.go so its edit
+// stays a few calls.
 
 import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
+	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds"
 )
 
@@ -17,6 +24,58 @@ func addLiveFlags(f *pflag.FlagSet) {
 	f.String("xds-client-ca", "", "PEM CA bundle: require every xDS client to present a certificate it signed (mutual TLS)")
 	f.Duration("reload-debounce", xds.DefaultDebounce, "quiet period after a model file change before reloading (a burst of writes is one reload)")
 	f.Bool("admin-pprof", false, "serve Go profiling on /debug/pprof/ of the admin address")
+	f.Bool("allow-shrink", false, "apply a reload that removes more than half of the served listeners or APIs (refused otherwise)")
+	f.Bool("insecure-serve-credentials", false, "serve a model with backend credentials on a non-loopback --xds-address without "+
+		"mutual TLS (--xds-client-ca): every client that can connect receives them")
+}
+
+// credentialGuard is the check every model serve applies must pass, or nil when any model
+// may be served. Backend credentials travel to the nodes in endpoint metadata, and the
+// xDS port answers anyone who says they are a node: on an address other hosts can reach,
+// without mutual TLS, that is anyone on the network. serve refuses that unless the
+// operator says it knows (--insecure-serve-credentials).
+func (a *app) credentialGuard(xdsAddr string, mutualTLS bool) func(*model.Model) error {
+	if mutualTLS || isLoopback(xdsAddr) || a.v.GetBool("insecure-serve-credentials") {
+		return nil
+	}
+	return func(m *model.Model) error {
+		where := credentialsIn(m)
+		if where == "" {
+			return nil
+		}
+		return fmt.Errorf("the model has backend credentials (%s) and --xds-address %s is reachable from other hosts "+
+			"without mutual TLS, so any client that connects would receive them: set --xds-client-ca (with "+
+			"--xds-tls-cert/--xds-tls-key), serve on a loopback address, or pass --insecure-serve-credentials "+
+			"if every host that can reach the port is trusted", where, xdsAddr)
+	}
+}
+
+// isLoopback reports whether addr (host:port) only accepts connections from this host.
+// An empty host or 0.0.0.0 listens everywhere; a host name other than localhost may
+// resolve anywhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// credentialsIn names the first backend header carrying a credential, "" if none.
+func credentialsIn(m *model.Model) string {
+	for _, b := range m.Backends {
+		if b == nil || b.Credentials == nil {
+			continue
+		}
+		for _, h := range slices.Sorted(maps.Keys(b.Credentials.Header)) {
+			return fmt.Sprintf("backend %q header %q", b.Name, h)
+		}
+	}
+	return ""
 }
 
 // xdsServerOptions are the gRPC options for the xDS server: TLS credentials when the TLS

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/poolpilot/poolpilot/internal/testcerts"
+	"github.com/poolpilot/poolpilot/xds"
 )
 
 // TestServeMutualTLSAndSIGTERM runs poolpilot serve as a child process with
@@ -18,7 +19,7 @@ import (
 func TestServeMutualTLSAndSIGTERM(t *testing.T) {
 	ca := testcerts.NewCA(t, "test-ca")
 	certFile, keyFile, caFile := ca.WriteServerFiles(t, t.TempDir(), "poolpilot")
-	cliCert, cliKey := ca.Issue(t, "envoy", false)
+	cliCert, cliKey := ca.IssueClient(t, "envoy", xds.RegionURIPrefix+"swedencentral")
 	child := startServe(t, nil, nil, "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
 		"--log-format", "json", "--xds-tls-cert", certFile, "--xds-tls-key", keyFile, "--xds-client-ca", caFile)
 	logs := child.logs
@@ -57,5 +58,35 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		"--xds-tls-cert", "/no/such/cert.pem")
 	if code == 0 || !strings.Contains(errOut, "--xds-tls-cert and --xds-tls-key must be given together") {
 		t.Errorf("exit %d, stderr %q; want an error naming the TLS flags", code, errOut)
+	}
+}
+
+// TestServeRefusesCredentialsToStrangers: a model with backend credentials on an
+// address other hosts can reach, without mutual TLS, is refused with the reason and the
+// ways out; --insecure-serve-credentials lifts the refusal. 192.0.2.1 (TEST-NET-1) is on
+// no interface here, so nothing is ever bound outside loopback: past the check, the bind
+// fails.
+func TestServeRefusesCredentialsToStrangers(t *testing.T) {
+	args := []string{"serve", "--model", "../../examples/failover/model.yaml", "--xds-address", "192.0.2.1:0",
+		"--admin-address", "127.0.0.1:0", "--watch=false"}
+	_, errOut, code := runCLI(t, args...)
+	if code == 0 || !strings.Contains(errOut, `the model has backend credentials (backend "func-primary-sdc" header "x-functions-key")`) ||
+		!strings.Contains(errOut, "--insecure-serve-credentials") {
+		t.Errorf("exit %d, stderr %q; want the credentials refusal", code, errOut)
+	}
+	_, errOut, code = runCLI(t, append(args, "--insecure-serve-credentials")...)
+	if code == 0 || strings.Contains(errOut, "backend credentials") || !strings.Contains(errOut, "--xds-address 192.0.2.1:0") {
+		t.Errorf("with --insecure-serve-credentials: exit %d, stderr %q; want only the bind error", code, errOut)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:18000": true, "[::1]:18000": true, "localhost:1": true, "127.1.2.3:1": true,
+		"0.0.0.0:18000": false, ":18000": false, "[::]:1": false, "10.0.0.1:1": false, "poolpilot:18000": false, "bad": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v; want %v", addr, got, want)
+		}
 	}
 }

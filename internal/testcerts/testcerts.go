@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,8 +49,29 @@ func NewCA(t testing.TB, name string) *CA {
 // a client certificate.
 func (ca *CA) Issue(t testing.TB, cn string, server bool) (certPEM, keyPEM []byte) {
 	t.Helper()
+	return ca.issue(t, cn, server, nil)
+}
+
+// IssueClient signs a client certificate named cn with uris as its URI SANs (e.g.
+// "urn:poolpilot:region:swedencentral", the regions its node may claim).
+func (ca *CA) IssueClient(t testing.TB, cn string, uris ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	var us []*url.URL
+	for _, u := range uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, parsed)
+	}
+	return ca.issue(t, cn, false, us)
+}
+
+func (ca *CA) issue(t testing.TB, cn string, server bool, uris []*url.URL) (certPEM, keyPEM []byte) {
+	t.Helper()
 	key := newKey(t)
 	tmpl := template(t, cn)
+	tmpl.URIs = uris
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	if server {

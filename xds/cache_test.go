@@ -1,0 +1,185 @@
+package xds
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/poolpilot/poolpilot/internal/modelgen"
+	"github.com/poolpilot/poolpilot/model"
+)
+
+// onePoolModel is a generated model of four pools; bump moves one backend of the first
+// pool to another port, which changes that pool's load assignment and nothing else.
+func onePoolModel(t *testing.T, bump uint32) *model.Model {
+	t.Helper()
+	m, err := modelgen.Load(modelgen.Spec{Pools: 4, BackendsPerPool: 2, Regions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range m.Backends {
+		if b.Name == modelgen.BackendName(0, 0) {
+			b.Endpoint.Port += bump
+		}
+	}
+	return m
+}
+
+// TestSotwPartialEDSAndRDS: state-of-the-world EDS and RDS responses carry only what the
+// stream does not hold yet; a NACK is not answered with the
+// same resources; a resource is sent again when resubscribed or on a new stream.
+func TestSotwPartialEDSAndRDS(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, onePoolModel(t, 0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+
+	c := newSotwClient(t, addr, envoyNode("envoy-partial", region))
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	clusters := resourceNames(t, cds)
+	if len(clusters) != 4 {
+		t.Fatalf("CDS clusters %v, want 4", clusters)
+	}
+	c.ack(cds)
+	c.subscribeExactly(resourcev3.EndpointType, clusters)
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	lds := c.next(resourcev3.ListenerType)
+	routes := rdsNames(t, lds)
+	c.ack(lds)
+	c.subscribeExactly(resourcev3.RouteType, routes)
+
+	// One pool changes: EDS carries its load assignment only, at the group's new version.
+	mustApply(t, s, onePoolModel(t, 1))
+	want := groupVersions(t, s, key)
+	eds := c.next(resourcev3.EndpointType)
+	changed := modelgen.PoolName(0)
+	if got := resourceNames(t, eds); !slices.Equal(got, []string{changed}) {
+		t.Fatalf("EDS after a one-pool change carries %v, want only [%s]", got, changed)
+	}
+	if eds.GetVersionInfo() != want[resourcev3.EndpointType] {
+		t.Errorf("EDS version %q, want the group's %q", eds.GetVersionInfo(), want[resourcev3.EndpointType])
+	}
+	// Nothing else moved: no CDS, LDS or RDS response.
+	if n := c.count(resourcev3.RouteType, 300*time.Millisecond); n != 0 {
+		t.Errorf("%d RDS responses after an endpoint-only change, want 0", n)
+	}
+
+	// A NACK of it is not answered with the same resources.
+	const detail = "load assignment rejected"
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: "old", ResponseNonce: eds.GetNonce(),
+		ResourceNames: clusters, ErrorDetail: &rpcstatus.Status{Code: 3, Message: detail}})
+	if n := c.count(resourcev3.EndpointType, time.Second); n != 0 {
+		t.Fatalf("%d EDS responses in the 1s after a NACK, want 0", n)
+	}
+
+	// Unsubscribe one, then subscribe again: it is sent again, alone.
+	drop := modelgen.PoolName(2)
+	rest := slices.DeleteFunc(slices.Clone(clusters), func(n string) bool { return n == drop })
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: eds.GetVersionInfo(),
+		ResponseNonce: eds.GetNonce(), ResourceNames: rest})
+	if n := c.count(resourcev3.EndpointType, 300*time.Millisecond); n != 0 {
+		t.Errorf("%d EDS responses to an unsubscription, want 0", n)
+	}
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: eds.GetVersionInfo(),
+		ResponseNonce: eds.GetNonce(), ResourceNames: clusters})
+	again := c.next(resourcev3.EndpointType)
+	if got := resourceNames(t, again); !slices.Equal(got, []string{drop}) {
+		t.Errorf("EDS after resubscribing %s carries %v, want only it", drop, got)
+	}
+
+	// A reconnecting client (same version, new stream) gets everything it asks for.
+	r := newSotwClient(t, addr, envoyNode("envoy-partial-2", region))
+	r.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: want[resourcev3.EndpointType],
+		ResourceNames: clusters})
+	if got := resourceNames(t, r.next(resourcev3.EndpointType)); !sameSet(got, clusters) {
+		t.Errorf("EDS on a new stream carries %v, want %v", got, clusters)
+	}
+	r.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: want[resourcev3.RouteType],
+		ResourceNames: routes})
+	if got := resourceNames(t, r.next(resourcev3.RouteType)); !sameSet(got, routes) {
+		t.Errorf("RDS on a new stream carries %v, want %v", got, routes)
+	}
+
+}
+
+// TestPartialTableFollowsSnapshots drives the partial responses through a series of
+// snapshots with go-control-plane's own subscription, as the server keeps it: a stream in
+// step gets only what changed, a removed resource is not sent and is sent again when it
+// comes back, and a stream two snapshots behind gets what changed over both.
+func TestPartialTableFollowsSnapshots(t *testing.T) {
+	cla := func(name string, port uint32) types.Resource {
+		return &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
+			LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+					Address: "10.0.0.1", PortSpecifier: &core.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+	}
+	var prev *partialTable
+	table := func(version string, res ...types.Resource) *partialTable {
+		m := map[string]types.Resource{}
+		for _, r := range res {
+			m[cache.GetResourceName(r)] = r
+		}
+		tb := newPartialTable(resourcev3.EndpointType, version, m)
+		tb.diff(prev)
+		prev = tb
+		return tb
+	}
+	sub := stream.NewSotwSubscription([]string{"a", "b", "c"}, false)
+	// get answers a request at version, records what the server would, and returns the
+	// names sent (nil: no response).
+	get := func(tb *partialTable, version string) []string {
+		t.Helper()
+		resp := tb.response(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, VersionInfo: version,
+			ResourceNames: []string{"a", "b", "c"}}, sub)
+		if resp == nil {
+			return nil
+		}
+		sub.SetReturnedResources(resp.GetReturnedResources())
+		out, err := resp.GetDiscoveryResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.GetVersionInfo() != tb.version {
+			t.Errorf("response version %q, want the table's %q", out.GetVersionInfo(), tb.version)
+		}
+		names := []string{}
+		for _, a := range out.GetResources() {
+			m, err := a.UnmarshalNew()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, nameOf(m))
+		}
+		return names
+	}
+	check := func(step string, got []string, want ...string) {
+		t.Helper()
+		if want == nil && got != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: sent %v, want %v", step, got, want)
+		}
+	}
+
+	v1 := table("v1", cla("a", 1), cla("b", 1), cla("c", 1))
+	check("first request", get(v1, ""), "a", "b", "c")
+	check("ACK", get(v1, "v1"))
+	v2 := table("v2", cla("a", 2), cla("b", 1))
+	check("a changed, c removed", get(v2, "v1"), "a")
+	check("ACK of v2", get(v2, "v2"))
+	v3 := table("v3", cla("a", 2), cla("b", 1), cla("c", 1))
+	check("c back, unchanged", get(v3, "v2"), "c")
+	table("v4", cla("a", 2), cla("b", 4), cla("c", 1))
+	v5 := table("v5", cla("a", 5), cla("b", 4), cla("c", 1))
+	check("two snapshots behind", get(v5, "v3"), "a", "b")
+	v6 := table("v6", cla("a", 5), cla("b", 4), cla("c", 1))
+	check("a new version changing nothing subscribed", get(v6, "v5"), []string{}...)
+}

@@ -1,0 +1,301 @@
+package xds
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+)
+
+// soakRSSBound is the stated bound on the test process's peak RSS during the soak: the
+// server and every client run in it, so the server's own share is smaller.
+const soakRSSBound = 256 << 20
+
+// TestSoakHostileClients runs the server for a while (20 s; POOLPILOT_SOAK=3m for longer)
+// against well-behaved Envoy nodes and hostile clients (made-up regions, group changes,
+// unknown types, huge NACKs quoting the secret, 3 MB requests, idle admin connections)
+// and a model edited every second (some edits invalid,
+// some removing every API). It asserts that the well-behaved nodes never receive an
+// empty configuration, end holding the latest good model, that RSS stays under
+// soakRSSBound and that the server keeps answering.
+func TestSoakHostileClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak: skipped with -short")
+	}
+	d := 20 * time.Second
+	if v := os.Getenv("POOLPILOT_SOAK"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 || d > 30*time.Minute {
+			t.Fatalf("POOLPILOT_SOAK=%q: want a duration up to 30m", v)
+		}
+	}
+	l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	var problems sync.Map // text → struct{}: what went wrong, reported once each
+	problem := func(format string, args ...any) { problems.Store(fmt.Sprintf(format, args...), struct{}{}) }
+	conn := func() *grpc.ClientConn {
+		c, err := grpc.NewClient(l.xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	loop := func(f func(i int)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				f(i)
+			}
+		}()
+	}
+
+	// The well-behaved fleet: each node ACKs every response and records the last version.
+	const fleet = 8
+	type held struct {
+		mu       sync.Mutex
+		versions map[string]string
+		group    string
+	}
+	nodes := make([]*held, fleet)
+	var responses atomic.Int64
+	// The fleet outlives the soak's context, to be checked after it.
+	fleetCtx, fleetCancel := context.WithCancel(context.Background())
+	var fleetWG sync.WaitGroup
+	t.Cleanup(func() { fleetCancel(); fleetWG.Wait() })
+	for i := range fleet {
+		region := []string{"swedencentral", "norwayeast"}[i%2]
+		h := &held{versions: map[string]string{}, group: region + "/envoy"}
+		nodes[i] = h
+		stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn()).StreamAggregatedResources(fleetCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := liveNode(fmt.Sprintf("good-%d", i), region)
+		// Every load assignment too: the edits change endpoints (ports, priorities).
+		for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+			if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fleetWG.Add(1)
+		go func() {
+			defer fleetWG.Done()
+			for {
+				r, err := stream.Recv()
+				if err != nil {
+					if fleetCtx.Err() == nil {
+						problem("good node %d: stream ended: %v", i, err)
+					}
+					return
+				}
+				responses.Add(1)
+				if len(r.GetResources()) == 0 {
+					problem("good node %d got an empty %s (version %s)", i, TypeName(r.GetTypeUrl()), r.GetVersionInfo())
+				}
+				h.mu.Lock()
+				h.versions[r.GetTypeUrl()] = r.GetVersionInfo()
+				h.mu.Unlock()
+				stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
+					ResponseNonce: r.GetNonce()})
+			}
+		}()
+	}
+
+	// Hostile clients, each on its own connection, each step bounded by the soak's context.
+	hostile := func(name string, f func(c discovery.AggregatedDiscoveryServiceClient, i int)) {
+		c := discovery.NewAggregatedDiscoveryServiceClient(conn())
+		loop(func(i int) { f(c, i) })
+	}
+	once := func(c discovery.AggregatedDiscoveryServiceClient, reqs ...*discovery.DiscoveryRequest) {
+		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+		defer scancel()
+		s, err := c.StreamAggregatedResources(sctx)
+		if err != nil {
+			return
+		}
+		for _, r := range reqs {
+			if s.Send(r) != nil {
+				return
+			}
+		}
+		s.Recv()
+	}
+	secretForms := quotedForms(liveSecret)
+	hostile("made-up regions", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
+		region := fmt.Sprintf("made-up-%d", i)
+		if i%10 == 0 {
+			region = strings.Repeat("r", 100<<10)
+		}
+		once(c, &discovery.DiscoveryRequest{Node: liveNode(fmt.Sprintf("bad-%d", i), region), TypeUrl: resource.ClusterType})
+	})
+	hostile("group changer", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
+		once(c, &discovery.DiscoveryRequest{Node: liveNode("shifty", "swedencentral"), TypeUrl: resource.ClusterType},
+			&discovery.DiscoveryRequest{Node: liveNode("shifty", strings.Repeat("x", 64<<10)), TypeUrl: resource.ListenerType})
+	})
+	hostile("unknown types", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
+		once(c, &discovery.DiscoveryRequest{Node: liveNode("typer", "norwayeast"), TypeUrl: resource.ClusterType},
+			&discovery.DiscoveryRequest{TypeUrl: fmt.Sprintf("type.googleapis.com/made.up.T%d", i)})
+	})
+	hostile("NACK quoting the secret", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
+		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+		defer scancel()
+		s, err := c.StreamAggregatedResources(sctx)
+		if err != nil {
+			return
+		}
+		node := liveNode(strings.Repeat("n", 200<<10), "swedencentral")
+		if s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}) != nil {
+			return
+		}
+		r, err := s.Recv()
+		if err != nil {
+			return
+		}
+		form := []string{secretForms["raw"], secretForms["go %q"], secretForms["c octal"], secretForms["cut raw"]}[i%4]
+		s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType, ResponseNonce: r.GetNonce(),
+			ErrorDetail: &rpcstatus.Status{Code: 3, Message: strings.Repeat("detail ", 50<<10) + form}})
+		s.Recv()
+	})
+	big, err := structpb.NewStruct(map[string]any{"junk": strings.Repeat("m", 3<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile("3 MB requests", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
+		n := liveNode("big", "swedencentral")
+		n.Metadata = big
+		once(c, &discovery.DiscoveryRequest{Node: n, TypeUrl: resource.ClusterType})
+	})
+	adminHost := strings.TrimPrefix(l.adminURL, "http://")
+	for range 2 * AdminMaxConns {
+		if c, err := net.Dial("tcp", adminHost); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+
+	// The model edited every second: good edits, and every 5th invalid, every 7th without
+	// its APIs (refused). latestGood is the last good content written.
+	latestGood := liveModel(8001, false)
+	loop(func(i int) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		content := liveModel(8001+i%50, i%2 == 1)
+		switch {
+		case i%5 == 4:
+			content = "backends: [oops\n"
+		case i%7 == 6:
+			content = withoutAPIs(content)
+		default:
+			latestGood = content
+		}
+		if err := writeAtomically(l.dir, "model.yaml", content); err != nil {
+			problem("edit the model: %v", err)
+		}
+	})
+
+	// Peak RSS, sampled.
+	var peak atomic.Int64
+	loop(func(int) {
+		if rss := readRSS(); rss > peak.Load() {
+			peak.Store(rss)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+
+	<-ctx.Done()
+	wg.Wait()
+	problems.Range(func(k, _ any) bool { t.Error(k); return true })
+
+	// The server is alive and answering.
+	resp, err := http.Get(l.adminURL + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz after the soak: %v", err)
+	}
+	resp.Body.Close()
+
+	// Every good node holds the latest good model: the versions a fresh server gives it.
+	replaceFile(t, l.dir, "model.yaml", latestGood)
+	fresh := New(Options{Logger: testLogger(t), Translate: translator.Translate})
+	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
+	m, err := model.LoadBytes("model.yaml", []byte(latestGood), model.WithLookupEnv(lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, fresh, m)
+	waitFor(t, "the latest good model served", func() bool { return l.srv.Version() == fresh.Version() })
+	for i, h := range nodes {
+		want := groupVersions(t, fresh, h.group)
+		waitFor(t, fmt.Sprintf("node %d holding the latest good model", i), func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+				if h.versions[typ] != want[typ] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	last, _ := l.reloader.Last()
+	t.Logf("soak %v: %d good-node responses, %d reloads (%v ok, %v error, %v refused), peak RSS %d MiB (bound %d MiB), last reload ok=%v",
+		d, responses.Load(), l.reloader.Attempts(), l.reloads(reloadOK), l.reloads(reloadError), l.reloads(reloadRefused),
+		peak.Load()>>20, soakRSSBound>>20, last.OK)
+	if p := peak.Load(); p > soakRSSBound {
+		t.Errorf("peak RSS %d MiB; want under %d MiB", p>>20, soakRSSBound>>20)
+	}
+}
+
+// writeAtomically writes data to a temporary file and renames it over name.
+func writeAtomically(dir, name, data string) error {
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// readRSS is this process's resident set size in bytes (0 if unknown).
+func readRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
