@@ -49,6 +49,9 @@ type ClusterSpec struct {
 	// V4Preferred resolves DNS names to IPv4 when there is an A record (Envoy's default
 	// AUTO asks for IPv6 first).
 	V4Preferred bool
+	// LRSSelf sets lrs_server {self: {}}: the client reports load on its ADS channel.
+	// gRPC clients only; Envoy does not implement it (notimplemented.go).
+	LRSSelf bool
 }
 
 // Cluster builds a cluster of lb_policy ROUND_ROBIN (the only one every gRPC client honours
@@ -79,6 +82,9 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 	case LogicalDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
 		c.LoadAssignment = s.LoadAssignment
+	}
+	if s.LRSSelf {
+		c.LrsServer = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}}}
 	}
 	if s.LocalityWeighted {
 		c.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{

@@ -19,6 +19,8 @@ type Host struct {
 	Hostname string
 	// Metadata is filter_metadata: namespace → key → string value.
 	Metadata map[string]map[string]string
+	// Unhealthy sets health_status UNHEALTHY: clients send the host no traffic.
+	Unhealthy bool
 }
 
 // LocalityGroup is one LocalityLbEndpoints: the hosts of one locality at one priority.
@@ -54,13 +56,17 @@ func LoadAssignment(cluster string, groups []LocalityGroup, overprovisioning uin
 }
 
 func lbEndpoint(h Host) *endpointv3.LbEndpoint {
-	return &endpointv3.LbEndpoint{
+	e := &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address:  SocketAddress(h.Address, h.Port),
 			Hostname: h.Hostname,
 		}},
 		Metadata: metadata(h.Metadata),
 	}
+	if h.Unhealthy {
+		e.HealthStatus = corev3.HealthStatus_UNHEALTHY
+	}
+	return e
 }
 
 // SocketAddress is a TCP address.

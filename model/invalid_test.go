@@ -138,6 +138,8 @@ var invalidCases = []struct {
 		`case.yaml:5: backends[0].circuitBreaker.rules: has 2 rules; exactly one is allowed (APIM supports one rule per backend)`},
 	{"tripDuration required", "backends:\n  - name: x\n    url: https://x\n    circuitBreaker:\n      rules:\n        - failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}\n",
 		`case.yaml:6: backends[0].circuitBreaker.rules[0].tripDuration: is required and must be more than 0 (e.g. PT30S)`},
+	{"scope unknown", "backends:\n  - name: x\n    url: https://x\n    circuitBreaker:\n      rules:\n        - tripDuration: PT30S\n          scope: world\n          failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}\n",
+		`case.yaml:7: backends[0].circuitBreaker.rules[0].scope: "world" is not a scope (want fleet (the default) or region)`},
 	{"failureCondition required", "backends:\n  - name: x\n    url: https://x\n    circuitBreaker:\n      rules:\n        - tripDuration: PT30S\n",
 		`case.yaml:6: backends[0].circuitBreaker.rules[0].failureCondition: is required: count or percentage, interval, and errorReasons or statusCodeRanges`},
 	{"count and percentage", breaker("{count: 3, percentage: 50, interval: 1s, errorReasons: [Timeout]}"),
@@ -275,5 +277,20 @@ func TestLoadInvalid(t *testing.T) {
 				t.Errorf("AsErrors: ok %v, %d errors", ok, len(es))
 			}
 		})
+	}
+}
+
+// A rule without scope is fleet-scoped; region is kept.
+func TestBreakerScopeDefault(t *testing.T) {
+	for yaml, want := range map[string]BreakerScope{"": ScopeFleet, "          scope: region\n": ScopeRegion, "          scope: fleet\n": ScopeFleet} {
+		src := "backends:\n  - name: x\n    url: https://x\n    circuitBreaker:\n      rules:\n        - tripDuration: PT30S\n" + yaml +
+			"          failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}\n"
+		m, err := LoadFiles([]File{{"case.yaml", []byte(src)}})
+		if err != nil {
+			t.Fatalf("%q: %v", yaml, err)
+		}
+		if got := m.Backends[0].CircuitBreaker.Rules[0].Scope; got != want {
+			t.Errorf("%q: scope %q, want %q", yaml, got, want)
+		}
 	}
 }

@@ -125,8 +125,25 @@ type BreakerRule struct {
 	TripDuration     Duration         `yaml:"tripDuration"`
 	AcceptRetryAfter bool             `yaml:"acceptRetryAfter"`
 	FailureCondition FailureCondition `yaml:"failureCondition"`
-	Pos              Pos              `yaml:"-"`
+	// Scope is whose reports the fleet breaker sums and whom a trip affects; the loader
+	// sets ScopeFleet when it is absent.
+	Scope BreakerScope `yaml:"scope"`
+	Pos   Pos          `yaml:"-"`
 }
+
+// BreakerScope says which proxies' load reports a rule sums and whom its trip affects.
+type BreakerScope string
+
+const (
+	// ScopeFleet sums every proxy's reports; a trip takes the backend out for every proxy.
+	ScopeFleet BreakerScope = "fleet"
+	// ScopeRegion sums each region's reports alone; a trip takes the backend out only
+	// for the proxies of the region whose reports tripped it.
+	ScopeRegion BreakerScope = "region"
+)
+
+// BreakerScopes are the allowed scopes, the default first.
+var BreakerScopes = []BreakerScope{ScopeFleet, ScopeRegion}
 
 // FailureCondition says which responses count as failures and how many trip the breaker.
 // Exactly one of Count and Percentage is set (> 0).

@@ -330,6 +330,12 @@ func (ld *loader) validateBreaker(l loc, cb *CircuitBreaker) {
 	if r.TripDuration.Duration <= 0 {
 		ld.report(rl, "tripDuration", "is required and must be more than 0 (e.g. PT30S)")
 	}
+	switch {
+	case !rl.has("scope"):
+		r.Scope = ScopeFleet
+	case !slices.Contains(BreakerScopes, r.Scope):
+		ld.report(rl, "scope", fmt.Sprintf("%q is not a scope (want %s)", clip(string(r.Scope)), scopesWant()))
+	}
 	if !rl.has("failureCondition") {
 		ld.report(rl, "failureCondition", "is required: count or percentage, interval, and errorReasons or statusCodeRanges")
 		return
@@ -355,6 +361,16 @@ func (ld *loader) validateBreaker(l loc, cb *CircuitBreaker) {
 	if len(fc.ErrorReasons)+len(fc.StatusCodeRanges) == 0 && !ld.failed(fl, "errorReasons", "statusCodeRanges") {
 		ld.report(fl, "", "needs errorReasons ("+errorReasonsWant+") or statusCodeRanges, or both")
 	}
+}
+
+// scopesWant lists the allowed breaker scopes, e.g. "fleet (the default) or region".
+func scopesWant() string {
+	out := make([]string, len(BreakerScopes))
+	for i, sc := range BreakerScopes {
+		out[i] = string(sc)
+	}
+	out[0] += " (the default)"
+	return strings.Join(out, " or ")
 }
 
 func (ld *loader) validateReasons(l loc, reasons []ErrorReason) {

@@ -80,6 +80,7 @@ func (tr *translation) addTarget(name string) error {
 		return fmt.Errorf("%s has no members", t.kind())
 	}
 	tr.levelSize[name] = largestLevel(t.members)
+	tr.noteAllTripped(t)
 	if tr.g.Client == GRPC {
 		return tr.addGRPCTarget(t)
 	}
@@ -125,6 +126,14 @@ func (tr *translation) addEnvoyTarget(t target) error {
 // resource when every address is an IP, else inlined in a cluster resolved by dns.
 func (tr *translation) addWithEndpoints(spec envoy.ClusterSpec, members []member, allIP bool, dns envoy.Discovery) error {
 	la := envoy.LoadAssignment(spec.Name, tr.localities(members), overprovisioningFactor)
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.backend.Name
+	}
+	tr.res.Members[spec.Name] = names
+	// gRPC clients report load on their ADS channel for clusters that name lrs_server
+	// self; Envoy reports every cluster through the bootstrap's load_stats_config.
+	spec.LRSSelf = tr.g.Client == GRPC
 	if allIP {
 		spec.Discovery = envoy.EDS
 		tr.res.Endpoints = append(tr.res.Endpoints, la)
@@ -153,6 +162,7 @@ func (tr *translation) addGRPCTarget(t target) error {
 		return tr.addWithEndpoints(spec, t.members, true, envoy.LogicalDNS)
 	}
 	children := make([]string, 0, len(t.members))
+	var dropped []string
 	for i, m := range t.members {
 		if i > 0 && m.rank == t.members[i-1].rank {
 			tr.warn(fmt.Sprintf(
@@ -162,7 +172,19 @@ func (tr *translation) addGRPCTarget(t target) error {
 		if err := tr.addGRPCLeaf(m.backend); err != nil {
 			return err
 		}
+		if tr.tripped[m.backend.Name] && !m.backend.Endpoint.IsIP {
+			// gRPC ignores health_status in a LOGICAL_DNS cluster's load assignment (it
+			// reads only the address to resolve): a tripped DNS-named leaf leaves the list.
+			dropped = append(dropped, m.backend.Name)
+			continue
+		}
 		children = append(children, m.backend.Name)
+	}
+	if len(children) == 0 {
+		// Every member is a tripped DNS-named leaf, and an aggregate cannot be empty: keep
+		// the list, so gRPC clients keep trying the members instead of failing fast.
+		tr.warn(fmt.Sprintf("%s: every member is tripped and DNS-named; gRPC clients cannot be told (LOGICAL_DNS carries no health) and keep sending to %s", t.kind(), dropped[0]))
+		children = dropped
 	}
 	return tr.addCluster(envoy.AggregateCluster(t.name, children))
 }
@@ -203,15 +225,44 @@ func (tr *translation) addCluster(c *clusterv3.Cluster) error {
 func (tr *translation) localities(members []member) []envoy.LocalityGroup {
 	out := make([]envoy.LocalityGroup, 0, len(members))
 	for _, m := range members {
+		h := tr.host(m.backend)
+		h.Unhealthy = tr.tripped[m.backend.Name]
 		out = append(out, envoy.LocalityGroup{
 			Region:   m.backend.Region,
 			SubZone:  m.backend.Name,
 			Priority: m.rank,
 			Weight:   m.weight,
-			Hosts:    []envoy.Host{tr.host(m.backend)},
+			Hosts:    []envoy.Host{h},
 		})
 	}
 	return out
+}
+
+// noteAllTripped warns when the fleet breaker has tripped every member of a target:
+// its clients fail fast (panic threshold 0), as APIM does when a pool has no backend left.
+func (tr *translation) noteAllTripped(t target) {
+	if len(tr.tripped) == 0 {
+		return
+	}
+	for _, m := range t.members {
+		if !tr.tripped[m.backend.Name] {
+			return
+		}
+	}
+	if tr.g.Client == GRPC && !t.allIP() {
+		anyIP := false
+		for _, m := range t.members {
+			anyIP = anyIP || m.backend.Endpoint.IsIP
+		}
+		switch {
+		case t.pool == nil:
+			tr.warn(fmt.Sprintf("%s: the fleet breaker has tripped it, but gRPC clients get it as a LOGICAL_DNS cluster, which carries no health: they keep sending to it", t.kind()))
+			return
+		case !anyIP:
+			return // the aggregate cluster warns
+		}
+	}
+	tr.warn(fmt.Sprintf("%s: the fleet breaker has tripped every member; requests fail fast until one closes", t.kind()))
 }
 
 // host is a backend's endpoint. For Envoy it carries the backend's credential values

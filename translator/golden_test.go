@@ -47,11 +47,18 @@ func TestGolden(t *testing.T) {
 			}
 		}
 		groups = append(groups, Group{Region: "swedencentral", Client: Envoy, LegacyEnvoy: true})
-		{
+		// A case with a sidecar <case>.tripped is also translated with that breaker
+		// state, into <case>.tripped.<region>.<client>.json.
+		states := []goldenState{{name: name}}
+		if st, ok := loadTripped(t, strings.TrimSuffix(in, ".yaml")+".tripped"); ok {
+			states = append(states, goldenState{name: name + ".tripped", trips: st})
+		}
+		for _, st := range states {
 			for _, g := range groups {
-				out := filepath.Join("testdata", "out", goldenName(name, g))
+				out := filepath.Join("testdata", "out", goldenName(st.name, g))
+				tripped := st.trippedFor(g)
 				t.Run(filepath.Base(out), func(t *testing.T) {
-					res, err := Translate(m, g)
+					res, err := TranslateWith(m, g, tripped)
 					if err != nil {
 						t.Fatalf("Translate: %v", err)
 					}
@@ -60,7 +67,7 @@ func TestGolden(t *testing.T) {
 						checkEnvoy(t, res)
 					}
 					got := render(t, res)
-					again, err := Translate(m, g)
+					again, err := TranslateWith(m, g, tripped)
 					if err != nil || !bytes.Equal(got, render(t, again)) {
 						t.Fatalf("a second Translate of the same model differs (err %v)", err)
 					}
@@ -81,6 +88,57 @@ func TestGolden(t *testing.T) {
 			}
 		}
 	}
+}
+
+// goldenState is a breaker state a case is translated with.
+type goldenState struct {
+	name  string
+	trips []goldenTrip
+}
+
+// goldenTrip is one line of a .tripped file: "backend" (fleet scope) or "backend region"
+// (region scope: only that region's groups see it).
+type goldenTrip struct{ backend, region string }
+
+func (s goldenState) trippedFor(g Group) Tripped {
+	if len(s.trips) == 0 {
+		return nil
+	}
+	out := Tripped{}
+	for _, tr := range s.trips {
+		if tr.region == "" || tr.region == g.Region {
+			out[tr.backend] = true
+		}
+	}
+	return out
+}
+
+// loadTripped reads a .tripped file; blank lines and # comments are skipped.
+func loadTripped(t *testing.T, path string) ([]goldenTrip, bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []goldenTrip
+	for i, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) > 2 {
+			t.Fatalf("%s:%d: want \"backend [region]\", got %q", path, i+1, line)
+		}
+		tr := goldenTrip{backend: f[0]}
+		if len(f) == 2 {
+			tr.region = f[1]
+		}
+		out = append(out, tr)
+	}
+	return out, true
 }
 
 func goldenName(name string, g Group) string {

@@ -46,4 +46,12 @@ type Resources struct {
 	Listeners []types.Resource
 	// Warnings are non-fatal translation notes (e.g. a node without a region).
 	Warnings []string
+	// Members maps each emitted cluster that has endpoints to the backends whose
+	// endpoints it holds: the fleet breaker reads load reports by it (a locality's
+	// sub_zone is the backend's name).
+	Members map[string][]string
 }
+
+// Tripped is the set of backends the fleet breaker has taken out of rotation for one
+// node group's nodes. Their endpoints are sent with health_status UNHEALTHY.
+type Tripped map[string]bool

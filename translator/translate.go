@@ -17,7 +17,13 @@ import (
 // (what Envoy refuses or ignores beyond the generated validation). m must come from
 // model.Load.
 func Translate(m *model.Model, g Group) (*Resources, error) {
-	res, err := TranslateUnvalidated(m, g)
+	return TranslateWith(m, g, nil)
+}
+
+// TranslateWith is Translate with the fleet breaker's state for g: the backends in
+// tripped are out of rotation for g's nodes.
+func TranslateWith(m *model.Model, g Group, tripped Tripped) (*Resources, error) {
+	res, err := TranslateUnvalidatedWith(m, g, tripped)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +64,11 @@ func Validate(r types.Resource) error {
 // for callers that validate each distinct resource once (xds: most resources are equal
 // across node groups and across reloads, and validation was two thirds of a translation).
 func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
+	return TranslateUnvalidatedWith(m, g, nil)
+}
+
+// TranslateUnvalidatedWith is TranslateWith without the final validation.
+func TranslateUnvalidatedWith(m *model.Model, g Group, tripped Tripped) (*Resources, error) {
 	if m == nil {
 		return nil, fmt.Errorf("translate %s: no model", g)
 	}
@@ -65,7 +76,7 @@ func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
 		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %q or %q)", g, g.Client, Envoy, GRPC)
 	}
 	tr := &translation{
-		m: m, ix: model.NewIndex(m), g: g, res: &Resources{},
+		m: m, ix: model.NewIndex(m), g: g, tripped: tripped, res: &Resources{Members: map[string][]string{}},
 		targets: map[string]bool{}, leaves: map[string]bool{}, levelSize: map[string]int{},
 		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
 	}
@@ -90,6 +101,8 @@ type translation struct {
 	ix  *model.Index
 	g   Group
 	res *Resources
+	// tripped are the backends the fleet breaker took out for g; nil when none.
+	tripped Tripped
 
 	targets   map[string]bool // API targets already emitted
 	levelSize map[string]int  // API target → members in its largest priority level

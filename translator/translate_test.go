@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -471,6 +473,50 @@ func TestSortedByName(t *testing.T) {
 		for i := 1; i < len(rs); i++ {
 			if nameOf(rs[i-1]) >= nameOf(rs[i]) {
 				t.Errorf("%q before %q", nameOf(rs[i-1]), nameOf(rs[i]))
+			}
+		}
+	}
+}
+
+// TestTrippedMembers: a tripped backend is UNHEALTHY in every cluster that holds it,
+// Members names each cluster's backends for load reports, and the same state gives
+// the same output.
+func TestTrippedMembers(t *testing.T) {
+	m := loadCase(t, "testdata/in/weighted.yaml")
+	for _, client := range []ClientKind{Envoy, GRPC} {
+		g := Group{Region: "swedencentral", Client: client}
+		res, err := TranslateWith(m, g, Tripped{"web-a": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Members) == 0 {
+			t.Fatalf("%s: no members", g)
+		}
+		seen := 0
+		for _, r := range res.Endpoints {
+			cla := r.(*endpointv3.ClusterLoadAssignment)
+			if !slices.Contains(res.Members[cla.GetClusterName()], "web-a") {
+				continue
+			}
+			for _, lle := range cla.GetEndpoints() {
+				for _, e := range lle.GetLbEndpoints() {
+					unhealthy := e.GetHealthStatus() == corev3.HealthStatus_UNHEALTHY
+					if unhealthy != (lle.GetLocality().GetSubZone() == "web-a") {
+						t.Errorf("%s %s: %s health %v", g, cla.GetClusterName(), lle.GetLocality().GetSubZone(), e.GetHealthStatus())
+					}
+					if unhealthy {
+						seen++
+					}
+				}
+			}
+		}
+		if seen == 0 {
+			t.Errorf("%s: web-a is UNHEALTHY nowhere", g)
+		}
+		for _, r := range res.Clusters {
+			c := r.(*clusterv3.Cluster)
+			if got := c.GetLrsServer().GetSelf() != nil; got != (client == GRPC && c.GetClusterType() == nil) {
+				t.Errorf("%s cluster %s: lrs_server self = %v", g, c.GetName(), got)
 			}
 		}
 	}

@@ -28,7 +28,9 @@ type AdminStatus struct {
 	Pools          []PoolStatus `json:"pools"`
 	Groups         []GroupView  `json:"groups"`
 	Nodes          []NodeView   `json:"nodes"`
-	GeneratedAt    time.Time    `json:"generatedAt"`
+	// Breaker is the fleet breaker's open trips.
+	Breaker     BreakerView `json:"breaker"`
+	GeneratedAt time.Time   `json:"generatedAt"`
 }
 
 // PoolStatus is one pool's priority order in every region, as the translator orders it.
@@ -101,6 +103,7 @@ func (a *Admin) Status() AdminStatus {
 		Nodes:          []NodeView{},
 	}
 	out.Ready, _ = a.ready()
+	out.Breaker = a.opts.Server.breakerView()
 	var m *model.Model
 	if r := a.opts.Reloader; r != nil {
 		out.ModelPath = r.Path()

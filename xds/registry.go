@@ -205,6 +205,23 @@ func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
 	return out
 }
 
+// nodeGroup returns the group an open stream of nodeID claims (the newest stream if it
+// has several), before resolving it against the served model.
+func (r *registry) nodeGroup(nodeID string) (translator.Group, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best *streamState
+	for _, st := range r.streams {
+		if st.known && st.status.NodeID == nodeID && (best == nil || st.status.StreamID > best.status.StreamID) {
+			best = st
+		}
+	}
+	if best == nil {
+		return translator.Group{}, false
+	}
+	return best.claimed, true
+}
+
 // snapshot copies every stream's status, sorted by node id, kind and stream id.
 func (r *registry) snapshot() []StreamStatus {
 	r.mu.Lock()

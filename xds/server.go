@@ -29,8 +29,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
 // TranslateFunc turns a model into the resources of one node group.
@@ -44,13 +46,17 @@ type Options struct {
 	Translate TranslateFunc
 	// Observer receives stream and apply events (e.g. for metrics).
 	Observer Observer
+	// LRSInterval is the load reporting interval the LRS service asks every client for;
+	// lrs.DefaultInterval (1 s) when 0. It is never zero: grpc-go panics on zero.
+	LRSInterval time.Duration
 }
 
 // Server is the xDS server: a snapshot cache fed by Apply, served over gRPC.
 type Server struct {
 	log       *slog.Logger
-	translate TranslateFunc
+	translate func(*model.Model, translator.Group, translator.Tripped) (*translator.Resources, error)
 	obs       Observer
+	brk       *fleetBreaker
 	// validate checks each distinct resource encoding once (see encode); nil when
 	// Options.Translate validates by itself.
 	validate  func(types.Resource) error
@@ -90,19 +96,23 @@ type Server struct {
 // New returns a Server with no snapshot: nodes that connect before the first Apply wait.
 func New(opts Options) *Server {
 	s := &Server{
-		log:       opts.Logger,
-		translate: opts.Translate,
-		obs:       opts.Observer,
-		reg:       newRegistry(),
-		groups:    map[string]*GroupStatus{},
+		log:    opts.Logger,
+		obs:    opts.Observer,
+		reg:    newRegistry(),
+		groups: map[string]*GroupStatus{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.translate == nil {
+	if opts.Translate != nil {
+		// A given TranslateFunc sees no breaker state.
+		s.translate = func(m *model.Model, g translator.Group, _ translator.Tripped) (*translator.Resources, error) {
+			return opts.Translate(m, g)
+		}
+	} else {
 		// Translate without validating, and validate here each distinct resource
 		// once: most resources are equal across node groups and across reloads.
-		s.translate, s.validate = translator.TranslateUnvalidated, translator.Validate
+		s.translate, s.validate = translator.TranslateUnvalidatedWith, translator.Validate
 	}
 	if s.obs == nil {
 		s.obs = NopObserver{}
@@ -113,17 +123,20 @@ func New(opts Options) *Server {
 	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, hash, cacheLogger{s.log}), hash: hash}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{s})
+	s.brk = newFleetBreaker(s, opts.LRSInterval)
+	go s.breakerLoop()
 	return s
 }
 
 // Register adds the aggregated (ADS) and the per-type CDS, EDS, LDS and RDS services,
-// state-of-the-world and delta, to g.
+// state-of-the-world and delta, and the load reporting service (LRS) to g.
 func (s *Server) Register(g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
 	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
+	s.brk.lrs.Register(g)
 }
 
 // GRPCServerOptions are the options Serve uses: keepalive pings to find dead proxies,
@@ -198,7 +211,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.Serv
 }
 
 // Close ends every open stream cleanly (status OK); clients reconnect elsewhere.
-func (s *Server) Close() { s.cancel() }
+func (s *Server) Close() {
+	s.cancel()
+	s.brk.lrs.Close()
+}
 
 // Apply translates m for every node group — each region of the model, "" (nodes
 // without a region) and OtherRegion (regions the model does not name), for Envoy and
@@ -221,10 +237,14 @@ func (s *Server) Apply(m *model.Model) error {
 		all[k] = g
 	}
 
-	built, err := s.buildAll(m, all)
+	// The breaker state the snapshots are built with: the rules of m replace the
+	// engine's after a successful apply, and the breaker loop publishes what they change.
+	next := &servedModel{model: m, regions: regions, redact: newRedactor(m), breaker: s.brk.eng.State()}
+	built, err := s.buildAll(next, all)
 	if err != nil {
 		return s.applyFailed(err)
 	}
+	next.members = unionMembers(built)
 
 	// Every group translated: now publish, so nodes never see half a model.
 	for _, k := range sortedKeys(built) {
@@ -233,7 +253,7 @@ func (s *Server) Apply(m *model.Model) error {
 			s.log.Error("set snapshot", "group", k, "error", err)
 		}
 	}
-	s.served.Store(&servedModel{model: m, regions: regions, redact: newRedactor(m)})
+	s.served.Store(next)
 	s.dropStaleKeys(built, regions)
 	s.stateMu.Lock()
 	prev := s.groups
@@ -255,6 +275,7 @@ func (s *Server) Apply(m *model.Model) error {
 	version := s.modelVersion
 	s.stateMu.Unlock()
 
+	s.setBreakerRules(m)
 	for _, k := range sortedKeys(built) {
 		s.logBuilt(built[k], prev[k])
 	}
@@ -309,7 +330,7 @@ func (s *Server) applyFailed(err error) error {
 // buildAll translates every group, on as many goroutines as there are CPUs: groups are
 // independent, and translation is most of an Apply. On an error it returns the first
 // group's (in key order), as a sequential build would.
-func (s *Server) buildAll(m *model.Model, all map[string]translator.Group) (map[string]*builtGroup, error) {
+func (s *Server) buildAll(cur *servedModel, all map[string]translator.Group) (map[string]*builtGroup, error) {
 	s.validated.rotate()
 	s.envoyChecked.rotate()
 	keys := sortedKeys(all)
@@ -322,7 +343,7 @@ func (s *Server) buildAll(m *model.Model, all map[string]translator.Group) (map[
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i], errs[i] = s.build(m, all[keys[i]])
+				results[i], errs[i] = s.build(cur, all[keys[i]])
 			}
 		}()
 	}
@@ -358,7 +379,7 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if ok {
 		return
 	}
-	b, err := s.build(cur.model, g)
+	b, err := s.build(cur, g)
 	if err != nil {
 		s.log.Error("cannot build node group; its nodes wait for the next model", "group", k, "error", err)
 		return
@@ -378,17 +399,22 @@ type servedModel struct {
 	regions map[string]bool
 	// redact hides the model's secret values in free text (NACK details, /status).
 	redact redactor
+	// breaker is the fleet breaker state the snapshots were built with.
+	breaker breaker.State
+	// members maps each served cluster to its backends, for load reports.
+	members lrs.Members
 }
 
 // builtGroup is one group's translated snapshot, not yet published.
 type builtGroup struct {
 	snapshot *cache.Snapshot
 	status   GroupStatus
+	members  map[string][]string
 }
 
 // build translates m for g and makes its snapshot, with a content-hash version per type.
-func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) {
-	res, err := s.translate(m, g)
+func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error) {
+	res, err := s.translate(cur.model, g, cur.trippedFor(g))
 	if err != nil {
 		return nil, fmt.Errorf("translate node group %s: %w", g, err)
 	}
@@ -409,7 +435,7 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		Key: g.String(), Group: g, Versions: map[string]string{},
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
-	}}
+	}, members: res.Members}
 	if err := checkSnapshot(res); err != nil {
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}

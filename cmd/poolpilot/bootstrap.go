@@ -143,6 +143,19 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 				},
 			}},
 		},
+		// Load reports go to poolpilot's fleet breaker on the same connection target as
+		// ADS; poolpilot answers with the interval and send_all_clusters.
+		ClusterManager: &bootstrapv3.ClusterManager{
+			LoadStatsConfig: &corev3.ApiConfigSource{
+				ApiType:             corev3.ApiConfigSource_GRPC,
+				TransportApiVersion: corev3.ApiVersion_V3,
+				GrpcServices: []*corev3.GrpcService{{
+					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
+					},
+				}},
+			},
+		},
 		Admin: &bootstrapv3.Admin{
 			Address: envoy.SocketAddress(adminAddr, o.AdminPort),
 		},

@@ -58,6 +58,15 @@ func TestBuildBootstrap(t *testing.T) {
 	if got := ads.GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName(); got != xdsClusterName {
 		t.Errorf("ads cluster = %q", got)
 	}
+	// Load reports for the fleet breaker go to poolpilot over gRPC, like ADS.
+	lsc := b.GetClusterManager().GetLoadStatsConfig()
+	if lsc.GetApiType() != corev3.ApiConfigSource_GRPC || lsc.GetTransportApiVersion() != corev3.ApiVersion_V3 ||
+		len(lsc.GetGrpcServices()) != 1 || lsc.GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName() != xdsClusterName {
+		t.Errorf("cluster_manager.load_stats_config = %v, want gRPC V3 to %s", lsc, xdsClusterName)
+	}
+	if err := envoy.Check(b); err != nil {
+		t.Errorf("bootstrap fails envoy.Check: %v", err)
+	}
 	for name, cs := range map[string]*corev3.ConfigSource{"cds": b.GetDynamicResources().GetCdsConfig(), "lds": b.GetDynamicResources().GetLdsConfig()} {
 		if cs.GetAds() == nil || cs.GetResourceApiVersion() != corev3.ApiVersion_V3 {
 			t.Errorf("%s_config = %v, want ads with V3", name, cs)

@@ -9,12 +9,14 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/poolpilot/poolpilot/examples"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -57,6 +59,7 @@ serve stops gracefully on SIGINT or SIGTERM.`,
 	f.String("xds-address", "127.0.0.1:18000", "address to serve xDS (gRPC) on")
 	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints (healthz, readyz, metrics, status)")
 	f.Bool("watch", true, "reload --model when its files change (SIGHUP always reloads)")
+	f.Duration("lrs-interval", lrs.DefaultInterval, "load reporting interval the fleet breaker asks every Envoy and gRPC client for (at least 1ms)")
 	addModelFlags(f)
 	addLiveFlags(f) // TLS, reload debounce, pprof: serve_live.go
 	return cmd
@@ -75,6 +78,11 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 
+	interval := a.v.GetDuration("lrs-interval")
+	if interval < time.Millisecond {
+		// grpc-go panics on a zero interval, and Envoy arms its timer in whole milliseconds.
+		return fmt.Errorf("--lrs-interval %s: want at least 1ms (e.g. 1s)", interval)
+	}
 	xdsAddr, adminAddr := a.v.GetString("xds-address"), a.v.GetString("admin-address")
 	guard := a.credentialGuard(xdsAddr, a.v.GetString("xds-client-ca") != "")
 	if guard != nil {
@@ -84,7 +92,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 
 	metrics := xds.NewMetrics()
-	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics})
+	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics, LRSInterval: interval})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
@@ -132,7 +140,8 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis, grpcOpts...)) })
 	start(1, func() error { return wrap("serve admin", admin.Serve(ctx, alis)) })
-	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String())
+	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String(),
+		"lrs_interval", srv.LoadReporting().Interval())
 	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
 	if path != "" {
 		onHUP := rl.ListenSignals(syscall.SIGHUP) // caught from here on, not from when the goroutine runs

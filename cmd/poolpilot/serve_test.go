@@ -384,3 +384,11 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// A zero load reporting interval would make grpc-go panic: serve refuses it.
+func TestServeZeroLRSInterval(t *testing.T) {
+	_, errOut, code := runCLI(t, "serve", "--lrs-interval", "0s", "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0")
+	if code != exitError || !strings.Contains(errOut, "--lrs-interval 0s: want at least 1ms") {
+		t.Errorf("exit %d, want %d with the interval named:\n%s", code, exitError, errOut)
+	}
+}

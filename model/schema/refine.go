@@ -42,6 +42,7 @@ var descriptions = map[string]string{
 	"BreakerRule.TripDuration":     "How long a tripped backend stays ejected; more than 0. ISO-8601 (PT30S) or Go (30s).",
 	"BreakerRule.AcceptRetryAfter": "Honour a backend's Retry-After header. Envoy has no primitive for it: the proxy neither ejects for the Retry-After time nor delays the retry (which goes to another priority anyway).",
 	"BreakerRule.FailureCondition": "Which responses count as failures and how many trip the breaker.",
+	"BreakerRule.Scope":            "Whose load reports poolpilot's fleet breaker sums, and whom a trip affects: fleet (every proxy's reports; a trip takes the backend out for every proxy) or region (each region alone; a trip affects only that region's proxies).",
 
 	"FailureCondition":                  "Which responses count as failures and how many trip the breaker: count or percentage, interval, and errorReasons or statusCodeRanges.",
 	"FailureCondition.Count":            "Trip after this many failures within interval (Envoy counts consecutive failures). Set count or percentage, not both.",
@@ -169,6 +170,7 @@ func refine(root *jsonschema.Schema) error {
 		r.setDefault("Retry", f, false)
 	}
 	r.setDefault("BreakerRule", "acceptRetryAfter", false)
+	r.setDefault("BreakerRule", "scope", model.ScopeFleet)
 	r.setDefault("Backend", "connectTimeout", model.DefaultConnectTimeout.String())
 	r.setDefault("BackendTLS", "caFile", model.DefaultCAFile)
 

@@ -33,6 +33,7 @@ var (
 	durationType    = reflect.TypeFor[model.Duration]()
 	secretType      = reflect.TypeFor[model.Secret]()
 	errorReasonType = reflect.TypeFor[model.ErrorReason]()
+	scopeType       = reflect.TypeFor[model.BreakerScope]()
 	modelPkg        = reflect.TypeFor[model.Model]().PkgPath()
 )
 
@@ -162,6 +163,12 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 	case secretType:
 		// The loader reads a number as its text: a literal secret may be all digits.
 		return &jsonschema.Schema{Extras: map[string]any{"type": []string{"string", "number"}}}
+	case scopeType:
+		enum := make([]any, len(model.BreakerScopes))
+		for i, sc := range model.BreakerScopes {
+			enum[i] = string(sc)
+		}
+		return &jsonschema.Schema{Type: "string", Enum: enum}
 	case errorReasonType:
 		return &jsonschema.Schema{
 			Type: "string",

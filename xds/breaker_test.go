@@ -1,0 +1,340 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/poolpilot/poolpilot/breaker"
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/lrs"
+)
+
+// breakerModel: a pool of two IP backends at two priorities, each with a count rule.
+const breakerModel = `backends:
+  - name: primary
+    url: http://10.0.0.1:8080
+    region: swedencentral
+    circuitBreaker:
+      rules:
+        - name: primary-breaker
+          tripDuration: 2s
+          scope: %s
+          failureCondition: {count: 3, interval: 10s, errorReasons: [BackendConnectionFailure]}
+  - name: standby
+    url: http://10.0.1.1:8080
+    region: norwayeast
+    circuitBreaker:
+      rules:
+        - tripDuration: 2s
+          failureCondition: {count: 3, interval: 10s, errorReasons: [BackendConnectionFailure]}
+pools:
+  - name: pool
+    services: [{backend: primary, priority: 1}, {backend: standby, priority: 2}]
+apis:
+  - {name: api, backend: pool}
+listeners:
+  - {name: public, port: 10000, apis: [api]}
+`
+
+func loadBreakerModel(t *testing.T, scope string) *model.Model {
+	t.Helper()
+	m, err := model.LoadFiles([]model.File{{Name: "model.yaml", Data: []byte(fmt.Sprintf(breakerModel, scope))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// startRealServer serves a Server that translates with the real translator.
+func startRealServer(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	s := New(opts)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return within 10s of cancel")
+		}
+	})
+	return s, lis.Addr().String()
+}
+
+// edsHealth subscribes c to cluster's EDS and returns a function that waits (at most
+// 10 s) for the next response and returns each backend's health in it, ACKing it.
+func edsHealth(t *testing.T, c *sotwClient, cluster string) func() map[string]core.HealthStatus {
+	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{cluster}})
+	return func() map[string]core.HealthStatus {
+		t.Helper()
+		r := c.next(resourcev3.EndpointType)
+		c.ack(r, cluster)
+		out := map[string]core.HealthStatus{}
+		for _, a := range r.GetResources() {
+			cla := &endpoint.ClusterLoadAssignment{}
+			if err := a.UnmarshalTo(cla); err != nil {
+				t.Fatal(err)
+			}
+			for _, lle := range cla.GetEndpoints() {
+				for _, e := range lle.GetLbEndpoints() {
+					out[lle.GetLocality().GetSubZone()] = e.GetHealthStatus()
+				}
+			}
+		}
+		return out
+	}
+}
+
+// openLRS opens a load reporting stream for node and reads the server's answer.
+func openLRS(t *testing.T, addr string, node *core.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); conn.Close() })
+	st, err := lrsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&lrsv3.LoadStatsRequest{Node: node}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.GetSendAllClusters() || resp.GetLoadReportingInterval().AsDuration() <= 0 {
+		t.Fatalf("LRS answer %v: want send_all_clusters and an interval", resp)
+	}
+	return st
+}
+
+// envoyLoadReport is shaped like Envoy's load_stats_reporter.cc: the node in every
+// request, one upstream_locality_stats per locality and priority with traffic, the
+// latched deltas and the active level, the time since the cluster's last report, and
+// Envoy's own static xDS cluster next to the pools.
+func envoyLoadReport(node *core.Node, cluster string, priority uint32, region, backend string, ok, failed uint64) *lrsv3.LoadStatsRequest {
+	return &lrsv3.LoadStatsRequest{Node: node, ClusterStats: []*endpoint.ClusterStats{
+		{
+			ClusterName: cluster,
+			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{
+				Locality:                &core.Locality{Region: region, SubZone: backend},
+				Priority:                priority,
+				TotalSuccessfulRequests: ok,
+				TotalErrorRequests:      failed,
+				TotalIssuedRequests:     ok + failed,
+				TotalRequestsInProgress: 1,
+			}, {
+				// The standby, one priority down: only a retry's traffic, no errors.
+				Locality:                &core.Locality{Region: "norwayeast", SubZone: "standby"},
+				Priority:                priority + 1,
+				TotalSuccessfulRequests: 1,
+				TotalIssuedRequests:     1,
+			}},
+			LoadReportInterval: durationpb.New(1003 * time.Millisecond),
+		},
+		{
+			ClusterName:           "poolpilot_xds",
+			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{Locality: &core.Locality{}, TotalSuccessfulRequests: 1, TotalIssuedRequests: 1}},
+			LoadReportInterval:    durationpb.New(1003 * time.Millisecond),
+		},
+	}}
+}
+
+// TestEnvoyShapedLoadReportsTrip drives the server's LRS with Envoy-shaped reports from
+// an Envoy node with an ADS stream: the backend trips, the node's EDS marks it
+// UNHEALTHY (the standby keeps its health), /status shows the trip, and after
+// tripDuration the EDS is healthy again with no restart; the versions return to the
+// untripped ones.
+func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
+	s, addr := startRealServer(t, Options{})
+	if err := s.Apply(loadBreakerModel(t, "fleet")); err != nil {
+		t.Fatal(err)
+	}
+	node := envoyNode("envoy-sdc-1", "swedencentral")
+	ads := newSotwClient(t, addr, node)
+	next := edsHealth(t, ads, "pool")
+	h := next()
+	if h["primary"] != core.HealthStatus_UNKNOWN || h["standby"] != core.HealthStatus_UNKNOWN {
+		t.Fatalf("before any report: %v", h)
+	}
+	healthyVersion := groupVersions(t, s, "swedencentral/envoy")
+
+	ls := openLRS(t, addr, node)
+	// Two failures: below the count of 3, nothing changes.
+	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first report to be counted", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
+	if n := len(s.breakerView().Open); n != 0 {
+		t.Fatalf("%d trips after 2 failures of 3", n)
+	}
+	start := time.Now()
+	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	h = next()
+	t.Logf("report meeting the rule → EDS with primary UNHEALTHY: %s", time.Since(start))
+	if h["primary"] != core.HealthStatus_UNHEALTHY || h["standby"] != core.HealthStatus_UNKNOWN {
+		t.Fatalf("after the trip: %v", h)
+	}
+	open := s.breakerView().Open
+	if len(open) != 1 || open[0].Backend != "primary" || open[0].Scope != "fleet" || open[0].Failures != 3 || open[0].Requests != 13 ||
+		open[0].Rule != "primary-breaker" || !open[0].OpenUntil.After(time.Now()) {
+		t.Fatalf("status breaker.open = %+v", open)
+	}
+	h = next()
+	t.Logf("trip → EDS healthy again: %s (tripDuration 2s)", time.Since(start))
+	if h["primary"] != core.HealthStatus_UNKNOWN {
+		t.Fatalf("after tripDuration: %v", h)
+	}
+	if n := len(s.breakerView().Open); n != 0 {
+		t.Fatalf("%d trips after tripDuration", n)
+	}
+	if after := groupVersions(t, s, "swedencentral/envoy"); !equalVersions(after, healthyVersion) || len(after) == 0 {
+		t.Errorf("versions after the trip closed %v, want the untripped %v", after, healthyVersion)
+	}
+}
+
+// A region-scoped trip from swedencentral's reports changes only the swedencentral
+// groups; every other group keeps its versions. A node whose region the model does not
+// have reports as OtherRegion and cannot trip swedencentral's backend for swedencentral.
+func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
+	s, addr := startRealServer(t, Options{})
+	if err := s.Apply(loadBreakerModel(t, "region")); err != nil {
+		t.Fatal(err)
+	}
+	stranger := envoyNode("envoy-mars-1", "mars")
+	newSotwClient(t, addr, stranger).send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	waitFor(t, "the mars node's stream", func() bool { _, ok := s.reg.nodeGroup("envoy-mars-1"); return ok })
+	before := map[string]map[string]string{}
+	for _, g := range s.Status().Groups {
+		before[g.Key] = g.Versions
+	}
+	ls := openLRS(t, addr, stranger)
+	if err := ls.Send(envoyLoadReport(stranger, "pool", 0, "swedencentral", "primary", 0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
+	open := s.breakerView().Open
+	if len(open) != 1 || open[0].Region != OtherRegion || open[0].Scope != "region" {
+		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, OtherRegion)
+	}
+
+	node := envoyNode("envoy-sdc-1", "swedencentral")
+	next := edsHealth(t, newSotwClient(t, addr, node), "pool")
+	if h := next(); h["primary"] != core.HealthStatus_UNKNOWN {
+		t.Fatalf("swedencentral before its own reports: %v", h)
+	}
+	if err := openLRS(t, addr, node).Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if h := next(); h["primary"] != core.HealthStatus_UNHEALTHY {
+		t.Fatalf("swedencentral after its reports: %v", h)
+	}
+	for _, g := range s.Status().Groups {
+		changed := !equalVersions(before[g.Key], g.Versions)
+		// The mars node is served in the OtherRegion group.
+		want := g.Group.Region == "swedencentral" || g.Group.Region == OtherRegion
+		if changed != want {
+			t.Errorf("group %s: versions changed = %v, want %v", g.Key, changed, want)
+		}
+	}
+}
+
+// Replicas that hold the same trip serve the same versions: the trip's times do not
+// enter the versions.
+func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
+	m := loadBreakerModel(t, "fleet")
+	a, b := New(Options{Logger: testLogger(t)}), New(Options{Logger: testLogger(t)})
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	for _, s := range []*Server{a, b} {
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	untripped := a.Status().Groups
+	now := time.Now()
+	if !a.Breaker().Adopt(breakerTrip("primary", now, now.Add(time.Hour))) ||
+		!b.Breaker().Adopt(breakerTrip("primary", now.Add(-time.Minute), now.Add(2*time.Hour))) {
+		t.Fatal("Adopt refused the trip")
+	}
+	for _, s := range []*Server{a, b} {
+		waitFor(t, "the trip in the snapshots", func() bool { return s.served.Load().breaker.Key() != "" })
+	}
+	ga, gb := a.Status().Groups, b.Status().Groups
+	if len(ga) != len(gb) || len(ga) == 0 {
+		t.Fatalf("%d and %d groups", len(ga), len(gb))
+	}
+	for i := range ga {
+		if ga[i].Key != gb[i].Key || !equalVersions(ga[i].Versions, gb[i].Versions) {
+			t.Errorf("group %s: versions %v and %v differ between replicas", ga[i].Key, ga[i].Versions, gb[i].Versions)
+		}
+		if equalVersions(ga[i].Versions, untripped[i].Versions) {
+			t.Errorf("group %s: the trip did not change its versions", ga[i].Key)
+		}
+	}
+}
+
+func breakerTrip(backend string, at, until time.Time) breaker.Trip {
+	return breaker.Trip{Backend: backend, Scope: breaker.ScopeFleet, Rule: "primary-breaker", At: at, OpenUntil: until}
+}
+
+// Load reports map to backends through the served clusters: by sub_zone, and for a
+// one-backend cluster (a gRPC LOGICAL_DNS leaf, reported under an empty locality) by the
+// cluster alone. Nothing else maps.
+func TestBreakerLookup(t *testing.T) {
+	s := New(Options{Logger: testLogger(t)})
+	t.Cleanup(s.Close)
+	src := strings.Replace(fmt.Sprintf(breakerModel, "fleet"), "http://10.0.0.1:8080", "http://primary.example:8080", 1)
+	m, err := model.LoadFiles([]model.File{{Name: "model.yaml", Data: []byte(src)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(m); err != nil {
+		t.Fatal(err)
+	}
+	l := breakerLookup{s}
+	for _, c := range []struct {
+		cluster string
+		loc     lrs.Locality
+		want    string
+	}{
+		{"pool", lrs.Locality{Region: "swedencentral", SubZone: "primary"}, "primary"},
+		{"pool", lrs.Locality{Region: "norwayeast", SubZone: "standby"}, "standby"},
+		{"primary", lrs.Locality{}, "primary"}, // the gRPC LOGICAL_DNS leaf
+		{"pool", lrs.Locality{}, ""},
+		{"pool", lrs.Locality{SubZone: "other"}, ""},
+		{"poolpilot_xds", lrs.Locality{}, ""},
+	} {
+		got, ok := l.Backend(c.cluster, c.loc)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("Backend(%q, %+v) = %q, %v; want %q", c.cluster, c.loc, got, ok, c.want)
+		}
+	}
+}
