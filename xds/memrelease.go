@@ -15,7 +15,8 @@ import (
 // runtime returns that peak to the OS only slowly, so an idle server's RSS stays 2–4× its
 // live heap for minutes. Once a burst has allocated a lot and allocation has gone quiet,
 // one forced collection and scavenge returns it; rate-limited, so a busy server never
-// collects for this more than once per minInterval, and an idle one not at all.
+// collects for this more than once per minInterval (or more than 1/costFactor of a
+// core), and an idle one not at all.
 type memoryRelease struct {
 	// burst is how much busy ticks must have allocated since the last release for another.
 	burst uint64
@@ -23,18 +24,22 @@ type memoryRelease struct {
 	// consecutive quiet ticks end a burst.
 	quiet      uint64
 	quietTicks int
-	// minInterval is the least time between two releases.
+	// minInterval is the least time between two releases; after a release that took d,
+	// the next waits at least costFactor × d, so releasing costs at most 1/costFactor of
+	// one core however often bursts come.
 	minInterval time.Duration
+	costFactor  int
 
 	// allocated reads the bytes allocated since the process started; release returns
-	// the free heap to the OS. Tests replace both.
+	// the free heap to the OS and says how long that took. Tests replace both.
 	allocated func() uint64
-	release   func()
+	release   func() time.Duration
 
-	lastTotal   uint64    // allocated() at the last tick
-	sinceFree   uint64    // allocated in busy ticks since the last release
-	quietSeen   int       // consecutive quiet ticks
-	lastRelease time.Time // zero: never
+	lastTotal   uint64        // allocated() at the last tick
+	sinceFree   uint64        // allocated in busy ticks since the last release
+	quietSeen   int           // consecutive quiet ticks
+	lastRelease time.Time     // zero: never
+	wait        time.Duration // before the next release may run
 }
 
 func newMemoryRelease() *memoryRelease {
@@ -42,13 +47,16 @@ func newMemoryRelease() *memoryRelease {
 		burst:       64 << 20,
 		quiet:       4 << 20,
 		quietTicks:  2,
-		minInterval: time.Minute,
+		minInterval: 10 * time.Second,
+		costFactor:  20,
 		allocated:   heapAllocated(),
-		release: func() {
+		release: func() time.Duration {
+			start := time.Now()
 			// Two collections: gRPC keeps its encode buffers in a sync.Pool, which
 			// survives one collection (victim cache) and is freed by the second.
 			runtime.GC()
 			debug.FreeOSMemory()
+			return time.Since(start)
 		},
 	}
 	m.lastTotal = m.allocated()
@@ -72,11 +80,12 @@ func (m *memoryRelease) tick(now time.Time) bool {
 	if m.sinceFree < m.burst || m.quietSeen < m.quietTicks {
 		return false
 	}
-	if !m.lastRelease.IsZero() && now.Sub(m.lastRelease) < m.minInterval {
+	if !m.lastRelease.IsZero() && now.Sub(m.lastRelease) < m.wait {
 		return false
 	}
-	m.release()
+	took := m.release()
 	m.lastRelease = now
+	m.wait = max(m.minInterval, time.Duration(m.costFactor)*took)
 	m.sinceFree = 0
 	// The release's own collections allocate little, but start counting afresh.
 	m.lastTotal = m.allocated()

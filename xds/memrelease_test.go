@@ -11,8 +11,9 @@ import (
 func TestMemoryReleaseAfterBurst(t *testing.T) {
 	var total uint64
 	released := 0
-	m := &memoryRelease{burst: 100, quiet: 10, quietTicks: 2, minInterval: time.Minute,
-		allocated: func() uint64 { return total }, release: func() { released++ }}
+	took := time.Second
+	m := &memoryRelease{burst: 100, quiet: 10, quietTicks: 2, minInterval: time.Minute, costFactor: 20,
+		allocated: func() uint64 { return total }, release: func() time.Duration { released++; return took }}
 	now := time.Unix(1_000_000, 0)
 	step := func(alloc uint64) bool {
 		total += alloc
@@ -64,6 +65,28 @@ func TestMemoryReleaseAfterBurst(t *testing.T) {
 	}
 	if released != 2 {
 		t.Fatalf("released %d times, want 2", released)
+	}
+
+	// A slow release (10 s) spaces the next by costFactor × 10 s, beyond minInterval.
+	took = 10 * time.Second
+	for range 3 {
+		step(60)
+	}
+	step(1)
+	if !step(1) {
+		t.Fatal("no release after a burst, long after the last")
+	}
+	now = now.Add(2 * time.Minute)
+	for range 3 {
+		step(60)
+	}
+	step(1)
+	if step(1) {
+		t.Fatal("released 2 min after a 10 s release; want costFactor (20) × 10 s between")
+	}
+	now = now.Add(2 * time.Minute)
+	if !step(1) {
+		t.Fatal("no release once costFactor × the last release's time had passed")
 	}
 }
 
