@@ -7,7 +7,9 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -121,6 +123,86 @@ func (c *nackCache) ClearSnapshot(node string) {
 	for w := range c.deltaWatches[node] {
 		w.version = noSnapshot
 	}
+}
+
+// GetStatusInfo implements cache.SnapshotCache: the watches waiting here count as open,
+// as they would in the stock cache (Apply keeps a key that has open watches).
+func (c *nackCache) GetStatusInfo(key string) cache.StatusInfo {
+	info := c.SnapshotCache.GetStatusInfo(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sotw, delta := len(c.watches[key]), len(c.deltaWatches[key])
+	if sotw+delta == 0 {
+		return info
+	}
+	return heldStatus{stock: info, sotw: sotw, delta: delta}
+}
+
+// GetStatusKeys implements cache.SnapshotCache: also the keys with watches waiting here.
+func (c *nackCache) GetStatusKeys() []string {
+	keys := c.SnapshotCache.GetStatusKeys()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, held := range []map[string]int{countWatches(c.watches), countWatches(c.deltaWatches)} {
+		for k := range held {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+func countWatches[W comparable](m map[string]map[W]struct{}) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, ws := range m {
+		if len(ws) > 0 {
+			out[k] = len(ws)
+		}
+	}
+	return out
+}
+
+// heldStatus adds the watches waiting in nackCache to the stock cache's status (nil
+// when the stock cache has none for the key).
+type heldStatus struct {
+	stock       cache.StatusInfo
+	sotw, delta int
+}
+
+func (h heldStatus) GetNode() *core.Node {
+	if h.stock == nil {
+		return nil
+	}
+	return h.stock.GetNode()
+}
+
+func (h heldStatus) GetNumWatches() int {
+	if h.stock == nil {
+		return h.sotw
+	}
+	return h.stock.GetNumWatches() + h.sotw
+}
+
+func (h heldStatus) GetNumDeltaWatches() int {
+	if h.stock == nil {
+		return h.delta
+	}
+	return h.stock.GetNumDeltaWatches() + h.delta
+}
+
+func (h heldStatus) GetLastWatchRequestTime() time.Time {
+	if h.stock == nil {
+		return time.Time{}
+	}
+	return h.stock.GetLastWatchRequestTime()
+}
+
+func (h heldStatus) GetLastDeltaWatchRequestTime() time.Time {
+	if h.stock == nil {
+		return time.Time{}
+	}
+	return h.stock.GetLastDeltaWatchRequestTime()
 }
 
 // deltaWatch is an open delta watch, answered when its type's version moves.

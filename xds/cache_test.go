@@ -227,3 +227,40 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 		t.Errorf("%d delta CDS responses after an endpoint-only change, want 0", n)
 	}
 }
+
+// TestDeltaStreamFollowsItsRegionOut: a delta stream whose region leaves the model is
+// moved to the group its node now resolves to, although its watches wait in nackCache
+// rather than in the stock cache (Apply keeps a key only while it has open watches).
+func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	m, err := modelgen.Load(modelgen.Spec{Pools: 4, BackendsPerPool: 2, Regions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, m)
+	region := modelgen.RegionNames(2)[1]
+	key := region + "/envoy"
+
+	c := newDeltaClient(t, addr, envoyNode("envoy-region-out", region))
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
+	eds := c.next(resourcev3.EndpointType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	waitFor(t, "two open delta watches", func() bool {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.deltaWatches[key])+s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches() == 2
+	})
+
+	// The next model has one region: this node's region is gone.
+	one, err := modelgen.Load(modelgen.Spec{Pools: 4, BackendsPerPool: 2, Regions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, one)
+	if got := c.next(resourcev3.EndpointType).GetSystemVersionInfo(); got == eds.GetSystemVersionInfo() {
+		t.Fatalf("delta EDS after its region left the model has the old version %q", got)
+	}
+}
