@@ -25,7 +25,7 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 	},
-	"typesOf": sortedKeys[TypeView],
+	"typesOf":  sortedKeys[TypeView],
 	"headRows": func(rows []BreakerRow) []BreakerRow { return rows[:min(len(rows), adminBreakerHTMLRows)] },
 	"moreRows": func(rows []BreakerRow) int { return max(len(rows)-adminBreakerHTMLRows, 0) },
 	"num":      func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
