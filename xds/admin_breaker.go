@@ -240,10 +240,14 @@ func (r BreakerRow) AgeText() string {
 	return (time.Duration(*r.ReportAgeSeconds * float64(time.Second))).Round(100 * time.Millisecond).String()
 }
 
-// TrippedBy is the counts that tripped the row's trip in force, or "".
+// TrippedBy is the counts that tripped the row's trip in force, or "". A region's row
+// held open by a fleet trip points at the fleet row, which has them.
 func (r BreakerRow) TrippedBy() string {
-	if r.Trip == nil {
+	switch {
+	case r.Trip == nil:
 		return ""
+	case !r.Fleet && r.Trip.Scope == string(breaker.ScopeFleet):
+		return "(the fleet trip)"
 	}
 	return r.Trip.Counts()
 }
