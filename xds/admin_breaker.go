@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -268,7 +269,8 @@ func (t BreakerTrip) TripRegion() string {
 // WriteTable prints the section as aligned text: the table, the pools that fail fast,
 // and the last trips. `poolpilot breaker` prints it.
 func (s *BreakerStatus) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BACKEND\tREGION\tREQ/S\tERR/S\tERR%\tPROXIES\tNEWEST\tSTATE\tRULE\tTRIPPED BY")
 	for _, r := range s.Rows {
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.1f\t%d\t%s\t%s\t%s\t%s\n", oneLine(r.Backend), oneLine(r.RowRegion()),
@@ -277,20 +279,25 @@ func (s *BreakerStatus) WriteTable(w io.Writer) error {
 	if len(s.Rows) == 0 {
 		fmt.Fprintln(tw, "(no reports yet)")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	tw.Flush()
 	for _, f := range s.FailFast {
-		fmt.Fprintln(w, oneLine(f.Message))
+		fmt.Fprintln(&buf, oneLine(f.Message))
 	}
-	fmt.Fprintf(w, "\nLast %d trips (newest first):\n", len(s.Trips))
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(&buf, "\nLast %d trips (newest first):\n", len(s.Trips))
+	tw = tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tBACKEND\tREGION\tOPEN UNTIL\tRULE\tCOUNTS")
 	for _, t := range s.Trips {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d errors of %d requests from %d proxies\n", t.At.UTC().Format(time.RFC3339), oneLine(t.Backend),
 			oneLine(t.TripRegion()), t.OpenUntil.UTC().Format(time.RFC3339), oneLine(t.Condition), t.Errors, t.Requests, t.Proxies)
 	}
-	return tw.Flush()
+	tw.Flush()
+	// The padding of an empty last column would end lines in spaces.
+	lines := strings.SplitAfter(buf.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \n")
+	}
+	_, err := io.WriteString(w, strings.Join(lines[:len(lines)-1], "\n")+"\n")
+	return err
 }
 
 // oneLine keeps a name from breaking the table's lines or columns (and from writing

@@ -93,6 +93,9 @@ func TestBreakerCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	t.Logf("poolpilot breaker:\n%s", out)
+	if strings.Contains(out, " \n") {
+		t.Error("a line of the table ends in spaces")
+	}
 	for _, want := range []string{
 		"BACKEND  REGION",
 		// A trip empties the windows it covers: the counts that tripped it are on the trip.
