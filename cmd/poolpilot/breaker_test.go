@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,16 @@ func TestBreakerCommand(t *testing.T) {
 	t.Logf("poolpilot breaker:\n%s", out)
 	if strings.Contains(out, " \n") {
 		t.Error("a line of the table ends in spaces")
+	}
+	// README.md quotes this output.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quoted, _ := strings.Cut(string(readme), "$ poolpilot breaker\n")
+	quoted, _, _ = strings.Cut(quoted, "```")
+	if quoted != out {
+		t.Errorf("README.md quotes\n%s\nbut poolpilot breaker prints\n%s", quoted, out)
 	}
 	for _, want := range []string{
 		"BACKEND  REGION",
