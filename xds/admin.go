@@ -43,6 +43,7 @@ func NewAdmin(opts AdminOptions) *Admin {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Breaker = breakerOrNil(opts.Breaker)
 	a := &Admin{opts: opts, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)

@@ -25,6 +25,16 @@ type BreakerView interface {
 
 var _ BreakerView = (*breaker.Engine)(nil)
 
+// breakerOrNil turns a nil *breaker.Engine held in the interface (a server built without
+// a breaker handing out its engine) into no breaker, rather than a panic at the first
+// /status.
+func breakerOrNil(v BreakerView) BreakerView {
+	if e, ok := v.(*breaker.Engine); ok && e == nil {
+		return nil
+	}
+	return v
+}
+
 // BreakerStatus is /status's breaker section: the rule engine's table, its last trips,
 // and the pools every member of which is tripped.
 type BreakerStatus struct {

@@ -374,3 +374,18 @@ func TestAdminBreakerHostileNames(t *testing.T) {
 		t.Errorf("the table has a control character or a broken line:\n%s", out.String())
 	}
 }
+
+// TestAdminNilEngine: a nil engine is no breaker section, not a panic.
+func TestAdminNilEngine(t *testing.T) {
+	var eng *breaker.Engine
+	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	a := NewAdmin(AdminOptions{Server: srv, Metrics: NewMetrics(), Breaker: eng})
+	if st := a.Status(); st.Breaker != nil {
+		t.Errorf("breaker section %+v from a nil engine", st.Breaker)
+	}
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "poolpilot_breaker_") {
+		t.Errorf("/metrics = %d with breaker series from a nil engine", rec.Code)
+	}
+}
