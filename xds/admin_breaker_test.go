@@ -3,6 +3,7 @@ package xds
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	prommodel "github.com/prometheus/common/model"
@@ -387,5 +389,63 @@ func TestAdminNilEngine(t *testing.T) {
 	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "poolpilot_breaker_") {
 		t.Errorf("/metrics = %d with breaker series from a nil engine", rec.Code)
+	}
+}
+
+// manyRows is an engine with n fleet-scoped backends, each reported by nodesPer nodes in
+// each of regions: n × (regions + 1) rows.
+func manyRows(tb testing.TB, clk *breakerClock, n, regions, nodesPer int) *breaker.Engine {
+	tb.Helper()
+	eng := breaker.New(breaker.Config{Clock: clk.now})
+	rules := map[string]breaker.Rule{}
+	for i := range n {
+		rules[fmt.Sprintf("b%03d", i)] = breaker.Rule{Name: "r", Count: 1 << 30, Interval: 10 * time.Second, TripDuration: time.Minute, Scope: breaker.ScopeFleet}
+	}
+	if err := eng.SetRules(rules); err != nil {
+		tb.Fatal(err)
+	}
+	for name := range rules {
+		for r := range regions {
+			for k := range nodesPer {
+				if _, err := eng.Record(breaker.Report{Node: fmt.Sprintf("n%d-%d", r, k), Region: fmt.Sprintf("region-%d", r), Backend: name,
+					At: clk.t, Counts: breaker.Counts{Issued: 10, Succeeded: 9, Failed: 1}}); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+	}
+	return eng
+}
+
+// TestAdminBreakerHTMLBound: the page shows at most adminBreakerHTMLRows rows and says
+// how many more /status has.
+func TestAdminBreakerHTMLBound(t *testing.T) {
+	clk := &breakerClock{t: breakerBase}
+	eng := manyRows(t, clk, 200, 3, 1) // 800 rows
+	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	rec := httptest.NewRecorder()
+	NewAdmin(AdminOptions{Server: srv, Breaker: eng}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	page := rec.Body.String()
+	if got := strings.Count(page, "<tr data-backend="); got != adminBreakerHTMLRows {
+		t.Errorf("the page has %d breaker rows; want %d", got, adminBreakerHTMLRows)
+	}
+	if !strings.Contains(page, "300 more rows in") {
+		t.Error("the page does not say how many rows it left out")
+	}
+}
+
+// BenchmarkBreakerScrape is one scrape of the breaker series alone: 100 backends, each
+// reported by 1,000 nodes in 4 regions (500 rows).
+func BenchmarkBreakerScrape(b *testing.B) {
+	clk := &breakerClock{t: breakerBase}
+	eng := manyRows(b, clk, 100, 4, 250)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newBreakerCollector(eng))
+	b.ReportAllocs()
+	for b.Loop() {
+		fams, err := reg.Gather()
+		if err != nil || len(fams) != 4 {
+			b.Fatal(len(fams), err)
+		}
 	}
 }
