@@ -587,7 +587,7 @@ func TestStatsTotals(t *testing.T) {
 	if a.TotalRequests != 13 || a.TotalFailures != 3 || a.TotalTrips != 0 || z.TotalRequests != 6 || z.TotalFailures != 5 || z.TotalTrips != 0 {
 		t.Fatalf("region rows %+v\n%+v", a, z)
 	}
-	if fleet.Count != 4 || fleet.Percentage != 0 || fleet.TripDuration != 10*time.Second {
+	if fleet.RuleName != "rule" || fleet.Count != 4 || fleet.Percentage != 0 || fleet.TripDuration != 10*time.Second {
 		t.Fatalf("rule fields %+v", fleet)
 	}
 }

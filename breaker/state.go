@@ -130,7 +130,8 @@ type Row struct {
 	// Open is set while a trip holds the backend out for this row's proxies.
 	Open bool
 	Trip Trip // the trip in force, when Open
-	// The rule's parameters, for tables that show them apart.
+	// The rule's name and parameters, for tables that show them apart.
+	RuleName     string
 	Count        int
 	Percentage   int
 	TripDuration time.Duration
@@ -211,7 +212,7 @@ func (b *backendState) row(name, region string, fleet bool, t totals, now time.T
 	r := Row{
 		Backend: name, Region: region, Fleet: fleet,
 		Rule: b.rule.String(), Scope: b.rule.Scope, Interval: b.rule.Interval,
-		Count: b.rule.Count, Percentage: b.rule.Percentage, TripDuration: b.rule.TripDuration,
+		RuleName: b.rule.Name, Count: b.rule.Count, Percentage: b.rule.Percentage, TripDuration: b.rule.TripDuration,
 		Issued: t.issued, Requests: t.done, Failures: t.matching,
 		RequestsPerSecond: float64(t.done) / secs,
 		FailuresPerSecond: float64(t.matching) / secs,

@@ -128,7 +128,7 @@ func breakerStatus(v BreakerView, m *model.Model) *BreakerStatus {
 	for _, r := range rows {
 		br := BreakerRow{
 			Backend: r.Backend, Region: r.Region, Fleet: r.Fleet,
-			Rule: BreakerRule{Name: ruleName(r.Rule), Count: r.Count, Percentage: r.Percentage,
+			Rule: BreakerRule{Name: r.RuleName, Count: r.Count, Percentage: r.Percentage,
 				IntervalSeconds: r.Interval.Seconds(), TripDurationSeconds: r.TripDuration.Seconds(),
 				Scope: string(r.Scope), Text: r.Rule},
 			RequestsPerSecond: r.RequestsPerSecond, ErrorsPerSecond: r.FailuresPerSecond, ErrorPercent: r.FailurePercent,
@@ -153,12 +153,6 @@ func breakerStatus(v BreakerView, m *model.Model) *BreakerStatus {
 		out.FailFast = poolsFailFast(m, rows)
 	}
 	return out
-}
-
-// ruleName is the name part of breaker.Rule.String ("name: condition …").
-func ruleName(text string) string {
-	name, _, _ := strings.Cut(text, ": ")
-	return name
 }
 
 func tripView(t breaker.Trip) BreakerTrip {
