@@ -556,3 +556,38 @@ func TestWindowWidth(t *testing.T) {
 		}
 	}
 }
+
+// The running totals keep counting past the interval, across a trip and while it is
+// open, and the trip count is on the rows that evaluate the rule.
+func TestStatsTotals(t *testing.T) {
+	clk := &fakeClock{t: base}
+	e := New(Config{Clock: clk.now})
+	if err := e.SetRules(map[string]Rule{"b": countRule(4, 2*time.Second, 10*time.Second, ScopeFleet)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(region string, ok, failed uint64) {
+		t.Helper()
+		if _, err := e.Record(Report{Node: "n-" + region, Region: region, Backend: "b", At: clk.t, Counts: Counts{Issued: ok + failed, Succeeded: ok, Failed: failed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("a", 5, 1)
+	clk.t = clk.t.Add(5 * time.Second) // the first report leaves the interval
+	rec("a", 5, 2)
+	rec("z", 0, 2) // trips: 4 failures within 2 s
+	rec("z", 1, 3) // while open
+	rows := e.Stats()
+	if len(rows) != 3 {
+		t.Fatalf("rows %+v", rows)
+	}
+	fleet, a, z := rows[0], rows[1], rows[2]
+	if !fleet.Fleet || fleet.TotalRequests != 19 || fleet.TotalFailures != 8 || fleet.TotalTrips != 1 || !fleet.Open {
+		t.Fatalf("fleet row %+v", fleet)
+	}
+	if a.TotalRequests != 13 || a.TotalFailures != 3 || a.TotalTrips != 0 || z.TotalRequests != 6 || z.TotalFailures != 5 || z.TotalTrips != 0 {
+		t.Fatalf("region rows %+v\n%+v", a, z)
+	}
+	if fleet.RuleName != "rule" || fleet.Count != 4 || fleet.Percentage != 0 || fleet.TripDuration != 10*time.Second {
+		t.Fatalf("rule fields %+v", fleet)
+	}
+}

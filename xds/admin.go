@@ -21,6 +21,9 @@ type AdminOptions struct {
 	Reloader *Reloader
 	// Metrics, when set, is served on /metrics.
 	Metrics *Metrics
+	// Breaker, when set, adds the fleet breaker's table to /status and /, and its series
+	// to Metrics. *breaker.Engine implements it.
+	Breaker BreakerView
 	// Pprof mounts net/http/pprof on /debug/pprof/ (off by default: it exposes stacks
 	// and lets a caller burn CPU).
 	Pprof  bool
@@ -40,12 +43,18 @@ func NewAdmin(opts AdminOptions) *Admin {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Breaker = breakerOrNil(opts.Breaker)
 	a := &Admin{opts: opts, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /status", a.statusJSON)
 	a.mux.HandleFunc("GET /{$}", a.statusHTML)
 	if opts.Metrics != nil {
+		if opts.Breaker != nil {
+			if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
+				opts.Logger.Error("breaker metrics not registered", "error", err)
+			}
+		}
 		a.mux.Handle("GET /metrics", opts.Metrics.Handler())
 	}
 	if opts.Pprof {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +25,11 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 	},
-	"typesOf": sortedKeys[TypeView],
+	"typesOf":  sortedKeys[TypeView],
+	"headRows": func(rows []BreakerRow) []BreakerRow { return rows[:min(len(rows), adminBreakerHTMLRows)] },
+	"moreRows": func(rows []BreakerRow) int { return max(len(rows)-adminBreakerHTMLRows, 0) },
+	"num":      func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	"utc":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5">
@@ -35,6 +40,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
 .ok{color:#080}.bad{color:#b00}.muted{color:#777}
+td.n{text-align:right}
 code{font-size:90%}
 </style></head><body>
 <h1>poolpilot</h1>
@@ -57,6 +63,26 @@ code{font-size:90%}
 {{end}}</table>
 {{else}}<p class="muted">No pools.</p>
 {{end}}
+{{with .Breaker}}
+<h2>Fleet breaker</h2>
+{{range .FailFast}}<p class="bad failfast"><strong>{{.Message}}</strong></p>
+{{end}}
+{{if .Rows}}<table id="breaker">
+<tr><th>backend</th><th>reporting region</th><th>requests/s</th><th>errors/s</th><th>error %</th><th>proxies</th><th>newest report</th><th>state</th><th>rule</th><th>tripped by</th></tr>
+{{range headRows .Rows}}<tr data-backend="{{.Backend}}" data-region="{{.RowRegion}}"><td>{{.Backend}}</td><td>{{.RowRegion}}</td>
+<td class="n">{{num .RequestsPerSecond}}</td><td class="n">{{num .ErrorsPerSecond}}</td><td class="n">{{num .ErrorPercent}}</td><td class="n">{{.Proxies}}</td>
+<td>{{if .ReportAgeSeconds}}{{.AgeText}} ago{{else}}never{{end}}</td><td>{{if eq .State "open"}}<span class="bad">{{.StateText}}</span>{{else}}<span class="ok">closed</span>{{end}}</td>
+<td>{{.Rule.Text}}</td><td>{{.TrippedBy}}</td></tr>
+{{end}}</table>
+{{with moreRows .Rows}}<p class="muted">{{.}} more rows in <a href="/status">/status</a>.</p>{{end}}
+{{else}}<p class="muted">No load reports yet.</p>{{end}}
+<h3>Last trips (newest first)</h3>
+{{if .Trips}}<table id="breaker-trips">
+<tr><th>at</th><th>backend</th><th>region</th><th>open until</th><th>rule</th><th>counts</th></tr>
+{{range .Trips}}<tr><td>{{utc .At}}</td><td>{{.Backend}}</td><td>{{.TripRegion}}</td><td>{{utc .OpenUntil}}</td><td>{{.Condition}}</td><td>{{.Errors}} errors of {{.Requests}} requests from {{.Proxies}} proxies</td></tr>
+{{end}}</table>
+{{else}}<p class="muted">No trips.</p>{{end}}
+{{end}}
 
 <h2>Node groups</h2>
 <table>
@@ -78,6 +104,10 @@ code{font-size:90%}
 <p class="muted">Generated {{ago .GeneratedAt}}. JSON: <a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
 </body></html>
 `))
+
+// adminBreakerHTMLRows bounds the breaker table on /: the engine bounds the rows (backends
+// with a rule × at most 64 reporting regions), but a page of thousands of rows helps no one.
+const adminBreakerHTMLRows = 500
 
 func (a *Admin) statusHTML(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer

@@ -28,9 +28,9 @@ type AdminStatus struct {
 	Pools          []PoolStatus `json:"pools"`
 	Groups         []GroupView  `json:"groups"`
 	Nodes          []NodeView   `json:"nodes"`
-	// Breaker is the fleet breaker's open trips.
-	Breaker     BreakerView `json:"breaker"`
-	GeneratedAt time.Time   `json:"generatedAt"`
+	// Breaker is the fleet breaker's table; absent when the server runs without one.
+	Breaker     *BreakerStatus `json:"breaker,omitempty"`
+	GeneratedAt time.Time      `json:"generatedAt"`
 }
 
 // PoolStatus is one pool's priority order in every region, as the translator orders it.
@@ -103,7 +103,6 @@ func (a *Admin) Status() AdminStatus {
 		Nodes:          []NodeView{},
 	}
 	out.Ready, _ = a.ready()
-	out.Breaker = a.opts.Server.breakerView()
 	var m *model.Model
 	if r := a.opts.Reloader; r != nil {
 		out.ModelPath = r.Path()
@@ -146,6 +145,9 @@ func (a *Admin) Status() AdminStatus {
 	}
 	if m != nil {
 		out.Pools = poolOrders(m, st.Groups)
+	}
+	if a.opts.Breaker != nil {
+		out.Breaker = breakerStatus(a.opts.Breaker, m)
 	}
 	out.LastApplyError = red.text(out.LastApplyError)
 	for _, r := range []*ReloadResult{out.LastReload, out.LastGoodReload} {

@@ -120,7 +120,7 @@ func (a *app) serve(ctx context.Context) error {
 		xlis.Close()
 		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
 	}
-	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Logger: a.log,
+	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Breaker: srv.Breaker(), Logger: a.log,
 		Pprof: a.v.GetBool("admin-pprof")})
 
 	// Every part runs until ctx ends; the first to fail stops the others.
