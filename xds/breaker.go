@@ -240,4 +240,3 @@ func unionMembers(built map[string]*builtGroup) lrs.Members {
 	}
 	return out
 }
-
