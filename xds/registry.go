@@ -100,7 +100,7 @@ func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool
 	if !ok || node == nil {
 		return Event{}, translator.Group{}, false, nil
 	}
-	g := claimedGroup(node)
+	g := translator.ClaimedGroup(node)
 	if st.known {
 		if g != st.claimed {
 			return Event{}, g, false, fmt.Errorf("node changed group mid-stream, from %s to %s: open a new stream for another group",
@@ -114,7 +114,7 @@ func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool
 	st.known = true
 	st.claimed = g
 	st.status.NodeID = clipText(node.GetId(), MaxNodeIDLen)
-	st.status.Group = resolveGroup(g, regions).String()
+	st.status.Group = g.Resolve(regions).Key()
 	return st.event(), g, true, nil
 }
 
@@ -198,8 +198,8 @@ func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
 	out := map[string]translator.Group{}
 	for _, st := range r.streams {
 		if st.known {
-			g := resolveGroup(st.claimed, regions)
-			out[g.String()] = g
+			g := st.claimed.Resolve(regions)
+			out[g.Key()] = g
 		}
 	}
 	return out

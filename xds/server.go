@@ -75,7 +75,7 @@ type Server struct {
 	served atomic.Pointer[servedModel]
 
 	// keyGroups maps each cache key nodeHash has returned to its group (a bounded set:
-	// the served models' regions, "" and OtherRegion × client kinds).
+	// the served models' regions, "" and translator.OtherRegion × client kinds).
 	keyGroups sync.Map
 
 	// stateMu guards what Status reports, so Status never waits for a translation.
@@ -201,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.Serv
 func (s *Server) Close() { s.cancel() }
 
 // Apply translates m for every node group — each region of the model, "" (nodes
-// without a region) and OtherRegion (regions the model does not name), for Envoy and
+// without a region) and translator.OtherRegion (regions the model does not name), for Envoy and
 // gRPC clients, plus the group of every connected node — and only if every translation
 // succeeds sets every snapshot. On error nothing
 // changes: the last good snapshots keep serving and the error is returned.
@@ -211,11 +211,11 @@ func (s *Server) Apply(m *model.Model) error {
 	if m == nil {
 		return s.applyFailed(errors.New("apply: nil model"))
 	}
-	regions := modelRegions(m)
-	base := baseGroups(regions)
+	regions := translator.ModelRegions(m)
+	base := translator.RegionGroups(regions)
 	all := map[string]translator.Group{}
-	for _, g := range append(otherGroups(), base...) {
-		all[g.String()] = g
+	for _, g := range append(translator.OtherGroups(), base...) {
+		all[g.Key()] = g
 	}
 	for k, g := range s.reg.groups(regions) {
 		all[k] = g
@@ -245,8 +245,8 @@ func (s *Server) Apply(m *model.Model) error {
 		applied[k] = b.status.Versions
 	}
 	for _, g := range base {
-		for url, v := range built[g.String()].status.Versions {
-			baseVersions[g.String()+" "+url] = v
+		for url, v := range built[g.Key()].status.Versions {
+			baseVersions[g.Key()+" "+url] = v
 		}
 	}
 	s.modelVersion = combineVersions(baseVersions)
@@ -276,7 +276,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 		info := s.cache.GetStatusInfo(k)
 		g, known := s.keyGroups.Load(k)
 		if info != nil && known && info.GetNumWatches()+info.GetNumDeltaWatches() > 0 {
-			if b := built[resolveGroup(g.(translator.Group), regions).String()]; b != nil {
+			if b := built[g.(translator.Group).Resolve(regions).Key()]; b != nil {
 				if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
 					s.log.Error("set snapshot", "group", k, "error", err)
 				}
@@ -289,7 +289,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 }
 
 // regions are the served model's regions; nil before the first Apply (then every node
-// with a region resolves to OtherRegion, a group every Apply builds).
+// with a region resolves to translator.OtherRegion, a group every Apply builds).
 func (s *Server) regions() map[string]bool {
 	if cur := s.served.Load(); cur != nil {
 		return cur.regions
@@ -351,7 +351,7 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if cur == nil {
 		return
 	}
-	k := g.String()
+	k := g.Key()
 	s.stateMu.Lock()
 	_, ok := s.groups[k]
 	s.stateMu.Unlock()
@@ -406,7 +406,7 @@ func (s *Server) build(m *model.Model, g translator.Group) (*builtGroup, error) 
 		{resourcev3.ListenerType, types.Listener, res.Listeners},
 	}
 	b := &builtGroup{snapshot: &cache.Snapshot{}, status: GroupStatus{
-		Key: g.String(), Group: g, Versions: map[string]string{},
+		Key: g.Key(), Group: g, Versions: map[string]string{},
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
 	}}
@@ -493,34 +493,6 @@ func (s *Server) Version() string {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	return s.modelVersion
-}
-
-// modelRegions are the regions the model's backends are in.
-func modelRegions(m *model.Model) map[string]bool {
-	out := map[string]bool{}
-	for _, b := range m.Backends {
-		if b != nil && b.Region != "" {
-			out[b.Region] = true
-		}
-	}
-	return out
-}
-
-// baseGroups are the model's groups: each region and "" × Envoy, gRPC. The model version
-// is a hash of their versions.
-func baseGroups(regions map[string]bool) []translator.Group {
-	names := append([]string{""}, sortedKeys(regions)...)
-	out := make([]translator.Group, 0, 2*len(names))
-	for _, r := range names {
-		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
-	}
-	return out
-}
-
-// otherGroups are the groups of nodes whose region the model does not name, which every
-// Apply builds too (they get the same resources as "", without its warning).
-func otherGroups() []translator.Group {
-	return []translator.Group{{Region: OtherRegion, Client: translator.Envoy}, {Region: OtherRegion, Client: translator.GRPC}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -302,7 +302,7 @@ func TestApplyIsAtomic(t *testing.T) {
 }
 
 // TestUnseenRegionNodeGetsASnapshot: a node of a region the model does not name joins
-// the shared OtherRegion group, which every Apply builds; the group of its made-up
+// the shared translator.OtherRegion group, which every Apply builds; the group of its made-up
 // region never exists.
 func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
 	s, addr := startServer(t, Options{})
@@ -314,7 +314,7 @@ func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
 	if len(cds.GetResources()) == 0 {
 		t.Fatal("node of an unseen region got no clusters")
 	}
-	if want := groupVersions(t, s, OtherRegion+"/envoy")[resourcev3.ClusterType]; cds.GetVersionInfo() != want {
+	if want := groupVersions(t, s, translator.OtherRegion+"/envoy")[resourcev3.ClusterType]; cds.GetVersionInfo() != want {
 		t.Errorf("version %q, want the shared group's %q", cds.GetVersionInfo(), want)
 	}
 	c.ack(cds)

@@ -29,7 +29,6 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
-	"github.com/poolpilot/poolpilot/xds"
 )
 
 // The baseline is the plain go-control-plane server a load run compares poolpilot with:
@@ -131,7 +130,7 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 // and hold the same resources.
 type groupHash struct{}
 
-func (groupHash) ID(n *core.Node) string { return xds.GroupOf(n).String() }
+func (groupHash) ID(n *core.Node) string { return translator.GroupOf(n).Key() }
 
 // setBaselineSnapshots translates m for each region of it and "" (Envoy and gRPC) and
 // sets every group's snapshot.
@@ -153,7 +152,7 @@ func setBaselineSnapshots(ctx context.Context, snaps cache.SnapshotCache, m *mod
 			} {
 				snap.Resources[i] = cache.NewResources(contentVersion(items), items)
 			}
-			if err := snaps.SetSnapshot(ctx, g.String(), snap); err != nil {
+			if err := snaps.SetSnapshot(ctx, g.Key(), snap); err != nil {
 				return err
 			}
 		}

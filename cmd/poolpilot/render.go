@@ -54,7 +54,7 @@ with a warning for each pool that prefers the local region.`,
 				return fmt.Errorf("translate for %s: %w", g, err)
 			}
 			for _, w := range res.Warnings {
-				a.log.Warn(w, "group", g.String())
+				a.log.Warn(w, "group", g.Key())
 			}
 			out, err := renderResources(res, format)
 			if err != nil {
