@@ -32,12 +32,15 @@ type ClusterSpec struct {
 	Discovery Discovery
 	// LoadAssignment is inlined for StrictDNS and LogicalDNS; ignored for EDS.
 	LoadAssignment *endpointv3.ClusterLoadAssignment
-	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent. Use 0:
-	// Envoy's default 50% sends traffic to ejected hosts once half a priority is ejected.
+	// LbPolicy is the cluster's lb_policy.
+	LbPolicy clusterv3.Cluster_LbPolicy
+	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent, always
+	// written (0 too).
 	HealthyPanicThreshold float64
 	// LocalityWeighted honours locality load_balancing_weight (Envoy ignores it otherwise).
 	LocalityWeighted bool
-	Outlier          *clusterv3.OutlierDetection
+	// Outlier, when set, is the cluster's outlier_detection.
+	Outlier *OutlierSpec
 	// RetryBudgetPercent > 0 replaces the default circuit breaker of 3 concurrent retries
 	// per cluster with a budget relative to the active requests.
 	RetryBudgetPercent     float64
@@ -51,17 +54,18 @@ type ClusterSpec struct {
 	V4Preferred bool
 }
 
-// Cluster builds a cluster of lb_policy ROUND_ROBIN (the only one every gRPC client honours
-// without load_balancing_policy).
+// Cluster builds a cluster from s.
 func Cluster(s ClusterSpec) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:     s.Name,
-		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		LbPolicy: s.LbPolicy,
 		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{
 			HealthyPanicThreshold: &typev3.Percent{Value: s.HealthyPanicThreshold},
 		},
-		OutlierDetection:       s.Outlier,
 		TransportSocketMatches: s.TransportSocketMatches,
+	}
+	if s.Outlier != nil {
+		c.OutlierDetection = OutlierDetection(*s.Outlier)
 	}
 	if s.ConnectTimeout > 0 {
 		c.ConnectTimeout = dur(s.ConnectTimeout)
@@ -102,13 +106,10 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 
 // AggregateCluster tries children in order: the first with a healthy host takes the
 // traffic, like priorities within one cluster.
-func AggregateCluster(name string, children []string) *clusterv3.Cluster {
+func AggregateCluster(name string, lbPolicy clusterv3.Cluster_LbPolicy, children []string) *clusterv3.Cluster {
 	return &clusterv3.Cluster{
-		Name: name,
-		// For gRPC clients only: gRPC checks lb_policy before the cluster type and rejects
-		// CLUSTER_PROVIDED, which Envoy would require here. poolpilot sends Envoy
-		// STRICT_DNS clusters instead of aggregates.
-		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		Name:     name,
+		LbPolicy: lbPolicy,
 		ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
 			Name:        AggregateName,
 			TypedConfig: mustAny(&aggregatev3.ClusterConfig{Clusters: children}),

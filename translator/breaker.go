@@ -21,7 +21,55 @@ const (
 	// percentageVolume is the minimum calls in an interval before a percentage rule may
 	// eject: one failed call of one must not trip a backend.
 	percentageVolume = 5
+	// maxEjectionPercent lets every host of a cluster be ejected: Envoy's default of 10%
+	// never ejects the only host of a priority in a small pool, so a two-backend pool would
+	// never fail over.
+	maxEjectionPercent = 100
+	// alwaysEjectOneHost ejects a host even where max_ejection_percent of the cluster's
+	// hosts rounds down to none.
+	alwaysEjectOneHost = true
+	// enforceOn and enforceOff are enforcing_* percentages. A detector the rule does not
+	// ask for is switched off explicitly, because Envoy defaults enforcing_consecutive_5xx
+	// and enforcing_success_rate to 100 and would eject on failures the model never named
+	// (a 502–504 rule would also eject on five 500s).
+	enforceOn  = 100
+	enforceOff = 0
 )
+
+// outlierBase is the outlier detection every breaker starts from: every ejection lasts
+// trip (base = max, so it does not grow with repeated ejections), any host may be
+// ejected, success-rate detection is off (APIM has no such rule), and no detector runs
+// until the rule switches it on.
+func outlierBase(interval, trip time.Duration) envoy.OutlierSpec {
+	return envoy.OutlierSpec{
+		Interval:                        interval,
+		BaseEjectionTime:                trip,
+		MaxEjectionTime:                 trip,
+		MaxEjectionPercent:              maxEjectionPercent,
+		AlwaysEjectOneHost:              alwaysEjectOneHost,
+		Consecutive5xx:                  consecutive(0),
+		ConsecutiveGateway:              consecutive(0),
+		EnforcingSuccessRate:            enforceOff,
+		EnforcingLocalOriginSuccessRate: enforceOff,
+	}
+}
+
+// consecutive is a consecutive_* detector ejecting after count failures, or switched off
+// (count 0: Envoy's default count, enforcing 0).
+func consecutive(count int) envoy.Detector {
+	if count <= 0 {
+		return envoy.Detector{Enforcing: enforceOff}
+	}
+	return envoy.Detector{Count: uint32(count), Enforcing: enforceOn}
+}
+
+// enforcing is enforceOn when on, else enforceOff.
+func enforcing(on bool) uint32 {
+	if on {
+		return enforceOn
+	}
+	return enforceOff
+}
 
 // breaker is the circuit breaker of one cluster: one backend's rule, or the merge of a
 // pool's members' rules.
@@ -121,11 +169,10 @@ func minPositive(a, b int) int {
 // not eject on connection failures and vice versa. errorStatuses is non-nil when the
 // rule's statuses need outlier_detection.error_matcher to be counted exactly.
 func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, errorStatuses []envoy.StatusRange, warnings []string) {
-	spec = envoy.OutlierSpec{
-		Interval:         br.interval,
-		EjectionTime:     br.trip,
-		SplitLocalOrigin: true,
-	}
+	spec = outlierBase(br.interval, br.trip)
+	spec.SplitLocalOrigin = true
+	// In split mode the local-origin detector is always written, off unless asked.
+	spec.ConsecutiveLocalOrigin = &envoy.Detector{Enforcing: enforceOff}
 	localOrigin := br.connection || br.timeout
 	fivexx := br.codes.within(500, 599)
 	other := br.codes.without(500, 599)
@@ -158,18 +205,19 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 			spec.Interval = ejectionSweep
 		}
 		if localOrigin {
-			spec.ConsecutiveLocalOrigin = uint32(br.count)
+			d := consecutive(br.count)
+			spec.ConsecutiveLocalOrigin = &d
 		}
 		switch {
 		case useMatcher:
 			// A matched non-5xx is reported as a 500 and an unmatched 5xx as a success, so
 			// consecutive_5xx counts exactly the rule's statuses.
-			spec.Consecutive5xx = uint32(br.count)
+			spec.Consecutive5xx = consecutive(br.count)
 		case fivexx.empty():
 		case gateway:
-			spec.ConsecutiveGateway = uint32(br.count)
+			spec.ConsecutiveGateway = consecutive(br.count)
 		default:
-			spec.Consecutive5xx = uint32(br.count)
+			spec.Consecutive5xx = consecutive(br.count)
 		}
 	}
 	if br.percentage > 0 {
@@ -185,8 +233,10 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 			Threshold:     uint32(br.percentage),
 			RequestVolume: percentageVolume,
 			MinimumHosts:  1,
-			External:      !br.codes.empty(),
-			LocalOrigin:   localOrigin,
+			// External failures are the HTTP statuses (split mode); local origin ones the
+			// connection failures, resets and timeouts.
+			Enforcing:            enforcing(!br.codes.empty()),
+			EnforcingLocalOrigin: enforcing(localOrigin),
 		}
 	}
 	return spec, errorStatuses, warnings
@@ -194,8 +244,8 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 
 // grpcOutlier translates br for proxyless gRPC, which implements only success-rate and
 // failure-percentage ejection, and counts every non-OK call as a failure.
-func grpcOutlier(br *breaker) envoy.OutlierSpec {
-	fp := &envoy.FailurePercentage{MinimumHosts: 1, External: true}
+func grpcOutlier(br *breaker) *envoy.OutlierSpec {
+	fp := &envoy.FailurePercentage{MinimumHosts: 1, Enforcing: enforceOn}
 	if br.percentage > 0 {
 		fp.Threshold = uint32(br.percentage)
 		fp.RequestVolume = percentageVolume
@@ -203,9 +253,7 @@ func grpcOutlier(br *breaker) envoy.OutlierSpec {
 		fp.Threshold = grpcCountThreshold
 		fp.RequestVolume = uint32(br.count)
 	}
-	return envoy.OutlierSpec{
-		Interval:          br.interval, // gRPC's counting window
-		EjectionTime:      br.trip,
-		FailurePercentage: fp,
-	}
+	spec := outlierBase(br.interval, br.trip) // the interval is gRPC's counting window
+	spec.FailurePercentage = fp
+	return &spec
 }

@@ -16,6 +16,19 @@ const (
 	// is healthy (APIM: a lower group is used only when every backend above is tripped).
 	// Envoy's default 140 spills traffic once fewer than 72% are healthy. Consul uses 100000.
 	overprovisioningFactor = 100000
+	// healthyPanicThreshold 0 never routes to ejected hosts: Envoy's default 50% spreads
+	// traffic over every host, ejected or not, once half a priority is ejected, and so
+	// would send requests to a tripped backend (APIM never does).
+	healthyPanicThreshold = 0
+	// lbPolicy is the only policy every gRPC client honours without load_balancing_policy
+	// (grpc-js rejects LEAST_REQUEST without it). gRPC checks lb_policy before the cluster
+	// type, so aggregate clusters use it too instead of CLUSTER_PROVIDED, which Envoy
+	// would require there (Envoy gets STRICT_DNS clusters, never aggregates).
+	lbPolicy = clusterv3.Cluster_ROUND_ROBIN
+	// upstreamHTTP1 states upstream HTTP/1.1 in HttpProtocolOptions, which needs one
+	// protocol choice: backends are HTTP/1.1 services (HTTP/2 would need every backend to
+	// speak it, and over TLS to offer h2 in ALPN).
+	upstreamHTTP1 = true
 	// metadataNamespace holds credential headers in endpoint metadata.
 	metadataNamespace = "poolpilot"
 	// tlsMatchKey selects a backend's transport socket via envoy.transport_socket_match.
@@ -96,12 +109,14 @@ func (tr *translation) addEnvoyTarget(t target) error {
 	br, warnings := breakerOf(t.kind(), t.backends())
 	tr.warn(warnings...)
 	spec := envoy.ClusterSpec{
-		Name:               t.name,
-		LocalityWeighted:   true,
-		RetryBudgetPercent: retryBudgetPercent,
-		RetryBudgetMinimum: retryBudgetMinimum,
-		Protocol:           envoy.ProtocolSpec{Headers: credentialHeaders(t.backends())},
-		ConnectTimeout:     connectTimeout(t.backends()),
+		Name:                  t.name,
+		LbPolicy:              lbPolicy,
+		HealthyPanicThreshold: healthyPanicThreshold,
+		LocalityWeighted:      true,
+		RetryBudgetPercent:    retryBudgetPercent,
+		RetryBudgetMinimum:    retryBudgetMinimum,
+		Protocol:              envoy.ProtocolSpec{HTTP1: upstreamHTTP1, Headers: credentialHeaders(t.backends())},
+		ConnectTimeout:        connectTimeout(t.backends()),
 		// Like the bootstrap's xDS cluster: Envoy's default AUTO asks for IPv6 first, and a
 		// container network without IPv6 then fails the names with AAAA records.
 		V4Preferred: true,
@@ -109,7 +124,7 @@ func (tr *translation) addEnvoyTarget(t target) error {
 	if br != nil {
 		od, errorStatuses, warnings := envoyOutlier(t.kind(), br, tr.g)
 		tr.warn(warnings...)
-		spec.Outlier = envoy.OutlierDetection(od)
+		spec.Outlier = &od
 		spec.Protocol.ErrorStatuses = errorStatuses
 	}
 	for _, m := range t.members {
@@ -144,11 +159,11 @@ func (tr *translation) addGRPCTarget(t target) error {
 		return tr.addGRPCLeaf(t.members[0].backend)
 	}
 	if t.allIP() {
-		spec := envoy.ClusterSpec{Name: t.name, LocalityWeighted: true}
+		spec := grpcClusterSpec(t.name)
 		br, warnings := breakerOf(t.kind(), t.backends())
 		tr.warn(warnings...)
 		if br != nil {
-			spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+			spec.Outlier = grpcOutlier(br)
 		}
 		return tr.addWithEndpoints(spec, t.members, true, envoy.LogicalDNS)
 	}
@@ -164,7 +179,12 @@ func (tr *translation) addGRPCTarget(t target) error {
 		}
 		children = append(children, m.backend.Name)
 	}
-	return tr.addCluster(envoy.AggregateCluster(t.name, children))
+	return tr.addCluster(envoy.AggregateCluster(t.name, lbPolicy, children))
+}
+
+// grpcClusterSpec is a gRPC client's cluster before its endpoints and breaker.
+func grpcClusterSpec(name string) envoy.ClusterSpec {
+	return envoy.ClusterSpec{Name: name, LbPolicy: lbPolicy, HealthyPanicThreshold: healthyPanicThreshold, LocalityWeighted: true}
 }
 
 // addGRPCLeaf emits a backend's own cluster for gRPC, with the backend's own breaker.
@@ -174,9 +194,9 @@ func (tr *translation) addGRPCLeaf(b *model.Backend) error {
 	}
 	tr.leaves[b.Name] = true
 	t := backendTarget(b)
-	spec := envoy.ClusterSpec{Name: b.Name, LocalityWeighted: true}
+	spec := grpcClusterSpec(b.Name)
 	if br, _ := breakerOf(t.kind(), t.backends()); br != nil {
-		spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+		spec.Outlier = grpcOutlier(br)
 	}
 	return tr.addWithEndpoints(spec, t.members, b.Endpoint.IsIP, envoy.LogicalDNS)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -95,7 +94,7 @@ func backOff(r *model.Retry) (base, maxInterval time.Duration) {
 // many attempts have been made, so every member of a level is tried before the next one.
 // Retry-After is not honoured: previous_priorities sends the retry to another backend, so
 // waiting for the failed one only delays it, past the route timeout for a long value.
-func envoyRetry(a *model.API, levelSize int) (*routev3.RetryPolicy, []string) {
+func envoyRetry(a *model.API, levelSize int) (*envoy.RetrySpec, []string) {
 	r := a.Retry
 	on, codes := envoyRetryOn(r)
 	var warnings []string
@@ -107,7 +106,7 @@ func envoyRetry(a *model.API, levelSize int) (*routev3.RetryPolicy, []string) {
 			"api %q: retry on Timeout needs retry.perTryTimeout; without it an attempt runs until the route timeout and is never retried", a.Name))
 	}
 	base, maxInterval := backOff(r)
-	return envoy.RetryPolicy(envoy.RetrySpec{
+	return &envoy.RetrySpec{
 		RetryOn:               on,
 		StatusCodes:           codes,
 		NumRetries:            uint32(r.Count),
@@ -118,12 +117,12 @@ func envoyRetry(a *model.API, levelSize int) (*routev3.RetryPolicy, []string) {
 		UpdateFrequency:       int32(max(levelSize, 1)),
 		PreviousHosts:         true,
 		HostSelectionAttempts: hostSelectionAttempts,
-	}), warnings
+	}, warnings
 }
 
 // grpcRetry builds an API's retry policy for gRPC clients, which ignore retry_priority,
 // host predicates, per_try_timeout and Retry-After: failover comes from ejection.
-func grpcRetry(a *model.API) (*routev3.RetryPolicy, []string) {
+func grpcRetry(a *model.API) (*envoy.RetrySpec, []string) {
 	r := a.Retry
 	on := grpcRetryOn(r)
 	if len(on) == 0 {
@@ -136,10 +135,10 @@ func grpcRetry(a *model.API) (*routev3.RetryPolicy, []string) {
 			"api %q: gRPC clients make at most %d attempts; retry.count %d is capped", a.Name, grpcMaxAttempts, r.Count))
 	}
 	base, maxInterval := backOff(r)
-	return envoy.RetryPolicy(envoy.RetrySpec{
+	return &envoy.RetrySpec{
 		RetryOn:      on,
 		NumRetries:   uint32(r.Count),
 		BaseInterval: base,
 		MaxInterval:  maxInterval,
-	}), warnings
+	}, warnings
 }
