@@ -8,6 +8,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -147,6 +148,14 @@ const (
 	// Timeout: the backend did not answer in time.
 	Timeout ErrorReason = "Timeout"
 )
+
+// ErrorReasons is every ErrorReason, breaker and retry alike: validation, the JSON
+// schema's enum and the translator's exhaustiveness test all read this list, so a new
+// reason is added here and then handled wherever the translator tests say it is not.
+var ErrorReasons = []ErrorReason{BackendConnectionFailure, Timeout}
+
+// Valid reports whether r is one of ErrorReasons.
+func (r ErrorReason) Valid() bool { return slices.Contains(ErrorReasons, r) }
 
 // StatusRange is an inclusive range of HTTP status codes, 100..599.
 type StatusRange struct {

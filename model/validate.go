@@ -35,10 +35,22 @@ const (
 	DefaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 )
 
-const (
-	nameCharsWant    = "1–100 of A-Z a-z 0-9 . _ -"
-	errorReasonsWant = "BackendConnectionFailure or Timeout"
-)
+const nameCharsWant = "1–100 of A-Z a-z 0-9 . _ -"
+
+// errorReasonsWant lists ErrorReasons for messages: "BackendConnectionFailure or Timeout".
+var errorReasonsWant = oneOf(ErrorReasons)
+
+// oneOf lists a closed set's values as a message's "want" part: "a", "a or b", "a, b or c".
+func oneOf[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
@@ -359,7 +371,7 @@ func (ld *loader) validateBreaker(l loc, cb *CircuitBreaker) {
 
 func (ld *loader) validateReasons(l loc, reasons []ErrorReason) {
 	for i, r := range reasons {
-		if r != BackendConnectionFailure && r != Timeout {
+		if !r.Valid() {
 			ld.report(l, fmt.Sprintf("errorReasons[%d]", i), fmt.Sprintf("%q is not an error reason (want %s)", clip(string(r)), errorReasonsWant))
 		}
 	}

@@ -88,7 +88,7 @@ type breaker struct {
 // any rule names counts, the smallest count, percentage and interval, the longest trip.
 // It returns nil when no backend has a breaker, and warns when the rules differ or some
 // members have none, since Envoy has one outlier detector per cluster.
-func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
+func breakerOf(what string, backends []*model.Backend) (*breaker, []string, error) {
 	var with, without []string
 	var rules []*model.BreakerRule
 	for _, b := range backends {
@@ -100,12 +100,15 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 		rules = append(rules, b.CircuitBreaker.Rules...)
 	}
 	if len(rules) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	br := &breaker{}
 	distinct := map[breaker]bool{}
 	for _, r := range rules {
-		rb := ruleBreaker(r)
+		rb, err := ruleBreaker(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: circuit breaker rule %q: %w", what, r.Name, err)
+		}
 		distinct[rb] = true
 		br.count = minPositive(br.count, rb.count)
 		br.percentage = minPositive(br.percentage, rb.percentage)
@@ -135,23 +138,54 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 			"%s: members %s have no circuit breaker but share the cluster's outlier detection from %s",
 			what, strings.Join(without, ", "), strings.Join(with, ", ")))
 	}
-	return br, warnings
+	return br, warnings, nil
 }
 
 // ruleBreaker is one rule as a breaker, before defaults: comparable, so equal rules are
 // recognised whatever the order of their ranges and reasons.
-func ruleBreaker(r *model.BreakerRule) breaker {
+func ruleBreaker(r *model.BreakerRule) (breaker, error) {
 	fc := r.FailureCondition
-	return breaker{
+	b := breaker{
 		count:      fc.Count,
 		percentage: fc.Percentage,
 		interval:   fc.Interval.Duration,
 		trip:       r.TripDuration.Duration,
 		codes:      codesOf(fc.StatusCodeRanges),
-		connection: hasReason(fc.ErrorReasons, model.BackendConnectionFailure),
-		timeout:    hasReason(fc.ErrorReasons, model.Timeout),
 		retryAfter: r.AcceptRetryAfter,
 	}
+	for _, reason := range fc.ErrorReasons {
+		switch reason {
+		case model.BackendConnectionFailure:
+			b.connection = true // local-origin failures: connect failures and resets
+		case model.Timeout:
+			b.timeout = true // local-origin failures: timeouts
+		default:
+			return breaker{}, unhandledReason("circuit breaker", reason)
+		}
+	}
+	return b, nil
+}
+
+// unhandledReason is the error of a translation that has no case for an error reason:
+// a reason added to model.ErrorReasons without its translation (TestErrorReasonsHandled).
+func unhandledReason(translation string, r model.ErrorReason) error {
+	return fmt.Errorf("errorReasons: %q has no %s translation (the translator handles %s)", r, translation, oneOf(handledReasons))
+}
+
+// handledReasons are the reasons every translation has a case for; model.ErrorReasons
+// must equal it (TestErrorReasonsHandled).
+var handledReasons = []model.ErrorReason{model.BackendConnectionFailure, model.Timeout}
+
+// oneOf lists a closed set's values for a message: "a", "a or b", "a, b or c".
+func oneOf[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func minPositive(a, b int) int {

@@ -106,7 +106,10 @@ func backendTarget(b *model.Backend) target {
 // addEnvoyTarget: EDS for IP-only targets; a STRICT_DNS cluster with the same load
 // assignment inlined when any member is a DNS name (EDS addresses must be IPs).
 func (tr *translation) addEnvoyTarget(t target) error {
-	br, warnings := breakerOf(t.kind(), t.backends())
+	br, warnings, err := breakerOf(t.kind(), t.backends())
+	if err != nil {
+		return err
+	}
 	tr.warn(warnings...)
 	spec := envoy.ClusterSpec{
 		Name:                  t.name,
@@ -160,7 +163,10 @@ func (tr *translation) addGRPCTarget(t target) error {
 	}
 	if t.allIP() {
 		spec := grpcClusterSpec(t.name)
-		br, warnings := breakerOf(t.kind(), t.backends())
+		br, warnings, err := breakerOf(t.kind(), t.backends())
+		if err != nil {
+			return err
+		}
 		tr.warn(warnings...)
 		if br != nil {
 			spec.Outlier = grpcOutlier(br)
@@ -195,7 +201,11 @@ func (tr *translation) addGRPCLeaf(b *model.Backend) error {
 	tr.leaves[b.Name] = true
 	t := backendTarget(b)
 	spec := grpcClusterSpec(b.Name)
-	if br, _ := breakerOf(t.kind(), t.backends()); br != nil {
+	br, _, err := breakerOf(t.kind(), t.backends())
+	if err != nil {
+		return err
+	}
+	if br != nil {
 		spec.Outlier = grpcOutlier(br)
 	}
 	return tr.addWithEndpoints(spec, t.members, b.Endpoint.IsIP, envoy.LogicalDNS)

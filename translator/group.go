@@ -50,11 +50,45 @@ func (g Group) Key() string {
 	if r == "" {
 		r = "-"
 	}
-	s := r + "/" + string(g.Client)
+	return r + "/" + g.ClientName()
+}
+
+// legacySuffix marks the legacy-Envoy group in its client name.
+const legacySuffix = "-legacy"
+
+// ClientName is the client part of the key: the kind, "envoy-legacy" for the legacy group.
+func (g Group) ClientName() string {
 	if g.LegacyEnvoy {
-		s += "-legacy"
+		return string(g.Client) + legacySuffix
 	}
-	return s
+	return string(g.Client)
+}
+
+// ClientNames are every client part a key can have: each of ClientKinds, then the
+// legacy Envoy group's.
+func ClientNames() []string {
+	out := make([]string, 0, len(ClientKinds)+1)
+	for _, k := range ClientKinds {
+		out = append(out, string(k))
+	}
+	return append(out, Group{Client: Envoy, LegacyEnvoy: true}.ClientName())
+}
+
+// WithClient returns g with the client of a ClientName; false for any other name.
+func (g Group) WithClient(name string) (Group, bool) {
+	for _, k := range ClientKinds {
+		for _, legacy := range []bool{false, true} {
+			if legacy && k != Envoy {
+				continue
+			}
+			c := Group{Client: k, LegacyEnvoy: legacy}
+			if c.ClientName() == name {
+				g.Client, g.LegacyEnvoy = k, legacy
+				return g, true
+			}
+		}
+	}
+	return g, false
 }
 
 // String is Key, so a Group prints as its key in logs and errors.

@@ -34,3 +34,21 @@ func TestGroupOf(t *testing.T) {
 		t.Errorf("legacy envoy without region: %+v", g)
 	}
 }
+
+// TestClientNamesRoundTrip: every client name selects a group whose key ends in it, and
+// the names are the client parts of every group GroupOf can return.
+func TestClientNamesRoundTrip(t *testing.T) {
+	names := ClientNames()
+	if len(names) != len(ClientKinds)+1 {
+		t.Fatalf("client names %v", names)
+	}
+	for _, n := range names {
+		g, ok := Group{Region: "r"}.WithClient(n)
+		if !ok || g.Key() != "r/"+n || !g.Client.Valid() {
+			t.Errorf("%s: group %+v (ok %v), key %q", n, g, ok, g.Key())
+		}
+	}
+	if g, ok := (Group{}).WithClient("grpc-legacy"); ok {
+		t.Errorf("grpc-legacy selected %+v", g)
+	}
+}

@@ -233,13 +233,30 @@ func TestRenderRedactsSecrets(t *testing.T) {
 	}
 }
 
+// render --client envoy-legacy prints the legacy-Envoy group: the body buffer limit in the
+// field Envoy < 1.36 reads, and the current group keeps the new field.
+func TestRenderLegacyEnvoy(t *testing.T) {
+	legacy, errOut, code := runCLI(t, "render", exampleDir, "--region", "swedencentral", "--client", "envoy-legacy")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	current, _, _ := runCLI(t, "render", exampleDir, "--region", "swedencentral")
+	if !strings.Contains(legacy, `"per_request_buffer_limit_bytes"`) || strings.Contains(legacy, `"request_body_buffer_limit"`) {
+		t.Errorf("legacy group renders no per_request_buffer_limit_bytes:\n%s", legacy)
+	}
+	if strings.Contains(current, `"per_request_buffer_limit_bytes"`) || !strings.Contains(current, `"request_body_buffer_limit"`) {
+		t.Errorf("current group renders the legacy field")
+	}
+}
+
 func TestRenderUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"render", exampleDir}, "--region is required"},
-		{[]string{"render", exampleDir, "--region", "r", "--client", "curl"}, `--client "curl"`},
+		{[]string{"render", exampleDir, "--region", "r", "--client", "curl"}, `--client "curl": want envoy, grpc, envoy-legacy`},
+		{[]string{"render", exampleDir, "--region", "r", "--client", "grpc-legacy"}, `--client "grpc-legacy"`},
 		{[]string{"render", exampleDir, "--region", "r", "-o", "xml"}, `-o "xml"`},
 		{[]string{"render", "--region", "r"}, "want PATH"},
 		{[]string{"render", exampleDir, "--region", ""}, "--region is required"},

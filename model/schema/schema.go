@@ -163,10 +163,11 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 		// The loader reads a number as its text: a literal secret may be all digits.
 		return &jsonschema.Schema{Extras: map[string]any{"type": []string{"string", "number"}}}
 	case errorReasonType:
-		return &jsonschema.Schema{
-			Type: "string",
-			Enum: []any{string(model.BackendConnectionFailure), string(model.Timeout)},
+		enum := make([]any, len(model.ErrorReasons))
+		for i, r := range model.ErrorReasons {
+			enum[i] = string(r)
 		}
+		return &jsonschema.Schema{Type: "string", Enum: enum}
 	}
 	return nil
 }
