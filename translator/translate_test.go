@@ -247,8 +247,8 @@ func TestGRPCRules(t *testing.T) {
 	})
 }
 
-// eachCase translates every testdata/in case for every golden region, for client, and
-// calls f with the case's name (and region) and the resources.
+// eachCase translates every testdata/in case for every golden group of client kind
+// client, and calls f with the case's name (and group key) and the resources.
 func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)) {
 	t.Helper()
 	ins, err := filepath.Glob("testdata/in/*.yaml")
@@ -257,8 +257,10 @@ func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)
 	}
 	for _, in := range ins {
 		m := loadCase(t, in)
-		for _, region := range goldenRegions {
-			f(in+"/"+region, translate(t, m, Group{Region: region, Client: client}))
+		for _, g := range goldenGroups() {
+			if g.Client == client {
+				f(in+"/"+g.Key(), translate(t, m, g))
+			}
 		}
 	}
 }
