@@ -5,7 +5,6 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
@@ -30,8 +29,10 @@ const (
 type ClusterSpec struct {
 	Name      string
 	Discovery Discovery
-	// LoadAssignment is inlined for StrictDNS and LogicalDNS; ignored for EDS.
-	LoadAssignment *endpointv3.ClusterLoadAssignment
+	// Localities and Overprovisioning are the load assignment inlined for StrictDNS and
+	// LogicalDNS (see LoadAssignment); ignored for EDS, whose assignment is a resource.
+	Localities       []LocalityGroup
+	Overprovisioning uint32
 	// LbPolicy is the cluster's lb_policy.
 	LbPolicy clusterv3.Cluster_LbPolicy
 	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent, always
@@ -43,10 +44,11 @@ type ClusterSpec struct {
 	Outlier *OutlierSpec
 	// RetryBudgetPercent > 0 replaces the default circuit breaker of 3 concurrent retries
 	// per cluster with a budget relative to the active requests.
-	RetryBudgetPercent     float64
-	RetryBudgetMinimum     uint32
-	Protocol               ProtocolSpec
-	TransportSocketMatches []*clusterv3.Cluster_TransportSocketMatch
+	RetryBudgetPercent float64
+	RetryBudgetMinimum uint32
+	Protocol           ProtocolSpec
+	// TLS are the cluster's transport_socket_matches, in order.
+	TLS []TLSMatch
 	// ConnectTimeout > 0 bounds each TCP (and TLS) connect; Envoy's default is 5 s.
 	ConnectTimeout time.Duration
 	// V4Preferred resolves DNS names to IPv4 when there is an A record (Envoy's default
@@ -62,7 +64,10 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{
 			HealthyPanicThreshold: &typev3.Percent{Value: s.HealthyPanicThreshold},
 		},
-		TransportSocketMatches: s.TransportSocketMatches,
+	}
+	for _, m := range s.TLS {
+		c.TransportSocketMatches = append(c.TransportSocketMatches,
+			TransportSocketMatch(m.Name, m.Match, UpstreamTLS(m.SNI, m.CAFile)))
 	}
 	if s.Outlier != nil {
 		c.OutlierDetection = OutlierDetection(*s.Outlier)
@@ -79,10 +84,10 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADS()}
 	case StrictDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-		c.LoadAssignment = s.LoadAssignment
+		c.LoadAssignment = LoadAssignment(s.Name, s.Localities, s.Overprovisioning)
 	case LogicalDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
-		c.LoadAssignment = s.LoadAssignment
+		c.LoadAssignment = LoadAssignment(s.Name, s.Localities, s.Overprovisioning)
 	}
 	if s.LocalityWeighted {
 		c.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{

@@ -132,8 +132,8 @@ func (tr *translation) addEnvoyTarget(t target) error {
 	}
 	for _, m := range t.members {
 		if b := m.backend; b.Endpoint.Scheme == "https" {
-			spec.TransportSocketMatches = append(spec.TransportSocketMatches, envoy.TransportSocketMatch(
-				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host, caFile(b))))
+			spec.TLS = append(spec.TLS, envoy.TLSMatch{
+				Name: "tls-" + b.Name, Match: map[string]string{tlsMatchKey: b.Name}, SNI: b.Endpoint.Host, CAFile: caFile(b)})
 		}
 	}
 	return tr.addWithEndpoints(spec, t.members, t.allIP(), envoy.StrictDNS)
@@ -142,13 +142,13 @@ func (tr *translation) addEnvoyTarget(t target) error {
 // addWithEndpoints adds spec's cluster with the members' load assignment: as an EDS
 // resource when every address is an IP, else inlined in a cluster resolved by dns.
 func (tr *translation) addWithEndpoints(spec envoy.ClusterSpec, members []member, allIP bool, dns envoy.Discovery) error {
-	la := envoy.LoadAssignment(spec.Name, tr.localities(members), overprovisioningFactor)
+	localities := tr.localities(members)
 	if allIP {
 		spec.Discovery = envoy.EDS
-		tr.res.Endpoints = append(tr.res.Endpoints, la)
+		tr.res.Endpoints = append(tr.res.Endpoints, envoy.LoadAssignment(spec.Name, localities, overprovisioningFactor))
 	} else {
 		spec.Discovery = dns
-		spec.LoadAssignment = la
+		spec.Localities, spec.Overprovisioning = localities, overprovisioningFactor
 	}
 	return tr.addCluster(envoy.Cluster(spec))
 }
