@@ -98,3 +98,17 @@ func TestClientKindsHandled(t *testing.T) {
 		t.Errorf("an unknown kind: error %v, want one naming %s", err, oneOf(ClientKinds))
 	}
 }
+
+// TestSchemesHandled: every model.Schemes value has a TLS decision, https alone TLS; a
+// scheme outside the list is an error.
+func TestSchemesHandled(t *testing.T) {
+	for _, s := range model.Schemes {
+		tls, err := schemeTLS(s)
+		if err != nil || tls != (s == model.HTTPS) {
+			t.Errorf("%s: TLS %v, error %v", s, tls, err)
+		}
+	}
+	if _, err := schemeTLS("h2c"); err == nil {
+		t.Error("h2c: no error")
+	}
+}

@@ -92,11 +92,34 @@ func (tr *translation) addTarget(name string) error {
 	if len(t.members) == 0 {
 		return fmt.Errorf("%s has no members", t.kind())
 	}
+	for _, m := range t.members {
+		if _, err := schemeTLS(m.backend.Endpoint.Scheme); err != nil {
+			return fmt.Errorf("backend %q: %w", m.backend.Name, err)
+		}
+	}
 	tr.levelSize[name] = largestLevel(t.members)
 	if tr.g.Client == GRPC {
 		return tr.addGRPCTarget(t)
 	}
 	return tr.addEnvoyTarget(t)
+}
+
+// schemeTLS reports whether a backend URL of scheme s is reached over TLS; a scheme
+// without a case here is an error, not plaintext (TestSchemesHandled).
+func schemeTLS(s model.Scheme) (bool, error) {
+	switch s {
+	case model.HTTP:
+		return false, nil
+	case model.HTTPS:
+		return true, nil
+	}
+	return false, fmt.Errorf("url scheme %q has no translation", s)
+}
+
+// usesTLS is schemeTLS of b's URL, which addTarget has checked.
+func usesTLS(b *model.Backend) bool {
+	tls, _ := schemeTLS(b.Endpoint.Scheme)
+	return tls
 }
 
 func backendTarget(b *model.Backend) target {
@@ -131,7 +154,7 @@ func (tr *translation) addEnvoyTarget(t target) error {
 		spec.Protocol.ErrorStatuses = errorStatuses
 	}
 	for _, m := range t.members {
-		if b := m.backend; b.Endpoint.Scheme == "https" {
+		if b := m.backend; usesTLS(b) {
 			spec.TLS = append(spec.TLS, envoy.TLSMatch{
 				Name: "tls-" + b.Name, Match: map[string]string{tlsMatchKey: b.Name}, SNI: b.Endpoint.Host, CAFile: caFile(b)})
 		}
@@ -260,7 +283,7 @@ func (tr *translation) host(b *model.Backend) envoy.Host {
 		}
 		md[metadataNamespace] = kv
 	}
-	if b.Endpoint.Scheme == "https" {
+	if usesTLS(b) {
 		md[envoy.TransportSocketMatchNamespace] = map[string]string{tlsMatchKey: b.Name}
 	}
 	if len(md) > 0 {
@@ -330,7 +353,7 @@ func (tr *translation) warnGRPC(bs []*model.Backend) {
 		if b.Credentials != nil && len(b.Credentials.Header) > 0 {
 			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no credential headers (set them in the client)", b.Name))
 		}
-		if b.Endpoint.Scheme == "https" {
+		if usesTLS(b) {
 			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no TLS settings; their channel credentials decide TLS", b.Name))
 		}
 	}
