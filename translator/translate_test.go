@@ -321,7 +321,7 @@ func checkDense(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 func TestSecretsOnlyInEndpointMetadata(t *testing.T) {
 	m := failover(t)
 	const secret = "primary-demo-key"
-	for _, client := range []ClientKind{Envoy, GRPC} {
+	for _, client := range ClientKinds {
 		res := translate(t, m, Group{Region: "swedencentral", Client: client})
 		found := false
 		for _, r := range all(res) {
@@ -432,7 +432,7 @@ func TestPoolOrder(t *testing.T) {
 		{"norwayeast", false, [][]string{sdc, nwe}},
 	} {
 		p.PreferLocalRegion = c.prefer
-		for _, client := range []ClientKind{Envoy, GRPC} {
+		for _, client := range ClientKinds {
 			if got := PoolOrder(ix, p, Group{Region: c.region, Client: client}); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("%s/%s prefer %v: %v, want %v", c.region, client, c.prefer, got, c.want)
 			}

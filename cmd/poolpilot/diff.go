@@ -106,7 +106,7 @@ func (a *app) diff(oldPath, newPath string, verbose bool, opts []model.Option) (
 	for _, region := range regions {
 		orders := poolOrderChanges(old, cur, region)
 		var parts []string
-		for _, client := range []translator.ClientKind{translator.Envoy, translator.GRPC} {
+		for _, client := range translator.ClientKinds {
 			g, ok := groups[translator.Group{Region: region, Client: client}.Key()]
 			if !ok {
 				continue
