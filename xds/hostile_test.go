@@ -53,7 +53,7 @@ func (a *liveADS) wantCode(code codes.Code, what string) error {
 }
 
 // TestMadeUpRegionsShareOneGroup: nodes inventing regions (valid names, and a 200 KB
-// one) all join the translator.OtherRegion group: no group, snapshot, cache key or metric series
+// one) all join the OtherRegion group: no group, snapshot, cache key or metric series
 // per region, and the series goes when its streams do.
 func TestMadeUpRegionsShareOneGroup(t *testing.T) {
 	l := startLive(t, map[string]string{"model.yaml": liveModel(9, false)}, liveOptions{})

@@ -31,7 +31,7 @@ type registry struct {
 type streamState struct {
 	status StreamStatus
 	// known: the node's first request has been seen, and claimed is the group it asked
-	// for (claimedGroup); every later node of the stream must claim the same.
+	// for (translator.ClaimedGroup); every later node of the stream must claim the same.
 	known   bool
 	claimed translator.Group
 	// ident is what the client's certificate allows it to claim (nil: no mutual TLS).
@@ -191,7 +191,7 @@ func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail 
 }
 
 // groups returns the node groups of the streams whose node is known, each resolved
-// against regions (resolveGroup).
+// against regions (Group.Resolve).
 func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()

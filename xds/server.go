@@ -75,7 +75,7 @@ type Server struct {
 	served atomic.Pointer[servedModel]
 
 	// keyGroups maps each cache key nodeHash has returned to its group (a bounded set:
-	// the served models' regions, "" and translator.OtherRegion × client kinds).
+	// the served models' regions, "" and OtherRegion × client kinds).
 	keyGroups sync.Map
 
 	// stateMu guards what Status reports, so Status never waits for a translation.
@@ -201,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.Serv
 func (s *Server) Close() { s.cancel() }
 
 // Apply translates m for every node group — each region of the model, "" (nodes
-// without a region) and translator.OtherRegion (regions the model does not name), for Envoy and
+// without a region) and OtherRegion (regions the model does not name), for Envoy and
 // gRPC clients, plus the group of every connected node — and only if every translation
 // succeeds sets every snapshot. On error nothing
 // changes: the last good snapshots keep serving and the error is returned.
@@ -289,7 +289,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 }
 
 // regions are the served model's regions; nil before the first Apply (then every node
-// with a region resolves to translator.OtherRegion, a group every Apply builds).
+// with a region resolves to OtherRegion, a group every Apply builds).
 func (s *Server) regions() map[string]bool {
 	if cur := s.served.Load(); cur != nil {
 		return cur.regions

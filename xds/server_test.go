@@ -302,7 +302,7 @@ func TestApplyIsAtomic(t *testing.T) {
 }
 
 // TestUnseenRegionNodeGetsASnapshot: a node of a region the model does not name joins
-// the shared translator.OtherRegion group, which every Apply builds; the group of its made-up
+// the shared OtherRegion group, which every Apply builds; the group of its made-up
 // region never exists.
 func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
 	s, addr := startServer(t, Options{})
