@@ -49,7 +49,7 @@ func TestCheckRejectsSANWithoutCAAndSystemRoots(t *testing.T) {
 }
 
 func TestCheckCredentialHeaderRemovedBeforeSet(t *testing.T) {
-	opts := HTTPProtocolOptions(ProtocolSpec{Headers: []MetadataHeader{
+	opts := HTTPProtocolOptions(ProtocolSpec{HTTP1: true, Headers: []MetadataHeader{
 		{Header: "x-a", Namespace: "poolpilot", Key: "x-a"},
 		{Header: "x-b", Namespace: "poolpilot", Key: "x-b"},
 	}})

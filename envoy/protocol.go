@@ -38,6 +38,9 @@ type MetadataHeader struct {
 
 // ProtocolSpec is a cluster's HttpProtocolOptions.
 type ProtocolSpec struct {
+	// HTTP1 writes explicit_http_config with http_protocol_options (upstream HTTP/1.1).
+	// Envoy requires one upstream protocol choice in this message.
+	HTTP1 bool
 	// ErrorStatuses, when set, are the only responses outlier detection counts as errors
 	// (outlier_detection.error_matcher, Envoy ≥ 1.36). A matched non-5xx status is
 	// reported as a 500; an unmatched 5xx as a success.
@@ -47,20 +50,21 @@ type ProtocolSpec struct {
 	Headers []MetadataHeader
 }
 
-// Empty reports whether the spec needs no HttpProtocolOptions at all.
+// Empty reports whether the spec needs no HttpProtocolOptions at all: the protocol
+// choice alone is Envoy's default and needs none.
 func (s ProtocolSpec) Empty() bool { return len(s.ErrorStatuses) == 0 && len(s.Headers) == 0 }
 
-// HTTPProtocolOptions builds the typed_extension_protocol_options entry for s. Upstream
-// HTTP/1.1 is stated explicitly, as Envoy requires a protocol choice in this message.
+// HTTPProtocolOptions builds the typed_extension_protocol_options entry for s.
 func HTTPProtocolOptions(s ProtocolSpec) map[string]*anypb.Any {
-	opts := &httpv3.HttpProtocolOptions{
-		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+	opts := &httpv3.HttpProtocolOptions{}
+	if s.HTTP1 {
+		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
 			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
 					HttpProtocolOptions: &corev3.Http1ProtocolOptions{},
 				},
 			},
-		},
+		}
 	}
 	if len(s.ErrorStatuses) > 0 {
 		opts.OutlierDetection = &httpv3.HttpProtocolOptions_OutlierDetection{ErrorMatcher: statusMatcher(s.ErrorStatuses)}

@@ -9,6 +9,7 @@ import (
 
 func TestHTTPProtocolOptions(t *testing.T) {
 	m := HTTPProtocolOptions(ProtocolSpec{
+		HTTP1:         true,
 		ErrorStatuses: []StatusRange{{429, 429}, {502, 504}},
 		Headers:       []MetadataHeader{{Header: "x-functions-key", Namespace: "poolpilot", Key: "x-functions-key"}},
 	})
@@ -22,6 +23,9 @@ func TestHTTPProtocolOptions(t *testing.T) {
 	opts := &httpv3.HttpProtocolOptions{}
 	if err := a.UnmarshalTo(opts); err != nil {
 		t.Fatal(err)
+	}
+	if opts.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
+		t.Errorf("upstream protocol = %v, want explicit HTTP/1.1", opts.GetUpstreamProtocolOptions())
 	}
 	rules := opts.GetOutlierDetection().GetErrorMatcher().GetOrMatch().GetRules()
 	if len(rules) != 2 {
@@ -50,7 +54,7 @@ func TestHTTPProtocolOptions(t *testing.T) {
 }
 
 func TestHTTPProtocolOptionsSingleRange(t *testing.T) {
-	a := HTTPProtocolOptions(ProtocolSpec{ErrorStatuses: []StatusRange{{429, 429}}})[HTTPProtocolOptionsName]
+	a := HTTPProtocolOptions(ProtocolSpec{HTTP1: true, ErrorStatuses: []StatusRange{{429, 429}}})[HTTPProtocolOptionsName]
 	if err := Validate(a); err != nil {
 		t.Fatal(err)
 	}

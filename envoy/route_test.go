@@ -10,7 +10,7 @@ func TestRoute(t *testing.T) {
 	r := Route(RouteSpec{
 		Name: "api", Prefix: "/api/", Cluster: "pool", PrefixRewrite: "/x/", AutoHostRewrite: true,
 		Timeout: 20 * time.Second, BodyBufferLimit: 1 << 20,
-		Retry: RetryPolicy(RetrySpec{RetryOn: []string{"5xx"}, NumRetries: 2}),
+		Retry: &RetrySpec{RetryOn: []string{"5xx"}, NumRetries: 2},
 	})
 	rc := RouteConfiguration("public", VirtualHost("star", []string{"*"}, []*routev3.Route{r}, true))
 	if err := Validate(rc); err != nil {

@@ -32,7 +32,11 @@ func (tr *translation) envoyListeners() error {
 			if err := tr.addTarget(a.Backend); err != nil {
 				return fmt.Errorf("api %q: %w", a.Name, err)
 			}
-			routes[a.Name] = tr.envoyRoute(a)
+			r, err := tr.envoyRoute(a)
+			if err != nil {
+				return err
+			}
+			routes[a.Name] = r
 			if tr.g.LegacyEnvoy && a.Retry != nil && a.Retry.BufferRequestBody {
 				// Envoy < 1.36 buffers at most the smaller of the route's
 				// per_request_buffer_limit_bytes and this listener limit (1 MiB by default).
@@ -49,7 +53,7 @@ func (tr *translation) envoyListeners() error {
 	return nil
 }
 
-func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
+func (tr *translation) envoyRoute(a *model.API) (*routev3.Route, error) {
 	s := envoy.RouteSpec{
 		Name:            a.Name,
 		Prefix:          a.PathPrefix,
@@ -62,7 +66,10 @@ func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
 		RemoveHeaders: headerNames(credentialHeaders(tr.targetBackends(a.Backend))),
 	}
 	if a.Retry != nil {
-		policy, warnings := envoyRetry(a, tr.levelSize[a.Backend])
+		policy, warnings, err := envoyRetry(a, tr.levelSize[a.Backend])
+		if err != nil {
+			return nil, err
+		}
 		tr.warn(warnings...)
 		s.Retry = policy
 		if a.Retry.BufferRequestBody {
@@ -70,7 +77,7 @@ func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
 			s.LegacyBufferLimit = tr.g.LegacyEnvoy
 		}
 	}
-	return envoy.Route(s)
+	return envoy.Route(s), nil
 }
 
 // prefixRewrite is the API's rewritePrefix; without one, the backends' common URL path
@@ -184,7 +191,10 @@ func (tr *translation) grpcAPIs() error {
 		}
 		s := envoy.RouteSpec{Name: a.Name, Prefix: "/", Cluster: a.Backend}
 		if a.Retry != nil {
-			policy, warnings := grpcRetry(a)
+			policy, warnings, err := grpcRetry(a)
+			if err != nil {
+				return err
+			}
 			tr.warn(warnings...)
 			s.Retry = policy
 		}

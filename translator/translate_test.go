@@ -249,8 +249,8 @@ func TestGRPCRules(t *testing.T) {
 	})
 }
 
-// eachCase translates every testdata/in case for every golden region, for client, and
-// calls f with the case's name (and region) and the resources.
+// eachCase translates every testdata/in case for every golden group of client kind
+// client, and calls f with the case's name (and group key) and the resources.
 func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)) {
 	t.Helper()
 	ins, err := filepath.Glob("testdata/in/*.yaml")
@@ -259,8 +259,10 @@ func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)
 	}
 	for _, in := range ins {
 		m := loadCase(t, in)
-		for _, region := range goldenRegions {
-			f(in+"/"+region, translate(t, m, Group{Region: region, Client: client}))
+		for _, g := range goldenGroups() {
+			if g.Client == client {
+				f(in+"/"+g.Key(), translate(t, m, g))
+			}
 		}
 	}
 }
@@ -321,7 +323,7 @@ func checkDense(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 func TestSecretsOnlyInEndpointMetadata(t *testing.T) {
 	m := failover(t)
 	const secret = "primary-demo-key"
-	for _, client := range []ClientKind{Envoy, GRPC} {
+	for _, client := range ClientKinds {
 		res := translate(t, m, Group{Region: "swedencentral", Client: client})
 		found := false
 		for _, r := range all(res) {
@@ -432,7 +434,7 @@ func TestPoolOrder(t *testing.T) {
 		{"norwayeast", false, [][]string{sdc, nwe}},
 	} {
 		p.PreferLocalRegion = c.prefer
-		for _, client := range []ClientKind{Envoy, GRPC} {
+		for _, client := range ClientKinds {
 			if got := PoolOrder(ix, p, Group{Region: c.region, Client: client}); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("%s/%s prefer %v: %v, want %v", c.region, client, c.prefer, got, c.want)
 			}

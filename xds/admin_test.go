@@ -83,10 +83,10 @@ func TestAdminEndpoints(t *testing.T) {
 			got[r.Region] = r.Priorities
 		}
 		want := map[string][][]string{
-			"":              {{"sdc"}, {"nwe"}}, // the model's own order
-			OtherRegion:     {{"sdc"}, {"nwe"}}, // regions the model does not name: the same
-			"swedencentral": {{"sdc"}, {"nwe"}},
-			"norwayeast":    {{"nwe"}, {"sdc"}}, // preferLocalRegion: the mirror image
+			"":                     {{"sdc"}, {"nwe"}}, // the model's own order
+			translator.OtherRegion: {{"sdc"}, {"nwe"}}, // regions the model does not name: the same
+			"swedencentral":        {{"sdc"}, {"nwe"}},
+			"norwayeast":           {{"nwe"}, {"sdc"}}, // preferLocalRegion: the mirror image
 		}
 		if pool.Name != "pool" || !pool.PreferLocalRegion || !reflect.DeepEqual(got, want) {
 			t.Errorf("pool table %s = %v; want %v", pool.Name, got, want)
@@ -173,8 +173,8 @@ func TestAdminEndpoints(t *testing.T) {
 			n = findNode(l.status(), "weu-1")
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n == nil || n.Group != OtherRegion+"/envoy" {
-			t.Fatalf("weu-1 = %+v; want group %s/envoy", n, OtherRegion)
+		if n == nil || n.Group != translator.OtherRegion+"/envoy" {
+			t.Fatalf("weu-1 = %+v; want group %s/envoy", n, translator.OtherRegion)
 		}
 		for _, r := range l.status().Pools[0].Regions {
 			if r.Region == "westeurope" {
@@ -325,12 +325,12 @@ listeners:
 	}
 	want := map[string]map[string]any{
 		"dns-pool": {
-			"":          [][]string{{"a"}, {"b", "c"}},
-			OtherRegion: [][]string{{"a"}, {"b", "c"}},
-			"r1":        [][]string{{"a"}, {"b", "c"}},
-			"r2":        [][]string{{"b", "c"}, {"a"}},
+			"":                     [][]string{{"a"}, {"b", "c"}},
+			translator.OtherRegion: [][]string{{"a"}, {"b", "c"}},
+			"r1":                   [][]string{{"a"}, {"b", "c"}},
+			"r2":                   [][]string{{"b", "c"}, {"a"}},
 		},
-		"unused": {"": "note", OtherRegion: "note", "r1": "note", "r2": "note"},
+		"unused": {"": "note", translator.OtherRegion: "note", "r1": "note", "r2": "note"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("pool table = %v; want %v", got, want)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
@@ -241,8 +242,8 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	}
 	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
 	open := openTrips(s)
-	if len(open) != 1 || open[0].Region != OtherRegion || open[0].Scope != "region" {
-		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, OtherRegion)
+	if len(open) != 1 || open[0].Region != translator.OtherRegion || open[0].Scope != "region" {
+		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, translator.OtherRegion)
 	}
 
 	node := envoyNode("envoy-sdc-1", "swedencentral")
@@ -259,7 +260,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	for _, g := range s.Status().Groups {
 		changed := !equalVersions(before[g.Key], g.Versions)
 		// The mars node is served in the OtherRegion group.
-		want := g.Group.Region == "swedencentral" || g.Group.Region == OtherRegion
+		want := g.Group.Region == "swedencentral" || g.Group.Region == translator.OtherRegion
 		if changed != want {
 			t.Errorf("group %s: versions changed = %v, want %v", g.Key, changed, want)
 		}

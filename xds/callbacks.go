@@ -10,6 +10,8 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // callbacks feed the status registry, the observer and the NACK-aware cache from the
@@ -114,10 +116,10 @@ func (c callbacks) firstRequest(k streamKey, node *core.Node) error {
 	if !first {
 		return nil
 	}
-	group := resolveGroup(claimed, regions)
+	group := claimed.Resolve(regions)
 	attrs := []any{"node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID,
 		"user_agent", clipText(node.GetUserAgentName(), maxUserAgentLen)}
-	if group.Region == OtherRegion {
+	if group.Region == translator.OtherRegion {
 		attrs = append(attrs, "region", clipText(node.GetLocality().GetRegion(), 64))
 		c.s.log.Info("xDS stream opened; the node's region is not in the model, so it shares the group of such nodes", attrs...)
 	} else {

@@ -5,10 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-
-	"github.com/poolpilot/poolpilot/translator"
 )
 
 // Everything an xDS client sends is untrusted: these bound what is kept of it. A real
@@ -17,10 +14,6 @@ import (
 const (
 	// MaxNodeIDLen is how much of a node id is stored, logged and shown in /status.
 	MaxNodeIDLen = 256
-	// MaxRegionLen and the region charset are the model's own rule for a region name
-	// (model.MaxNameLen, A-Z a-z 0-9 . _ -): a region outside it can never be one the
-	// model names, so it only ever joins OtherRegion.
-	MaxRegionLen = 100
 	// MaxNackDetailLen is how much of a NACK's error detail is stored, logged and shown.
 	MaxNackDetailLen = 1024
 	// maxUserAgentLen bounds the user agent name as logged.
@@ -30,12 +23,6 @@ const (
 	// matched whole, and bounded, so redaction costs the same for a 1 MB detail.
 	redactWindow = 4 * MaxNackDetailLen
 )
-
-// OtherRegion is the region of the node group of every node whose region the served
-// model does not name. Such nodes all get the same priority order (no member is local
-// to them), so they share one snapshot, and a client inventing regions cannot create
-// groups, snapshots, status entries or metric series. "*" is not a valid model region.
-const OtherRegion = "*"
 
 // servedTypes are the type URLs poolpilot serves; a request for any other is refused.
 var servedTypes = map[string]bool{
@@ -53,40 +40,6 @@ func checkTypeURL(typeURL string) error {
 	}
 	return fmt.Errorf("type URL %q is not served: poolpilot serves only %s, %s, %s and %s",
 		clipText(typeURL, 128), resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType, resourcev3.ListenerType)
-}
-
-// validRegion reports whether r can be a model region (see MaxRegionLen).
-func validRegion(r string) bool {
-	if r == "" || len(r) > MaxRegionLen {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		c := r[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// claimedGroup is the group a node asks for, with its region reduced to what can matter:
-// "" (none), a valid region name, or OtherRegion for anything else. Two requests of one
-// stream must claim the same group.
-func claimedGroup(node *core.Node) translator.Group {
-	g := GroupOf(node)
-	if g.Region != "" && !validRegion(g.Region) {
-		g.Region = OtherRegion
-	}
-	return g
-}
-
-// resolveGroup maps a claimed group onto the groups the model has: a region the model
-// does not name becomes OtherRegion.
-func resolveGroup(g translator.Group, regions map[string]bool) translator.Group {
-	if g.Region != "" && !regions[g.Region] {
-		g.Region = OtherRegion
-	}
-	return g
 }
 
 // clipText makes client text safe to keep: at most n bytes (cut on a rune boundary, with

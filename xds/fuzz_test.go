@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // FuzzNackText: whatever a client puts in a NACK detail, what is kept is valid UTF-8, one
@@ -41,10 +43,10 @@ func FuzzNackText(f *testing.F) {
 func FuzzNodeGroup(f *testing.F) {
 	regions := map[string]bool{"swedencentral": true, "norwayeast": true}
 	keys := map[string]bool{}
-	for _, g := range append(otherGroups(), baseGroups(regions)...) {
-		keys[g.String()] = true
+	for _, g := range append(translator.OtherGroups(), translator.RegionGroups(regions)...) {
+		keys[g.Key()] = true
 		g.LegacyEnvoy = true
-		keys[g.String()] = true
+		keys[g.Key()] = true
 	}
 	f.Add("swedencentral", "envoy", uint32(1), uint32(35))
 	f.Add(strings.Repeat("r", 5000), "grpc-go", uint32(0), uint32(0))
@@ -61,7 +63,7 @@ func FuzzNodeGroup(f *testing.F) {
 			v := node.GetUserAgentBuildVersion().GetVersion()
 			v.MajorNumber, v.MinorNumber = major, minor
 		}
-		k := resolveGroup(claimedGroup(node), regions).String()
+		k := translator.ClaimedGroup(node).Resolve(regions).Key()
 		if !keys[k] {
 			t.Fatalf("region %.40q, agent %.40q → key %.80q; want one of the built groups", region, agent, k)
 		}

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/poolpilot/poolpilot/model"
+
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // Tests of what a hostile or careless xDS client can make the server hold. Every stream is
@@ -79,8 +81,8 @@ func TestMadeUpRegionsShareOneGroup(t *testing.T) {
 		t.Errorf("the cache holds %d node keys; want at most %d: %v", len(keys), groupsBefore, clipKeys(keys))
 	}
 	for _, s := range st.Streams {
-		if s.Group != OtherRegion+"/envoy" {
-			t.Errorf("stream of %s is in group %.80q; want %s/envoy", s.NodeID, s.Group, OtherRegion)
+		if s.Group != translator.OtherRegion+"/envoy" {
+			t.Errorf("stream of %s is in group %.80q; want %s/envoy", s.NodeID, s.Group, translator.OtherRegion)
 		}
 	}
 	if n := l.streamsSeries(); n != 1 {
@@ -323,7 +325,7 @@ func TestRegionRemovedFromModel(t *testing.T) {
 
 	mustApply(t, s, withoutNWE(1))
 	r := a.mustRecv()
-	if want := groupVersions(t, s, OtherRegion+"/envoy")[resource.ClusterType]; r.GetVersionInfo() != want {
+	if want := groupVersions(t, s, translator.OtherRegion+"/envoy")[resource.ClusterType]; r.GetVersionInfo() != want {
 		t.Errorf("after its region left the model the node got %s; want the shared group's %s", r.GetVersionInfo(), want)
 	}
 	if err := a.ack(r); err != nil {

@@ -227,11 +227,11 @@ func (s *Server) Apply(m *model.Model) error {
 	if m == nil {
 		return s.applyFailed(errors.New("apply: nil model"))
 	}
-	regions := modelRegions(m)
-	base := baseGroups(regions)
+	regions := translator.ModelRegions(m)
+	base := translator.RegionGroups(regions)
 	all := map[string]translator.Group{}
-	for _, g := range append(otherGroups(), base...) {
-		all[g.String()] = g
+	for _, g := range append(translator.OtherGroups(), base...) {
+		all[g.Key()] = g
 	}
 	for k, g := range s.reg.groups(regions) {
 		all[k] = g
@@ -265,8 +265,8 @@ func (s *Server) Apply(m *model.Model) error {
 		applied[k] = b.status.Versions
 	}
 	for _, g := range base {
-		for url, v := range built[g.String()].status.Versions {
-			baseVersions[g.String()+" "+url] = v
+		for url, v := range built[g.Key()].status.Versions {
+			baseVersions[g.Key()+" "+url] = v
 		}
 	}
 	s.modelVersion = combineVersions(baseVersions)
@@ -297,7 +297,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 		info := s.cache.GetStatusInfo(k)
 		g, known := s.keyGroups.Load(k)
 		if info != nil && known && info.GetNumWatches()+info.GetNumDeltaWatches() > 0 {
-			if b := built[resolveGroup(g.(translator.Group), regions).String()]; b != nil {
+			if b := built[g.(translator.Group).Resolve(regions).Key()]; b != nil {
 				if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
 					s.log.Error("set snapshot", "group", k, "error", err)
 				}
@@ -372,7 +372,7 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if cur == nil {
 		return
 	}
-	k := g.String()
+	k := g.Key()
 	s.stateMu.Lock()
 	_, ok := s.groups[k]
 	s.stateMu.Unlock()
@@ -432,7 +432,7 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 		{resourcev3.ListenerType, types.Listener, res.Listeners},
 	}
 	b := &builtGroup{snapshot: &cache.Snapshot{}, status: GroupStatus{
-		Key: g.String(), Group: g, Versions: map[string]string{},
+		Key: g.Key(), Group: g, Versions: map[string]string{},
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
 	}, members: res.Members}
@@ -519,34 +519,6 @@ func (s *Server) Version() string {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	return s.modelVersion
-}
-
-// modelRegions are the regions the model's backends are in.
-func modelRegions(m *model.Model) map[string]bool {
-	out := map[string]bool{}
-	for _, b := range m.Backends {
-		if b != nil && b.Region != "" {
-			out[b.Region] = true
-		}
-	}
-	return out
-}
-
-// baseGroups are the model's groups: each region and "" × Envoy, gRPC. The model version
-// is a hash of their versions.
-func baseGroups(regions map[string]bool) []translator.Group {
-	names := append([]string{""}, sortedKeys(regions)...)
-	out := make([]translator.Group, 0, 2*len(names))
-	for _, r := range names {
-		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
-	}
-	return out
-}
-
-// otherGroups are the groups of nodes whose region the model does not name, which every
-// Apply builds too (they get the same resources as "", without its warning).
-func otherGroups() []translator.Group {
-	return []translator.Group{{Region: OtherRegion, Client: translator.Envoy}, {Region: OtherRegion, Client: translator.GRPC}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -29,7 +29,6 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
-	"github.com/poolpilot/poolpilot/xds"
 )
 
 // The baseline is the plain go-control-plane server a load run compares poolpilot with:
@@ -131,31 +130,24 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 // and hold the same resources.
 type groupHash struct{}
 
-func (groupHash) ID(n *core.Node) string { return xds.GroupOf(n).String() }
+func (groupHash) ID(n *core.Node) string { return translator.GroupOf(n).Key() }
 
 // setBaselineSnapshots translates m for each region of it and "" (Envoy and gRPC) and
 // sets every group's snapshot.
 func setBaselineSnapshots(ctx context.Context, snaps cache.SnapshotCache, m *model.Model) error {
-	regions := map[string]bool{"": true}
-	for _, b := range m.Backends {
-		regions[b.Region] = true
-	}
-	for r := range regions {
-		for _, kind := range []translator.ClientKind{translator.Envoy, translator.GRPC} {
-			g := translator.Group{Region: r, Client: kind}
-			res, err := translator.Translate(m, g)
-			if err != nil {
-				return err
-			}
-			snap := &cache.Snapshot{}
-			for i, items := range map[types.ResponseType][]types.Resource{
-				types.Cluster: res.Clusters, types.Endpoint: res.Endpoints, types.Route: res.Routes, types.Listener: res.Listeners,
-			} {
-				snap.Resources[i] = cache.NewResources(contentVersion(items), items)
-			}
-			if err := snaps.SetSnapshot(ctx, g.String(), snap); err != nil {
-				return err
-			}
+	for _, g := range translator.BaseGroups(m) {
+		res, err := translator.Translate(m, g)
+		if err != nil {
+			return err
+		}
+		snap := &cache.Snapshot{}
+		for i, items := range map[types.ResponseType][]types.Resource{
+			types.Cluster: res.Clusters, types.Endpoint: res.Endpoints, types.Route: res.Routes, types.Listener: res.Listeners,
+		} {
+			snap.Resources[i] = cache.NewResources(contentVersion(items), items)
+		}
+		if err := snaps.SetSnapshot(ctx, g.Key(), snap); err != nil {
+			return err
 		}
 	}
 	return nil
