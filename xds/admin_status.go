@@ -117,13 +117,13 @@ func (a *Admin) Status() AdminStatus {
 		out.Watch = r.Watching()
 	}
 	if m == nil {
-		m = a.opts.Server.currentModel()
+		m = a.opts.Server.Model()
 	}
-	red := a.opts.Server.redactor()
+	red := a.opts.Server.Redactor()
 
 	for _, g := range st.Groups {
 		v := GroupView{Key: g.Key, Versions: map[string]string{}, Clusters: g.Clusters, Endpoints: g.Endpoints,
-			Routes: g.Routes, Listeners: g.Listeners, Warnings: red.lines(g.Warnings)}
+			Routes: g.Routes, Listeners: g.Listeners, Warnings: red.Lines(g.Warnings)}
 		for url, ver := range g.Versions {
 			v.Versions[TypeName(url)] = ver
 		}
@@ -149,10 +149,10 @@ func (a *Admin) Status() AdminStatus {
 	if a.opts.Breaker != nil {
 		out.Breaker = breakerStatus(a.opts.Breaker, m)
 	}
-	out.LastApplyError = red.text(out.LastApplyError)
+	out.LastApplyError = red.Text(out.LastApplyError)
 	for _, r := range []*ReloadResult{out.LastReload, out.LastGoodReload} {
 		if r != nil {
-			r.Errors = red.lines(r.Errors)
+			r.Errors = red.Lines(r.Errors)
 		}
 	}
 	return out
@@ -195,21 +195,4 @@ func poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 		out = append(out, ps)
 	}
 	return out
-}
-
-// currentModel is the last applied model, nil before the first Apply.
-func (s *Server) currentModel() *model.Model {
-	if cur := s.served.Load(); cur != nil {
-		return cur.model
-	}
-	return nil
-}
-
-// redactor is the applied model's redactor, built once by Apply; before the first Apply
-// it redacts nothing, as no secret is served.
-func (s *Server) redactor() redactor {
-	if cur := s.served.Load(); cur != nil {
-		return cur.redact
-	}
-	return redactor{}
 }

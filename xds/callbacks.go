@@ -136,7 +136,7 @@ func (c callbacks) answered(k streamKey, typeURL, nonce string, isNack bool, msg
 		// A client may quote the rejected resource, endpoint metadata (credentials) included:
 		// redact before the detail reaches the log, the status registry or the observer,
 		// and keep a bounded prefix only.
-		msg = c.s.redactor().clientText(msg, MaxNackDetailLen)
+		msg = clientText(c.s.Redactor(), msg, MaxNackDetailLen)
 	}
 	ev, kind, version := c.s.reg.answer(k, typeURL, nonce, isNack, msg, latestOnly, time.Now())
 	switch kind {

@@ -2,7 +2,6 @@ package xds
 
 import (
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // hostileSecret has every character the escapes treat differently: a quote, a backslash
@@ -42,35 +42,11 @@ func quotedForms(secret string) map[string]string {
 		"go %q":      q[1 : len(q)-1],
 		"ascii %+q":  strings.Trim(strconv.QuoteToASCII(secret), `"`),
 		"json":       string(j[1 : len(j)-1]),
-		"c octal":    cEscape(secret),
+		"c octal":    redact.CEscape(secret),
 		"cut raw":    secret[:12],
-		"cut octal":  cEscape(secret)[:14],
+		"cut octal":  redact.CEscape(secret)[:14],
 		"twice %q":   strings.Trim(strconv.Quote(q), `"`),
 		"json in %q": strings.Trim(strconv.Quote(string(j)), `"`),
-	}
-}
-
-// TestRedactorEscapedForms: every quoted form of a secret is redacted, and no run of
-// minRedactPrefix bytes of any form survives.
-func TestRedactorEscapedForms(t *testing.T) {
-	r := newRedactor(secretModel(t, hostileSecret))
-	if got := cEscape(`S3cr"et\key-é`); got != `S3cr\"et\\key-\303\251` {
-		t.Fatalf("cEscape = %s; want the protobuf text form S3cr\\\"et\\\\key-\\303\\251", got)
-	}
-	for name, form := range quotedForms(hostileSecret) {
-		msg := fmt.Sprintf("field value=%s; at the end: %s", form, form)
-		got := r.text(msg)
-		if strings.Count(got, redactedMark) != 2 {
-			t.Errorf("%s: %q → %q; want both redacted", name, msg, got)
-		}
-		for _, f := range secretForms(hostileSecret) {
-			if len(f) >= minRedactPrefix && strings.Contains(got, f[:minRedactPrefix]) {
-				t.Errorf("%s: %q still holds %q", name, got, f[:minRedactPrefix])
-			}
-		}
-	}
-	if got := r.text("nothing secret here"); got != "nothing secret here" {
-		t.Errorf("ordinary text changed: %q", got)
 	}
 }
 
@@ -112,8 +88,8 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 		kept.WriteString(st.Types[resource.EndpointType].LastNack.Message + "\n")
 	}
 	for where, text := range map[string]string{"status": kept.String(), "log": logBuf.String()} {
-		for _, f := range secretForms(hostileSecret) {
-			if k := f[:min(len(f), minRedactPrefix)]; strings.Contains(text, k) {
+		for _, f := range redact.Forms(hostileSecret) {
+			if k := f[:min(len(f), redact.MinPrefix)]; strings.Contains(text, k) {
 				t.Errorf("the %s holds %q of a form of the secret", where, k)
 			}
 		}

@@ -33,6 +33,7 @@ import (
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds/lrs"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // TranslateFunc turns a model into the resources of one node group.
@@ -239,7 +240,7 @@ func (s *Server) Apply(m *model.Model) error {
 
 	// The breaker state the snapshots are built with: the rules of m replace the
 	// engine's after a successful apply, and the breaker loop publishes what they change.
-	next := &servedModel{model: m, regions: regions, redact: newRedactor(m), breaker: s.brk.eng.State()}
+	next := &servedModel{model: m, regions: regions, redact: redact.New(m), breaker: s.brk.eng.State()}
 	built, err := s.buildAll(next, all)
 	if err != nil {
 		return s.applyFailed(err)
@@ -398,7 +399,7 @@ type servedModel struct {
 	model   *model.Model
 	regions map[string]bool
 	// redact hides the model's secret values in free text (NACK details, /status).
-	redact redactor
+	redact redact.Redactor
 	// breaker is the fleet breaker state the snapshots were built with.
 	breaker breaker.State
 	// members maps each served cluster to its backends, for load reports.

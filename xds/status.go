@@ -3,7 +3,9 @@ package xds
 import (
 	"time"
 
+	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // StreamKind is the xDS protocol variant of a stream.
@@ -123,3 +125,20 @@ func (NopObserver) Response(Event)     {}
 func (NopObserver) Ack(Event)          {}
 func (NopObserver) Nack(Event)         {}
 func (NopObserver) Applied(ApplyEvent) {}
+
+// Model is the last applied model, nil before the first Apply.
+func (s *Server) Model() *model.Model {
+	if cur := s.served.Load(); cur != nil {
+		return cur.model
+	}
+	return nil
+}
+
+// Redactor is the applied model's redactor, built once by Apply; before the first Apply
+// it redacts nothing, as no secret is served.
+func (s *Server) Redactor() redact.Redactor {
+	if cur := s.served.Load(); cur != nil {
+		return cur.redact
+	}
+	return redact.Redactor{}
+}
