@@ -204,7 +204,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 		t.Fatalf("after the trip: %v", h)
 	}
 	open := openTrips(s)
-	if len(open) != 1 || open[0].Backend != "primary" || open[0].Scope != "fleet" || open[0].Errors != 3 || open[0].Requests != 13 ||
+	if len(open) != 1 || open[0].Backend != "primary" || open[0].Scope != "fleet" || open[0].Failures != 3 || open[0].Requests != 13 ||
 		open[0].Rule != "primary-breaker" || !open[0].OpenUntil.After(time.Now()) {
 		t.Fatalf("status breaker.open = %+v", open)
 	}
@@ -340,5 +340,21 @@ func TestBreakerLookup(t *testing.T) {
 	}
 }
 
-// openTrips is what /status shows under breaker.open for s's engine.
-func openTrips(s *Server) []BreakerTrip { return breakerStatus(s.Breaker(), nil).Open }
+// openTrips are the trips in force in s's engine, each once (a fleet trip opens every row
+// of its backend), as /status lists them under breaker.open.
+func openTrips(s *Server) []breaker.Trip {
+	type key struct {
+		backend, region string
+		scope           breaker.Scope
+		until           time.Time
+	}
+	seen := map[key]bool{}
+	var out []breaker.Trip
+	for _, r := range s.Breaker().Stats() {
+		if k := (key{r.Trip.Backend, r.Trip.Region, r.Trip.Scope, r.Trip.OpenUntil}); r.Open && !seen[k] {
+			seen[k] = true
+			out = append(out, r.Trip)
+		}
+	}
+	return out
+}

@@ -49,6 +49,10 @@ func checkTypeURL(typeURL string) error {
 // cannot forge log lines or blow up /status.
 func clipText(s string, n int) string { return clipTextOf(s, n, 0) }
 
+// ClipText is clipText for the packages beside the ADS core (the reload guard's list of
+// removed names).
+func ClipText(s string, n int) string { return clipText(s, n) }
+
 // clipTextOf is clipText of s, which stands for a client text total bytes long already
 // cut to s (total 0: s is the whole text). The result is at most n bytes plus the marker.
 func clipTextOf(s string, n, total int) string {

@@ -8,6 +8,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
@@ -59,7 +60,7 @@ func FuzzNodeGroup(f *testing.F) {
 		node.UserAgentVersionType = &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: &core.BuildVersion{}}
 		node.GetUserAgentBuildVersion().Version = nil
 		if major+minor > 0 {
-			node = liveNode(region, region)
+			node = adstest.Node(region, region)
 			node.UserAgentName = agent
 			v := node.GetUserAgentBuildVersion().GetVersion()
 			v.MajorNumber, v.MinorNumber = major, minor

@@ -11,6 +11,7 @@ import (
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
@@ -30,7 +31,7 @@ func secretModel(t testing.TB, secret string) *model.Model {
 
 // liveModelWith is liveModel with key as sdc's credential.
 func liveModelWith(key string) string {
-	return strings.Replace(liveModel(9, false), "${LIVE_KEY}", key, 1)
+	return strings.Replace(adstest.Model(9, false), "${LIVE_KEY}", key, 1)
 }
 
 // quotedForms are the ways a client can quote secret in a NACK.
@@ -59,22 +60,22 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 	mustApply(t, s, secretModel(t, hostileSecret))
 
 	for name, form := range quotedForms(hostileSecret) {
-		a := openLiveADS(t, addr, nil, liveNode("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
-		if err := a.request(resource.EndpointType, "", "", ""); err != nil {
+		a := adstest.Open(t, addr, nil, adstest.Node("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
+		if err := a.Request(resource.EndpointType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		r, err := a.recv(10 * time.Second)
+		r, err := a.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A long prefix, so a cut at MaxNackDetailLen would split an unredacted quote.
 		detail := strings.Repeat("x", MaxNackDetailLen-20) + " metadata: " + form
-		if err := a.request(resource.EndpointType, "", r.GetNonce(), detail); err != nil {
+		if err := a.Request(resource.EndpointType, "", r.GetNonce(), detail); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := len(quotedForms(hostileSecret))
-	waitFor(t, "NACKs recorded", func() bool {
+	adstest.WaitFor(t, "NACKs recorded", func() bool {
 		got := 0
 		for _, st := range s.Status().Streams {
 			if st.Types[resource.EndpointType].LastNack != nil {

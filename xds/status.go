@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"strings"
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -141,4 +142,23 @@ func (s *Server) Redactor() redact.Redactor {
 		return cur.redact
 	}
 	return redact.Redactor{}
+}
+
+// TypeName is a short, stable label for an xDS type URL: "clusters", "endpoints",
+// "routes", "listeners" for the four types poolpilot serves, else the message name.
+func TypeName(typeURL string) string {
+	msg := typeURL[strings.LastIndex(typeURL, "/")+1:]
+	switch msg {
+	case "envoy.config.cluster.v3.Cluster":
+		return "clusters"
+	case "envoy.config.endpoint.v3.ClusterLoadAssignment":
+		return "endpoints"
+	case "envoy.config.route.v3.RouteConfiguration":
+		return "routes"
+	case "envoy.config.listener.v3.Listener":
+		return "listeners"
+	case "":
+		return "unknown"
+	}
+	return msg
 }

@@ -19,15 +19,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/poolpilot/poolpilot/internal/testcerts"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 func TestServerTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "ca")
 	certPEM, keyPEM := ca.Issue(t, "server", true)
-	cert := liveWriteFile(t, dir, "server.pem", certPEM)
-	key := liveWriteFile(t, dir, "server.key", keyPEM)
-	notPEM := liveWriteFile(t, dir, "ca.pem", []byte("not a certificate\n"))
+	cert := adstest.WriteFile(t, dir, "server.pem", certPEM)
+	key := adstest.WriteFile(t, dir, "server.key", keyPEM)
+	notPEM := adstest.WriteFile(t, dir, "ca.pem", []byte("not a certificate\n"))
 
 	cases := []struct {
 		name  string
@@ -75,11 +76,11 @@ func TestMutualTLS(t *testing.T) {
 	addr := startTLSTestADS(t, opts)
 
 	t.Run("certificate from the client CA", func(t *testing.T) {
-		a := openLiveADS(t, addr, credentials.NewTLS(ca.ClientConfig(t, goodCert, goodKey)), liveNode("n1", "r1"))
-		if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+		a := adstest.Open(t, addr, credentials.NewTLS(ca.ClientConfig(t, goodCert, goodKey)), adstest.Node("n1", "r1"))
+		if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := a.recv(10 * time.Second)
+		resp, err := a.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatalf("no response: %v", err)
 		}
@@ -114,12 +115,12 @@ func TestMutualTLS(t *testing.T) {
 // when opening the stream, on Send, or on Recv.
 func tlsRefused(t *testing.T, addr string, creds credentials.TransportCredentials) error {
 	t.Helper()
-	a, err := dialLiveADS(t, addr, creds, liveNode("n2", "r1"))
+	a, err := adstest.Dial(t, addr, creds, adstest.Node("n2", "r1"))
 	if err != nil {
 		return err
 	}
-	_ = a.request(resource.ClusterType, "", "", "") // Send's error is io.EOF; Recv has the cause
-	resp, err := a.recv(10 * time.Second)
+	_ = a.Request(resource.ClusterType, "", "", "") // Send's error is io.EOF; Recv has the cause
+	resp, err := a.Recv(10 * time.Second)
 	if resp != nil {
 		t.Fatalf("got %d resources; want nothing", len(resp.Resources))
 	}

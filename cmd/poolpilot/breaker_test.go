@@ -16,6 +16,7 @@ import (
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 const breakerCmdModel = `backends:
@@ -59,14 +60,14 @@ func startBreakerAdmin(t *testing.T, eng *breaker.Engine) string {
 	if err := srv.Apply(m); err != nil {
 		t.Fatal(err)
 	}
-	opts := xds.AdminOptions{Server: srv, Logger: log}
+	opts := admin.Options{Server: srv, Logger: log}
 	if eng != nil {
 		if err := eng.SetRules(breaker.RulesFromModel(m, nil)); err != nil {
 			t.Fatal(err)
 		}
 		opts.Breaker = eng
 	}
-	hs := httptest.NewServer(xds.NewAdmin(opts).Handler())
+	hs := httptest.NewServer(admin.New(opts).Handler())
 	t.Cleanup(hs.Close)
 	return strings.TrimPrefix(hs.URL, "http://")
 }
@@ -124,7 +125,7 @@ func TestBreakerCommand(t *testing.T) {
 	}
 
 	out, errOut, code = runCLI(t, "breaker", "--admin-address", "http://"+addr, "-o", "json")
-	var st xds.BreakerStatus
+	var st admin.BreakerStatus
 	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("-o json: exit %d, %s\n%s", code, errOut, out)
 	}

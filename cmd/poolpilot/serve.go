@@ -16,7 +16,9 @@ import (
 	"github.com/poolpilot/poolpilot/examples"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 	"github.com/poolpilot/poolpilot/xds/lrs"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -91,20 +93,20 @@ func (a *app) serve(ctx context.Context) error {
 		}
 	}
 
-	metrics := xds.NewMetrics()
+	metrics := admin.NewMetrics()
 	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics, LRSInterval: interval})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
+	ropts := reload.Options{Observer: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
 	reloadPath := path
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
 		reloadPath = examples.FailoverModelPath + " (embedded)"
 		ropts.Load = func(string) (*model.Model, error) { return loadEmbedded(loadOpts) }
 	}
-	rl := xds.NewServerReloader(reloadPath, srv, ropts, loadOpts...)
+	rl := reload.ForServer(reloadPath, srv, ropts, loadOpts...)
 	rl.Adopt(m, "startup")
 
 	grpcOpts, err := a.xdsServerOptions()
@@ -120,7 +122,7 @@ func (a *app) serve(ctx context.Context) error {
 		xlis.Close()
 		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
 	}
-	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Breaker: srv.Breaker(), Logger: a.log,
+	admin := admin.New(admin.Options{Server: srv, Reloader: rl, Metrics: metrics, Breaker: srv.Breaker(), Logger: a.log,
 		Pprof: a.v.GetBool("admin-pprof")})
 
 	// Every part runs until ctx ends; the first to fail stops the others.

@@ -28,7 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/e2e/internal/harness"
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // The fleet breaker's scenarios. poolpilot asks every client for a load report each
@@ -110,10 +110,10 @@ func primaryFirst(f *fleet, count int, interval, trip time.Duration, scope strin
 
 // waitTrip polls /status until a trip of backend opened after since is open, and
 // returns it.
-func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) xds.BreakerTrip {
+func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) admin.BreakerTrip {
 	t.Helper()
-	var trip xds.BreakerTrip
-	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st xds.AdminStatus) bool {
+	var trip admin.BreakerTrip
+	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st admin.Status) bool {
 		for _, o := range openTrips(st) {
 			if o.Backend == backend && o.At.After(since) {
 				trip = o
@@ -534,7 +534,7 @@ func TestFleetBreakerAllTrippedFailsFast(t *testing.T) {
 }
 
 // openTrips is /status's breaker.open: none when the server shows no breaker section.
-func openTrips(st xds.AdminStatus) []xds.BreakerTrip {
+func openTrips(st admin.Status) []admin.BreakerTrip {
 	if st.Breaker == nil {
 		return nil
 	}
