@@ -159,7 +159,7 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
 		t.Fatalf("xds_address %q, want the bound 127.0.0.1 port", addr)
 	}
-	adminLog := logs.waitFor(t, "serving admin endpoints (/healthz /readyz /metrics /status)", 5*time.Second)
+	adminLog := logs.waitFor(t, "serving admin endpoints (/healthz /readyz /metrics /status /)", 5*time.Second)
 	adminAddr, _ := adminLog["admin_address"].(string)
 	if !strings.HasPrefix(adminAddr, "127.0.0.1:") || adminAddr == "127.0.0.1:0" {
 		t.Fatalf("admin_address %q, want the bound 127.0.0.1 port", adminAddr)

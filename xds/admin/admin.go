@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -33,12 +32,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Server is the admin HTTP server: /healthz, /readyz, /metrics, /status (JSON) and /
-// (HTML). It binds wherever it is told; serve binds 127.0.0.1 unless configured otherwise,
-// as nothing here is authenticated.
+// Server is the admin HTTP server: the endpoints of the route table (routes.go). It binds
+// wherever it is told; serve binds 127.0.0.1 unless configured otherwise, as nothing here
+// is authenticated.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts  Options
+	mux   *http.ServeMux
+	paths []string // served, in the table's order
 }
 
 // New builds the admin handlers.
@@ -48,24 +48,16 @@ func New(opts Options) *Server {
 	}
 	opts.Breaker = breakerOrNil(opts.Breaker)
 	a := &Server{opts: opts, mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.HandleFunc("GET /status", a.statusJSON)
-	a.mux.HandleFunc("GET /{$}", a.statusHTML)
-	if opts.Metrics != nil {
-		if opts.Breaker != nil {
-			if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
-				opts.Logger.Error("breaker metrics not registered", "error", err)
-			}
+	if opts.Metrics != nil && opts.Breaker != nil {
+		if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
+			opts.Logger.Error("breaker metrics not registered", "error", err)
 		}
-		a.mux.Handle("GET /metrics", opts.Metrics.Handler())
 	}
-	if opts.Pprof {
-		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, r := range routes {
+		if h := r.handler(a); h != nil {
+			a.mux.Handle(r.pattern, h)
+			a.paths = append(a.paths, r.Path)
+		}
 	}
 	return a
 }
