@@ -62,7 +62,11 @@ func startBreakerAdmin(t *testing.T, eng *breaker.Engine) string {
 	}
 	opts := admin.Options{Server: srv, Logger: log}
 	if eng != nil {
-		if err := eng.SetRules(breaker.RulesFromModel(m, nil)); err != nil {
+		rules, err := breaker.RulesFromModel(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.SetRules(rules); err != nil {
 			t.Fatal(err)
 		}
 		opts.Breaker = eng

@@ -197,7 +197,7 @@ func TestAdminBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBreakerAdmin(t, m, breaker.RulesFromModel(m, nil))
+	b := newBreakerAdmin(t, m, rulesOf(t, m))
 
 	if s := b.status(); len(s.Rows) != 0 || len(s.Trips) != 0 || len(s.FailFast) != 0 {
 		t.Fatalf("before any report: %+v", s)
@@ -299,7 +299,7 @@ func TestAdminBreaker(t *testing.T) {
 	}
 
 	// sdc leaves the rules (the model): its series go with it.
-	rules := breaker.RulesFromModel(m, nil)
+	rules := rulesOf(t, m)
 	delete(rules, "sdc")
 	if err := b.eng.SetRules(rules); err != nil {
 		t.Fatal(err)
@@ -329,7 +329,12 @@ func TestAdminBreakerRegionScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBreakerAdmin(t, m, breaker.RulesFromModel(m, func(*model.Backend) breaker.Scope { return breaker.ScopeRegion }))
+	for _, be := range m.Backends {
+		if be.CircuitBreaker != nil {
+			be.CircuitBreaker.Rules[0].Scope = model.ScopeRegion
+		}
+	}
+	b := newBreakerAdmin(t, m, rulesOf(t, m))
 	b.record("sdc-1", "swedencentral", "sdc", 0, 3)
 	b.record("sdc-1", "swedencentral", "nwe", 0, 3)
 	b.record("nwe-1", "norwayeast", "sdc", 0, 2)
@@ -451,4 +456,14 @@ func BenchmarkBreakerScrape(b *testing.B) {
 			b.Fatal(len(fams), err)
 		}
 	}
+}
+
+// rulesOf is the fleet breaker's rules of m.
+func rulesOf(t testing.TB, m *model.Model) map[string]breaker.Rule {
+	t.Helper()
+	rules, err := breaker.RulesFromModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }
