@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strings"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -128,7 +128,7 @@ const errorMatcherMinor = 36
 // "gRPC Go", "grpc-java" or "grpc-node-js", is a proxyless gRPC client). An Envoy that
 // reports a build version older than 1.36 is in the legacy group; one that reports none is
 // assumed current. The region is the node's own text: see ClaimedGroup.
-func GroupOf(node *core.Node) Group {
+func GroupOf(node *corev3.Node) Group {
 	g := Group{Region: node.GetLocality().GetRegion(), Client: GRPC}
 	if strings.EqualFold(node.GetUserAgentName(), "envoy") {
 		g.Client = Envoy
@@ -146,7 +146,7 @@ func isLegacyEnvoy(v *typev3.SemanticVersion) bool {
 
 // ClaimedGroup is the group a node asks for, with its region reduced to what can matter:
 // "" (none), a valid region name, or OtherRegion for anything else, so it is safe to keep.
-func ClaimedGroup(node *core.Node) Group {
+func ClaimedGroup(node *corev3.Node) Group {
 	g := GroupOf(node)
 	if g.Region != "" && !ValidRegion(g.Region) {
 		g.Region = OtherRegion

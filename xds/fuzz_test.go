@@ -5,7 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
@@ -57,7 +57,7 @@ func FuzzNodeGroup(f *testing.F) {
 	f.Fuzz(func(t *testing.T, region, agent string, major, minor uint32) {
 		node := envoyNode(region, region)
 		node.UserAgentName = agent
-		node.UserAgentVersionType = &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: &core.BuildVersion{}}
+		node.UserAgentVersionType = &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: &corev3.BuildVersion{}}
 		node.GetUserAgentBuildVersion().Version = nil
 		if major+minor > 0 {
 			node = adstest.Node(region, region)

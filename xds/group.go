@@ -1,7 +1,7 @@
 package xds
 
 import (
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
 )
@@ -11,7 +11,7 @@ import (
 // keys are a bounded set whatever regions clients make up.
 type nodeHash struct{ s *Server }
 
-func (h nodeHash) ID(node *core.Node) string {
+func (h nodeHash) ID(node *corev3.Node) string {
 	g := translator.ClaimedGroup(node).Resolve(h.s.regions())
 	k := g.Key()
 	if _, ok := h.s.keyGroups.Load(k); !ok {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -43,7 +43,7 @@ func TestMadeUpRegionsShareOneGroup(t *testing.T) {
 			region = strings.Repeat("r", 200<<10)
 		}
 		a := adstest.Open(t, l.XDSAddr, nil, adstest.Node(fmt.Sprintf("n%d", i), region))
-		if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+		if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
 		if r, err := a.Recv(10 * time.Second); err != nil || len(r.GetResources()) == 0 {
@@ -71,7 +71,7 @@ func TestMadeUpRegionsShareOneGroup(t *testing.T) {
 	}
 
 	for _, a := range streams {
-		a.CloseSend()
+		_ = a.CloseSend()
 	}
 	adstest.WaitFor(t, "streams closed", func() bool { return len(l.Srv.Status().Streams) == 0 })
 	if n := streamsSeries(l); n != 0 {
@@ -93,7 +93,7 @@ func clipKeys(keys []string) []string {
 func TestNodeChangingGroupMidStreamIsRefused(t *testing.T) {
 	l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(9, false)}, livetest.Options{})
 	a := adstest.Open(t, l.XDSAddr, nil, adstest.Node("shifty", "swedencentral"))
-	if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+	if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	r, err := a.Recv(10 * time.Second)
@@ -102,11 +102,11 @@ func TestNodeChangingGroupMidStreamIsRefused(t *testing.T) {
 	}
 	for i := range 20 {
 		a.SetNode(adstest.Node("shifty", fmt.Sprintf("region-%d-%s", i, strings.Repeat("x", 50))))
-		if a.Request(resource.ClusterType, r.GetVersionInfo(), r.GetNonce(), "") != nil {
+		if a.Request(resourcev3.ClusterType, r.GetVersionInfo(), r.GetNonce(), "") != nil {
 			break // the server ended the stream
 		}
 	}
-	a.WantCode(codes.InvalidArgument, "node changing region mid-stream")
+	_ = a.WantCode(codes.InvalidArgument, "node changing region mid-stream")
 	if keys, want := xds.CacheKeys(l.Srv), len(l.Srv.Status().Groups); len(keys) > want {
 		t.Errorf("the cache holds %d node keys; want at most %d: %v", len(keys), want, clipKeys(keys))
 	}
@@ -122,7 +122,7 @@ func TestUnknownTypeURLRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := a.WantCode(codes.InvalidArgument, "sotw unknown type"); err != nil &&
-		!strings.Contains(status.Convert(err).Message(), resource.ClusterType) {
+		!strings.Contains(status.Convert(err).Message(), resourcev3.ClusterType) {
 		t.Errorf("refusal %q does not name the served types", status.Convert(err).Message())
 	}
 	for _, s := range l.Srv.Status().Streams {

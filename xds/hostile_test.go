@@ -11,7 +11,7 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -34,25 +34,25 @@ func TestClientTextIsBounded(t *testing.T) {
 	mustApply(t, s, testModel(t, 0))
 
 	a := adstest.Open(t, addr, nil, adstest.Node(strings.Repeat("i", 300<<10), "swedencentral"))
-	if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+	if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	cds, err := a.Recv(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Request(resource.ClusterType, "", cds.GetNonce(), strings.Repeat("nack detail\n", 40<<10)); err != nil {
+	if err := a.Request(resourcev3.ClusterType, "", cds.GetNonce(), strings.Repeat("nack detail\n", 40<<10)); err != nil {
 		t.Fatal(err)
 	}
 	adstest.WaitFor(t, "NACK recorded", func() bool {
 		st := s.Status().Streams
-		return len(st) == 1 && st[0].Types[resource.ClusterType].LastNack != nil
+		return len(st) == 1 && st[0].Types[resourcev3.ClusterType].LastNack != nil
 	})
 	st := s.Status().Streams[0]
 	if len(st.NodeID) > MaxNodeIDLen+64 {
 		t.Errorf("node id kept as %d bytes; want at most %d and a marker", len(st.NodeID), MaxNodeIDLen)
 	}
-	msg := st.Types[resource.ClusterType].LastNack.Message
+	msg := st.Types[resourcev3.ClusterType].LastNack.Message
 	if len(msg) > MaxNackDetailLen+64 || strings.Contains(msg, "\n") {
 		t.Errorf("NACK detail kept as %d bytes (newlines: %v); want at most %d, one line", len(msg), strings.Contains(msg, "\n"), MaxNackDetailLen)
 	}
@@ -69,8 +69,8 @@ func TestClientTextIsBounded(t *testing.T) {
 	big := envoyNode("big-metadata", "swedencentral")
 	big.Metadata = meta
 	a = adstest.Open(t, addr, nil, big)
-	if err := a.Request(resource.ClusterType, "", "", ""); err == nil {
-		a.WantCode(codes.ResourceExhausted, "3 MB request")
+	if err := a.Request(resourcev3.ClusterType, "", "", ""); err == nil {
+		_ = a.WantCode(codes.ResourceExhausted, "3 MB request")
 	}
 }
 
@@ -109,7 +109,7 @@ func TestRegionRemovedFromModel(t *testing.T) {
 	}
 
 	a := adstest.Open(t, addr, nil, adstest.Node("nwe-1", "norwayeast"))
-	if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+	if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Ack(a.MustRecv()); err != nil {
@@ -117,18 +117,18 @@ func TestRegionRemovedFromModel(t *testing.T) {
 	}
 	adstest.WaitFor(t, "ACK counted", func() bool {
 		st := s.Status().Streams
-		return len(st) == 1 && st[0].Types[resource.ClusterType].Acks == 1
+		return len(st) == 1 && st[0].Types[resourcev3.ClusterType].Acks == 1
 	})
 
 	mustApply(t, s, withoutNWE(1))
 	r := a.MustRecv()
-	if want := groupVersions(t, s, translator.OtherRegion+"/envoy")[resource.ClusterType]; r.GetVersionInfo() != want {
+	if want := groupVersions(t, s, translator.OtherRegion+"/envoy")[resourcev3.ClusterType]; r.GetVersionInfo() != want {
 		t.Errorf("after its region left the model the node got %s; want the shared group's %s", r.GetVersionInfo(), want)
 	}
 	if err := a.Ack(r); err != nil {
 		t.Fatal(err)
 	}
-	a.CloseSend()
+	_ = a.CloseSend()
 	adstest.WaitFor(t, "stream closed", func() bool { return len(s.Status().Streams) == 0 })
 	mustApply(t, s, withoutNWE(2))
 	for _, k := range s.cache.GetStatusKeys() {
@@ -150,7 +150,7 @@ func TestStreamsPerConnectionAreCapped(t *testing.T) {
 			return err
 		}
 		if err := st.Send(&discovery.DiscoveryRequest{Node: adstest.Node(fmt.Sprintf("n%d", i), "swedencentral"),
-			TypeUrl: resource.ClusterType}); err != nil {
+			TypeUrl: resourcev3.ClusterType}); err != nil {
 			return err
 		}
 		_, err = st.Recv()

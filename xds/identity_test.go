@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -47,7 +47,7 @@ func TestClientCertificateLimitsRegion(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := adstest.Open(t, l.XDSAddr, c.creds, adstest.Node("n-"+c.name, c.region))
-			if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+			if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 				t.Fatal(err)
 			}
 			if c.allowed {

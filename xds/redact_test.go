@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
@@ -61,7 +61,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 
 	for name, form := range quotedForms(hostileSecret) {
 		a := adstest.Open(t, addr, nil, adstest.Node("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
-		if err := a.Request(resource.EndpointType, "", "", ""); err != nil {
+		if err := a.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
 		r, err := a.Recv(10 * time.Second)
@@ -70,7 +70,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 		}
 		// A long prefix, so a cut at MaxNackDetailLen would split an unredacted quote.
 		detail := strings.Repeat("x", MaxNackDetailLen-20) + " metadata: " + form
-		if err := a.Request(resource.EndpointType, "", r.GetNonce(), detail); err != nil {
+		if err := a.Request(resourcev3.EndpointType, "", r.GetNonce(), detail); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 	adstest.WaitFor(t, "NACKs recorded", func() bool {
 		got := 0
 		for _, st := range s.Status().Streams {
-			if st.Types[resource.EndpointType].LastNack != nil {
+			if st.Types[resourcev3.EndpointType].LastNack != nil {
 				got++
 			}
 		}
@@ -86,7 +86,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 	})
 	var kept strings.Builder
 	for _, st := range s.Status().Streams {
-		kept.WriteString(st.Types[resource.EndpointType].LastNack.Message + "\n")
+		kept.WriteString(st.Types[resourcev3.EndpointType].LastNack.Message + "\n")
 	}
 	for where, text := range map[string]string{"status": kept.String(), "log": logBuf.String()} {
 		for _, f := range redact.Forms(hostileSecret) {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
@@ -93,7 +93,7 @@ func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
 // claims another group than the stream's first node, or a region its certificate does
 // not allow, is an error: the caller ends the stream. The stream's status and events
 // carry the group resolved against regions (a bounded set), never the raw claim.
-func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool) (Event, translator.Group, bool, error) {
+func (r *registry) setNode(k streamKey, node *corev3.Node, regions map[string]bool) (Event, translator.Group, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]

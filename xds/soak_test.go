@@ -16,7 +16,7 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -64,7 +64,7 @@ func TestSoakHostileClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	loop := func(f func(i int)) {
@@ -100,7 +100,7 @@ func TestSoakHostileClients(t *testing.T) {
 		}
 		node := adstest.Node(fmt.Sprintf("good-%d", i), region)
 		// Every load assignment too: the edits change endpoints (ports, priorities).
-		for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+		for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType} {
 			if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func TestSoakHostileClients(t *testing.T) {
 				h.mu.Lock()
 				h.versions[r.GetTypeUrl()] = r.GetVersionInfo()
 				h.mu.Unlock()
-				stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
+				_ = stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
 					ResponseNonce: r.GetNonce()})
 			}
 		}()
@@ -146,7 +146,7 @@ func TestSoakHostileClients(t *testing.T) {
 				return
 			}
 		}
-		s.Recv()
+		_, _ = s.Recv()
 	}
 	secretForms := xds.QuotedForms(adstest.Secret)
 	hostile("made-up regions", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
@@ -154,14 +154,14 @@ func TestSoakHostileClients(t *testing.T) {
 		if i%10 == 0 {
 			region = strings.Repeat("r", 100<<10)
 		}
-		once(c, &discovery.DiscoveryRequest{Node: adstest.Node(fmt.Sprintf("bad-%d", i), region), TypeUrl: resource.ClusterType})
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node(fmt.Sprintf("bad-%d", i), region), TypeUrl: resourcev3.ClusterType})
 	})
 	hostile("group changer", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
-		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("shifty", "swedencentral"), TypeUrl: resource.ClusterType},
-			&discovery.DiscoveryRequest{Node: adstest.Node("shifty", strings.Repeat("x", 64<<10)), TypeUrl: resource.ListenerType})
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("shifty", "swedencentral"), TypeUrl: resourcev3.ClusterType},
+			&discovery.DiscoveryRequest{Node: adstest.Node("shifty", strings.Repeat("x", 64<<10)), TypeUrl: resourcev3.ListenerType})
 	})
 	hostile("unknown types", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
-		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("typer", "norwayeast"), TypeUrl: resource.ClusterType},
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("typer", "norwayeast"), TypeUrl: resourcev3.ClusterType},
 			&discovery.DiscoveryRequest{TypeUrl: fmt.Sprintf("type.googleapis.com/made.up.T%d", i)})
 	})
 	hostile("NACK quoting the secret", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
@@ -172,7 +172,7 @@ func TestSoakHostileClients(t *testing.T) {
 			return
 		}
 		node := adstest.Node(strings.Repeat("n", 200<<10), "swedencentral")
-		if s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}) != nil {
+		if s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}) != nil {
 			return
 		}
 		r, err := s.Recv()
@@ -180,9 +180,9 @@ func TestSoakHostileClients(t *testing.T) {
 			return
 		}
 		form := []string{secretForms["raw"], secretForms["go %q"], secretForms["c octal"], secretForms["cut raw"]}[i%4]
-		s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType, ResponseNonce: r.GetNonce(),
+		_ = s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType, ResponseNonce: r.GetNonce(),
 			ErrorDetail: &rpcstatus.Status{Code: 3, Message: strings.Repeat("detail ", 50<<10) + form}})
-		s.Recv()
+		_, _ = s.Recv()
 	})
 	big, err := structpb.NewStruct(map[string]any{"junk": strings.Repeat("m", 3<<20)})
 	if err != nil {
@@ -191,12 +191,12 @@ func TestSoakHostileClients(t *testing.T) {
 	hostile("3 MB requests", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
 		n := adstest.Node("big", "swedencentral")
 		n.Metadata = big
-		once(c, &discovery.DiscoveryRequest{Node: n, TypeUrl: resource.ClusterType})
+		once(c, &discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.ClusterType})
 	})
 	adminHost := strings.TrimPrefix(l.AdminURL, "http://")
 	for range 2 * admin.MaxConns {
 		if c, err := net.Dial("tcp", adminHost); err == nil {
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 		}
 	}
 
@@ -244,7 +244,7 @@ func TestSoakHostileClients(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/healthz after the soak: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// Every good node holds the latest good model: the versions a fresh server gives it.
 	adstest.ReplaceFile(t, l.Dir, "model.yaml", latestGood)
@@ -261,7 +261,7 @@ func TestSoakHostileClients(t *testing.T) {
 		adstest.WaitFor(t, fmt.Sprintf("node %d holding the latest good model", i), func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+			for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType} {
 				if h.versions[typ] != want[typ] {
 					return false
 				}
@@ -293,7 +293,7 @@ func readRSS() int64 {
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {

@@ -96,7 +96,7 @@ func fetchBreaker(ctx context.Context, base string, timeout time.Duration) (*adm
 		}
 		return nil, fmt.Errorf("no poolpilot admin server at %s (is `poolpilot serve` running, with this --admin-address?): %w", base, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, breakerMaxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s/status: reading the answer: %w", base, err)

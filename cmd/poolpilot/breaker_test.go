@@ -146,9 +146,9 @@ func TestBreakerCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := lis.Addr().String()
-	lis.Close()
+	_ = lis.Close()
 
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") }))
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello\n") }))
 	t.Cleanup(other.Close)
 	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		chunk := []byte(strings.Repeat(" ", 1<<20))

@@ -120,7 +120,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	alis, err := net.Listen("tcp", adminAddr)
 	if err != nil {
-		xlis.Close()
+		_ = xlis.Close()
 		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
 	}
 	adm := admin.New(admin.Options{Server: srv, Reloader: rl, Metrics: metrics, Breaker: srv.Breaker(), Logger: a.log,

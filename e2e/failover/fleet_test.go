@@ -203,7 +203,7 @@ func (f *fleet) status(t testing.TB) (admin.Status, error) {
 	if err != nil {
 		return st, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return st, fmt.Errorf("GET /status: %s", resp.Status)
 	}
@@ -223,7 +223,7 @@ func (f *fleet) metrics(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %v %s", err, resp.Status)

@@ -9,8 +9,8 @@ import (
 	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
-// followLimit is how soon after a model edit every client must follow (the 2 s;
-// poolpilot's watcher debounces 200 ms).
+// followLimit is how soon after a model edit every client must follow (2 s; docs/failover.md
+// records the times; poolpilot's watcher debounces 200 ms).
 const followLimit = 2 * time.Second
 
 // Scenario 5: an edit on disk swaps the pool's priorities; both regions' clients follow

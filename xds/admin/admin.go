@@ -109,7 +109,7 @@ func (a *Server) Serve(ctx context.Context, lis net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
+		_ = hs.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -119,7 +119,7 @@ func (a *Server) Serve(ctx context.Context, lis net.Listener) error {
 
 func (a *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // ready: a good model is loaded and its snapshots are set.
@@ -139,7 +139,7 @@ func (a *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	w.Write([]byte(why + "\n"))
+	_, _ = w.Write([]byte(why + "\n"))
 }
 
 func (a *Server) statusJSON(w http.ResponseWriter, _ *http.Request) {

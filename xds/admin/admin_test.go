@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
@@ -29,13 +29,13 @@ func TestAdminEndpoints(t *testing.T) {
 	l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8001, false)}, livetest.Options{Debounce: 50 * time.Millisecond})
 	_, sdcResp := l.Subscribe("sdc-1", "swedencentral")
 	nwe := adstest.Open(t, l.XDSAddr, nil, adstest.Node("nwe-1", "norwayeast"))
-	if err := nwe.Request(resource.EndpointType, "", "", ""); err != nil {
+	if err := nwe.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	rejected := nwe.MustRecv()
 	// The NACK quotes the credential, as an Envoy error can quote what it rejected.
 	nackMsg := "endpoint metadata rejected: x-functions-key=" + adstest.Secret
-	if err := nwe.Request(resource.EndpointType, "", rejected.Nonce, nackMsg); err != nil {
+	if err := nwe.Request(resourcev3.EndpointType, "", rejected.Nonce, nackMsg); err != nil {
 		t.Fatal(err)
 	}
 
@@ -261,7 +261,7 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 	var streams []*adstest.ADS
 	for _, id := range []string{"a", "b", "c"} {
 		a := adstest.Open(t, xlis.Addr().String(), nil, adstest.Node(id, "swedencentral"))
-		if err := a.Request(resource.ClusterType, "", "", ""); err != nil {
+		if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
 		a.MustRecv()

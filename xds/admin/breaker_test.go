@@ -104,7 +104,7 @@ func (b *breakerAdmin) get(path string) string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)

@@ -37,7 +37,12 @@ func TestAdminConnectionLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(ctx, cl) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("admin Serve: %v", err)
+		}
+	})
 
 	const dials = admin.MaxConns + 40
 	for range dials {
@@ -45,7 +50,7 @@ func TestAdminConnectionLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 	}
 	adstest.WaitFor(t, "connections accepted", func() bool { return cl.open.Load() >= admin.MaxConns })
 	time.Sleep(300 * time.Millisecond) // let any excess accept happen: it must not

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -154,7 +154,7 @@ func claPorts(t *testing.T, r *discovery.DiscoveryResponse) []uint32 {
 	t.Helper()
 	var ports []uint32
 	for _, a := range r.GetResources() {
-		la := &endpoint.ClusterLoadAssignment{}
+		la := &endpointv3.ClusterLoadAssignment{}
 		if err := a.UnmarshalTo(la); err != nil {
 			t.Fatal(err)
 		}

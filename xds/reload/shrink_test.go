@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/xds/admin"
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
@@ -20,7 +20,7 @@ func TestReloadRemovingEveryAPIIsRefused(t *testing.T) {
 	good := adstest.Model(8001, false)
 	l := livetest.Start(t, map[string]string{"model.yaml": good}, livetest.Options{Debounce: 50 * time.Millisecond})
 	a, _ := l.Subscribe("sdc-1", "swedencentral")
-	if err := a.Request(resource.ListenerType, "", "", ""); err != nil {
+	if err := a.Request(resourcev3.ListenerType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	lds := a.MustRecv()

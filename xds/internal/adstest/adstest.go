@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	dto "github.com/prometheus/client_model/go"
@@ -32,7 +32,7 @@ import (
 type ADS struct {
 	t      *testing.T
 	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
-	node   *core.Node
+	node   *corev3.Node
 	recvd  chan recvd
 }
 
@@ -42,13 +42,13 @@ type recvd struct {
 }
 
 // Node is an Envoy node in region.
-func Node(id, region string) *core.Node {
-	return &core.Node{
+func Node(id, region string) *corev3.Node {
+	return &corev3.Node{
 		Id:            id,
 		Cluster:       "test",
-		Locality:      &core.Locality{Region: region},
+		Locality:      &corev3.Locality{Region: region},
 		UserAgentName: "envoy",
-		UserAgentVersionType: &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: &core.BuildVersion{
+		UserAgentVersionType: &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: &corev3.BuildVersion{
 			Version: &typev3.SemanticVersion{MajorNumber: 1, MinorNumber: 36},
 		}},
 	}
@@ -56,7 +56,7 @@ func Node(id, region string) *core.Node {
 
 // Open dials addr (with creds, or plaintext when nil) and opens an ADS stream.
 // The stream and connection close at the end of the test.
-func Open(t *testing.T, addr string, creds credentials.TransportCredentials, node *core.Node) *ADS {
+func Open(t *testing.T, addr string, creds credentials.TransportCredentials, node *corev3.Node) *ADS {
 	t.Helper()
 	a, err := Dial(t, addr, creds, node)
 	if err != nil {
@@ -66,7 +66,7 @@ func Open(t *testing.T, addr string, creds credentials.TransportCredentials, nod
 }
 
 // Dial is Open returning the error of opening the stream.
-func Dial(t *testing.T, addr string, creds credentials.TransportCredentials, node *core.Node) (*ADS, error) {
+func Dial(t *testing.T, addr string, creds credentials.TransportCredentials, node *corev3.Node) (*ADS, error) {
 	t.Helper()
 	if creds == nil {
 		creds = insecure.NewCredentials()
@@ -79,7 +79,7 @@ func Dial(t *testing.T, addr string, creds credentials.TransportCredentials, nod
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		cancel()
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	a := &ADS{t: t, stream: stream, node: node, recvd: make(chan recvd, 64)}
@@ -96,7 +96,7 @@ func Dial(t *testing.T, addr string, creds credentials.TransportCredentials, nod
 	}()
 	t.Cleanup(func() {
 		cancel()
-		conn.Close()
+		_ = conn.Close()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -304,7 +304,7 @@ func (a *ADS) WantCode(code codes.Code, what string) error {
 }
 
 // SetNode changes the node the next requests carry (a node that claims another group).
-func (a *ADS) SetNode(n *core.Node) { a.node = n }
+func (a *ADS) SetNode(n *corev3.Node) { a.node = n }
 
 // WithoutAPIs is model m cut before its "apis:" section: a valid model that drops every
 // API, as a save cut short leaves it.

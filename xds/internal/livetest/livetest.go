@@ -14,7 +14,7 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	prommodel "github.com/prometheus/common/model"
@@ -157,7 +157,7 @@ func (l *Live) Get(path string) (int, string) {
 	if err != nil {
 		l.t.Fatalf("GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		l.t.Fatalf("GET %s: %v", path, err)
@@ -206,7 +206,7 @@ func (l *Live) Reloads(result string) float64 {
 func (l *Live) Subscribe(id, region string) (*adstest.ADS, *discovery.DiscoveryResponse) {
 	l.t.Helper()
 	a := adstest.Open(l.t, l.XDSAddr, nil, adstest.Node(id, region))
-	if err := a.Request(resource.EndpointType, "", "", ""); err != nil {
+	if err := a.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 		l.t.Fatal(err)
 	}
 	r := a.MustRecv()
