@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // logLines collects a child's JSON log lines and lets a test wait for one.
@@ -159,7 +161,7 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
 		t.Fatalf("xds_address %q, want the bound 127.0.0.1 port", addr)
 	}
-	adminLog := logs.waitFor(t, "serving admin endpoints (/healthz /readyz /metrics /status /)", 5*time.Second)
+	adminLog := logs.waitFor(t, "serving admin endpoints ("+strings.Join(admin.AlwaysServed(), " ")+")", 5*time.Second)
 	adminAddr, _ := adminLog["admin_address"].(string)
 	if !strings.HasPrefix(adminAddr, "127.0.0.1:") || adminAddr == "127.0.0.1:0" {
 		t.Fatalf("admin_address %q, want the bound 127.0.0.1 port", adminAddr)
