@@ -2,7 +2,8 @@
 // over ADS, state-of-the-world and delta, using go-control-plane's server and snapshot
 // cache. It keeps one snapshot per node group (region × client kind), versions every
 // resource type by content hash, applies a model atomically, records each node's ACKs and
-// NACKs, and never resends a rejected version in a loop.
+// NACKs, and never resends a rejected version in a loop. Reloading the model (xds/reload)
+// and the admin endpoints (xds/admin) are packages of their own that use this one.
 package xds
 
 import (
