@@ -176,7 +176,7 @@ func (cur *servedModel) trippedFor(g translator.Group) translator.Tripped {
 // region of the model, "" for nodes that report none, or OtherRegion for any other, so
 // the engine's regions stay bounded by the model's.
 func (cur *servedModel) foldRegion(region string) string {
-	return translator.Group{Region: region}.Resolve(cur.regions).Region
+	return translator.Group{Region: region}.Resolve(cur.known).Region
 }
 
 func regionName(r string) string {

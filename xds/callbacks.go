@@ -102,8 +102,8 @@ func (c callbacks) checkType(k streamKey, typeURL string) error {
 // the cache is asked for a watch. A node that changes group mid-stream, or claims a
 // region its certificate does not allow, ends the stream.
 func (c callbacks) firstRequest(k streamKey, node *corev3.Node) error {
-	regions := c.s.regions()
-	ev, claimed, first, err := c.s.reg.setNode(k, node, regions)
+	known := c.s.known()
+	ev, claimed, first, err := c.s.reg.setNode(k, node, known)
 	if err != nil {
 		code := codes.InvalidArgument
 		if _, ok := err.(*identityError); ok {
@@ -116,7 +116,7 @@ func (c callbacks) firstRequest(k streamKey, node *corev3.Node) error {
 	if !first {
 		return nil
 	}
-	group := claimed.Resolve(regions)
+	group := claimed.Resolve(known)
 	attrs := []any{"node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID,
 		"user_agent", clipText(node.GetUserAgentName(), maxUserAgentLen)}
 	if group.Region == translator.OtherRegion {

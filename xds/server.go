@@ -229,19 +229,19 @@ func (s *Server) Apply(m *model.Model) error {
 	if m == nil {
 		return s.applyFailed(errors.New("apply: nil model"))
 	}
-	regions := translator.ModelRegions(m)
-	base := translator.RegionGroups(regions)
+	known := translator.KnownOf(m)
+	base := known.Groups()
 	all := map[string]translator.Group{}
 	for _, g := range append(translator.OtherGroups(), base...) {
 		all[g.Key()] = g
 	}
-	for k, g := range s.reg.groups(regions) {
+	for k, g := range s.reg.groups(known) {
 		all[k] = g
 	}
 
 	// The breaker state the snapshots are built with: the rules of m replace the
 	// engine's after a successful apply, and the breaker loop publishes what they change.
-	next := &servedModel{model: m, regions: regions, redact: redact.New(m), breaker: s.brk.eng.State()}
+	next := &servedModel{model: m, known: known, redact: redact.New(m), breaker: s.brk.eng.State()}
 	built, err := s.buildAll(next, all)
 	if err != nil {
 		return s.applyFailed(err)
@@ -256,7 +256,7 @@ func (s *Server) Apply(m *model.Model) error {
 		}
 	}
 	s.served.Store(next)
-	s.dropStaleKeys(built, regions)
+	s.dropStaleKeys(built, known)
 	s.stateMu.Lock()
 	prev := s.groups
 	s.groups = make(map[string]*GroupStatus, len(built))
@@ -291,7 +291,7 @@ func (s *Server) Apply(m *model.Model) error {
 // with open watches gets the snapshot of the group its nodes now resolve to, so they are
 // answered (and their next request moves to that key); a key without is cleared, status
 // included, so the cache keeps nothing for groups that went away.
-func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]bool) {
+func (s *Server) dropStaleKeys(built map[string]*builtGroup, served translator.Known) {
 	for _, k := range s.cache.GetStatusKeys() {
 		if _, ok := built[k]; ok {
 			continue
@@ -299,7 +299,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 		info := s.cache.GetStatusInfo(k)
 		g, known := s.keyGroups.Load(k)
 		if info != nil && known && info.GetNumWatches()+info.GetNumDeltaWatches() > 0 {
-			if b := built[g.(translator.Group).Resolve(regions).Key()]; b != nil {
+			if b := built[g.(translator.Group).Resolve(served).Key()]; b != nil {
 				if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
 					s.log.Error("set snapshot", "group", k, "error", err)
 				}
@@ -311,13 +311,13 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 	}
 }
 
-// regions are the served model's regions; nil before the first Apply (then every node
+// known is what the served model names; nothing before the first Apply (then every node
 // with a region resolves to OtherRegion, a group every Apply builds).
-func (s *Server) regions() map[string]bool {
+func (s *Server) known() translator.Known {
 	if cur := s.served.Load(); cur != nil {
-		return cur.regions
+		return cur.known
 	}
-	return nil
+	return translator.Known{}
 }
 
 func (s *Server) applyFailed(err error) error {
@@ -397,8 +397,9 @@ func (s *Server) ensureGroup(g translator.Group) {
 
 // servedModel is the applied model with what is derived from it once per Apply.
 type servedModel struct {
-	model   *model.Model
-	regions map[string]bool
+	model *model.Model
+	// known is what m names of each group dimension (its regions), for Group.Resolve.
+	known translator.Known
 	// redact hides the model's secret values in free text (NACK details, /status).
 	redact redact.Redactor
 	// breaker is the fleet breaker state the snapshots were built with.
