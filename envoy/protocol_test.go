@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
 
 func TestHTTPProtocolOptions(t *testing.T) {
@@ -20,7 +20,7 @@ func TestHTTPProtocolOptions(t *testing.T) {
 	if err := Validate(a); err != nil {
 		t.Fatal(err)
 	}
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	if err := a.UnmarshalTo(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestHTTPProtocolOptionsSingleRange(t *testing.T) {
 	if err := Validate(a); err != nil {
 		t.Fatal(err)
 	}
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	_ = a.UnmarshalTo(opts)
 	if opts.GetOutlierDetection().GetErrorMatcher().GetHttpResponseHeadersMatch() == nil || opts.GetHttpFilters() != nil {
 		t.Errorf("options = %v", opts)

@@ -27,3 +27,26 @@ func TestErrorReasonsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerScopesValidate: every value of BreakerScopes loads as a rule's scope, and the
+// message for an unknown one lists them all.
+func TestBreakerScopesValidate(t *testing.T) {
+	withScope := func(sc string) string {
+		return strings.Replace(breaker("{count: 1, interval: 1s, errorReasons: [Timeout]}"),
+			"        - tripDuration:", "        - scope: "+sc+"\n          tripDuration:", 1)
+	}
+	for _, sc := range BreakerScopes {
+		if err := loadCase(withScope(string(sc))); err != nil {
+			t.Errorf("scope %s: %v", sc, err)
+		}
+	}
+	err := loadCase(withScope("zone"))
+	if err == nil {
+		t.Fatal("an unknown scope loaded")
+	}
+	for _, sc := range BreakerScopes {
+		if !strings.Contains(err.Error(), string(sc)) {
+			t.Errorf("message %q does not list %s", err, sc)
+		}
+	}
+}

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/internal/protoyaml"
 	"github.com/poolpilot/poolpilot/model"

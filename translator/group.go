@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strings"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -128,7 +128,7 @@ const errorMatcherMinor = 36
 // "gRPC Go", "grpc-java" or "grpc-node-js", is a proxyless gRPC client). An Envoy that
 // reports a build version older than 1.36 is in the legacy group; one that reports none is
 // assumed current. The region is the node's own text: see ClaimedGroup.
-func GroupOf(node *core.Node) Group {
+func GroupOf(node *corev3.Node) Group {
 	g := Group{Region: node.GetLocality().GetRegion(), Client: GRPC}
 	if strings.EqualFold(node.GetUserAgentName(), "envoy") {
 		g.Client = Envoy
@@ -146,7 +146,7 @@ func isLegacyEnvoy(v *typev3.SemanticVersion) bool {
 
 // ClaimedGroup is the group a node asks for, with its region reduced to what can matter:
 // "" (none), a valid region name, or OtherRegion for anything else, so it is safe to keep.
-func ClaimedGroup(node *core.Node) Group {
+func ClaimedGroup(node *corev3.Node) Group {
 	g := GroupOf(node)
 	if g.Region != "" && !ValidRegion(g.Region) {
 		g.Region = OtherRegion
@@ -154,17 +154,39 @@ func ClaimedGroup(node *core.Node) Group {
 	return g
 }
 
-// Resolve maps g onto the groups a model with these regions has (see ModelRegions): a
-// region the model does not name becomes OtherRegion.
-func (g Group) Resolve(regions map[string]bool) Group {
-	if g.Region != "" && !regions[g.Region] {
+// Known is what a served model names of each node-group dimension (its regions):
+// claimed groups resolve against it, and it lists the groups every apply builds. The xDS
+// server keeps one per applied model and never looks inside, so a new dimension changes
+// this file, not the server. The zero Known names nothing.
+type Known struct{ regions map[string]bool }
+
+// KnownOf is what m names: the regions of its backends.
+func KnownOf(m *model.Model) Known { return Known{regions: modelRegions(m)} }
+
+// KnownRegions is the Known of a model whose backends are in regions.
+func KnownRegions(regions ...string) Known {
+	k := Known{regions: map[string]bool{}}
+	for _, r := range regions {
+		k.regions[r] = true
+	}
+	return k
+}
+
+// Groups are the node groups every apply of a model with k builds, connected nodes or
+// not: "" (nodes without a region) and each region in name order, × ClientKinds.
+func (k Known) Groups() []Group { return regionGroups(k.regions) }
+
+// Resolve maps g onto the groups a model with k has: a region the model does not name
+// becomes OtherRegion.
+func (g Group) Resolve(k Known) Group {
+	if g.Region != "" && !k.regions[g.Region] {
 		g.Region = OtherRegion
 	}
 	return g
 }
 
-// ModelRegions are the regions the model's backends are in.
-func ModelRegions(m *model.Model) map[string]bool {
+// modelRegions are the regions the model's backends are in.
+func modelRegions(m *model.Model) map[string]bool {
 	out := map[string]bool{}
 	for _, b := range m.Backends {
 		if b != nil && b.Region != "" {
@@ -177,10 +199,10 @@ func ModelRegions(m *model.Model) map[string]bool {
 // BaseGroups are the node groups every apply of m builds, connected nodes or not: each
 // region of m's backends and "" (nodes without a region), for every client kind, region
 // by region in name order.
-func BaseGroups(m *model.Model) []Group { return RegionGroups(ModelRegions(m)) }
+func BaseGroups(m *model.Model) []Group { return KnownOf(m).Groups() }
 
-// RegionGroups are "" and each of regions in name order, × ClientKinds.
-func RegionGroups(regions map[string]bool) []Group {
+// regionGroups are "" and each of regions in name order, × ClientKinds.
+func regionGroups(regions map[string]bool) []Group {
 	names := make([]string, 0, len(regions)+1)
 	for r := range regions {
 		names = append(names, r)

@@ -3,26 +3,26 @@ package translator
 import (
 	"testing"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
 
 func TestGroupOf(t *testing.T) {
-	build := func(major, minor uint32) *core.BuildVersion {
-		return &core.BuildVersion{Version: &typev3.SemanticVersion{MajorNumber: major, MinorNumber: minor}}
+	build := func(major, minor uint32) *corev3.BuildVersion {
+		return &corev3.BuildVersion{Version: &typev3.SemanticVersion{MajorNumber: major, MinorNumber: minor}}
 	}
 	cases := []struct {
 		name string
-		node *core.Node
+		node *corev3.Node
 		want string
 	}{
-		{"envoy with region", &core.Node{UserAgentName: "envoy", Locality: &core.Locality{Region: "swedencentral"}}, "swedencentral/envoy"},
-		{"envoy 1.36 is current", &core.Node{UserAgentName: "envoy", UserAgentVersionType: &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 36)}, Locality: &core.Locality{Region: "norwayeast"}}, "norwayeast/envoy"},
-		{"envoy 1.35 is legacy", &core.Node{UserAgentName: "envoy", UserAgentVersionType: &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 35)}, Locality: &core.Locality{Region: "norwayeast"}}, "norwayeast/envoy-legacy"},
-		{"envoy without region", &core.Node{UserAgentName: "envoy"}, "-/envoy"},
-		{"grpc-go", &core.Node{UserAgentName: "gRPC Go", Locality: &core.Locality{Region: "swedencentral"}}, "swedencentral/grpc"},
-		{"grpc-node", &core.Node{UserAgentName: "grpc-node-js", UserAgentVersionType: &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 2)}}, "-/grpc"},
-		{"grpc-java", &core.Node{UserAgentName: "grpc-java", Locality: &core.Locality{Region: "r"}}, "r/grpc"},
+		{"envoy with region", &corev3.Node{UserAgentName: "envoy", Locality: &corev3.Locality{Region: "swedencentral"}}, "swedencentral/envoy"},
+		{"envoy 1.36 is current", &corev3.Node{UserAgentName: "envoy", UserAgentVersionType: &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 36)}, Locality: &corev3.Locality{Region: "norwayeast"}}, "norwayeast/envoy"},
+		{"envoy 1.35 is legacy", &corev3.Node{UserAgentName: "envoy", UserAgentVersionType: &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 35)}, Locality: &corev3.Locality{Region: "norwayeast"}}, "norwayeast/envoy-legacy"},
+		{"envoy without region", &corev3.Node{UserAgentName: "envoy"}, "-/envoy"},
+		{"grpc-go", &corev3.Node{UserAgentName: "gRPC Go", Locality: &corev3.Locality{Region: "swedencentral"}}, "swedencentral/grpc"},
+		{"grpc-node", &corev3.Node{UserAgentName: "grpc-node-js", UserAgentVersionType: &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 2)}}, "-/grpc"},
+		{"grpc-java", &corev3.Node{UserAgentName: "grpc-java", Locality: &corev3.Locality{Region: "r"}}, "r/grpc"},
 		{"nil node", nil, "-/grpc"},
 	}
 	for _, c := range cases {
@@ -30,7 +30,7 @@ func TestGroupOf(t *testing.T) {
 			t.Errorf("%s: group %q, want %q", c.name, got, c.want)
 		}
 	}
-	if g := GroupOf(&core.Node{UserAgentName: "envoy", UserAgentVersionType: &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 30)}}); g != (Group{Client: Envoy, LegacyEnvoy: true}) {
+	if g := GroupOf(&corev3.Node{UserAgentName: "envoy", UserAgentVersionType: &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: build(1, 30)}}); g != (Group{Client: Envoy, LegacyEnvoy: true}) {
 		t.Errorf("legacy envoy without region: %+v", g)
 	}
 }

@@ -9,8 +9,6 @@ import (
 )
 
 const (
-	// envoyDefaultRouteTimeout is Envoy's route timeout when the API sets none.
-	envoyDefaultRouteTimeout = 15 * time.Second
 	// hostSelectionAttempts is how often Envoy re-picks a host to avoid one already tried.
 	hostSelectionAttempts = 5
 	// grpcMaxAttempts is gRPC's cap on attempts (the first plus retries).

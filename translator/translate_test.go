@@ -14,12 +14,13 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/poolpilot/poolpilot/envoy"
-	"github.com/poolpilot/poolpilot/model"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
 )
 
 func translate(t *testing.T, m *model.Model, g Group) *Resources {
@@ -363,7 +364,7 @@ func TestErrorMatcherNeedsEnvoy136(t *testing.T) {
 	m := loadCase(t, "testdata/in/statuses.yaml")
 	modern := translate(t, m, Group{Region: "swedencentral", Client: Envoy})
 	c := clusterOf(t, modern, "ratelimited")
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	if err := c.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptionsName].UnmarshalTo(opts); err != nil {
 		t.Fatal(err)
 	}

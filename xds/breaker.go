@@ -65,18 +65,14 @@ func (s *Server) Breaker() *breaker.Engine { return s.brk.eng }
 // LoadReporting is the LRS service the server registers, for its counters and interval.
 func (s *Server) LoadReporting() *lrs.Server { return s.brk.lrs }
 
-// breakerScope is the model's scope as the engine names it.
-func breakerScope(b *model.Backend) breaker.Scope {
-	if b.CircuitBreaker == nil || len(b.CircuitBreaker.Rules) == 0 || b.CircuitBreaker.Rules[0] == nil {
-		return ""
-	}
-	return breaker.Scope(b.CircuitBreaker.Rules[0].Scope)
-}
-
 // setBreakerRules gives the engine the rules of m, just applied, and asks the loop to
 // publish any change of state they make (a rule removed closes its trips).
 func (s *Server) setBreakerRules(m *model.Model) {
-	if err := s.brk.eng.SetRules(breaker.RulesFromModel(m, breakerScope)); err != nil {
+	rules, err := breaker.RulesFromModel(m)
+	if err == nil {
+		err = s.brk.eng.SetRules(rules)
+	}
+	if err != nil {
 		s.log.Error("fleet breaker rules not set; the previous rules stay", "error", err)
 	}
 	s.brk.poke()
@@ -180,7 +176,7 @@ func (cur *servedModel) trippedFor(g translator.Group) translator.Tripped {
 // region of the model, "" for nodes that report none, or OtherRegion for any other, so
 // the engine's regions stay bounded by the model's.
 func (cur *servedModel) foldRegion(region string) string {
-	return translator.Group{Region: region}.Resolve(cur.regions).Region
+	return translator.Group{Region: region}.Resolve(cur.known).Region
 }
 
 func regionName(r string) string {

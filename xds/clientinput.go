@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // Everything an xDS client sends is untrusted: these bound what is kept of it. A real
@@ -47,6 +49,10 @@ func checkTypeURL(typeURL string) error {
 // cannot forge log lines or blow up /status.
 func clipText(s string, n int) string { return clipTextOf(s, n, 0) }
 
+// ClipText is clipText for the packages beside the ADS core (the reload guard's list of
+// removed names).
+func ClipText(s string, n int) string { return clipText(s, n) }
+
 // clipTextOf is clipText of s, which stands for a client text total bytes long already
 // cut to s (total 0: s is the whole text). The result is at most n bytes plus the marker.
 func clipTextOf(s string, n, total int) string {
@@ -69,4 +75,14 @@ func clipTextOf(s string, n, total int) string {
 		fmt.Fprintf(&b, "…[cut: %d bytes]", max(total, len(s)))
 	}
 	return b.String()
+}
+
+// clientText is client-sent free text made safe to log, store and show: a bounded
+// window redacted with r, then cut to n bytes (clipText). The window is wider than n, so
+// a secret the cut would split is matched whole first.
+func clientText(r redact.Redactor, s string, n int) string {
+	if len(s) <= redactWindow {
+		return clipText(r.Text(s), n)
+	}
+	return clipTextOf(r.Text(s[:redactWindow]), n, len(s))
 }

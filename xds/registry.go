@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
@@ -92,8 +92,8 @@ func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
 // reports whether this was the first time, with the group the node claims. A node that
 // claims another group than the stream's first node, or a region its certificate does
 // not allow, is an error: the caller ends the stream. The stream's status and events
-// carry the group resolved against regions (a bounded set), never the raw claim.
-func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool) (Event, translator.Group, bool, error) {
+// carry the group resolved against known (a bounded set), never the raw claim.
+func (r *registry) setNode(k streamKey, node *corev3.Node, known translator.Known) (Event, translator.Group, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]
@@ -114,7 +114,7 @@ func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool
 	st.known = true
 	st.claimed = g
 	st.status.NodeID = clipText(node.GetId(), MaxNodeIDLen)
-	st.status.Group = g.Resolve(regions).Key()
+	st.status.Group = g.Resolve(known).Key()
 	return st.event(), g, true, nil
 }
 
@@ -191,14 +191,14 @@ func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail 
 }
 
 // groups returns the node groups of the streams whose node is known, each resolved
-// against regions (Group.Resolve).
-func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
+// against known (Group.Resolve).
+func (r *registry) groups(known translator.Known) map[string]translator.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]translator.Group{}
 	for _, st := range r.streams {
 		if st.known {
-			g := st.claimed.Resolve(regions)
+			g := st.claimed.Resolve(known)
 			out[g.Key()] = g
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // breakerMaxBody bounds the /status body the breaker command reads: the engine bounds
@@ -82,7 +82,7 @@ func adminURL(addr string) (string, error) {
 }
 
 // fetchBreaker reads the breaker section of base's /status.
-func fetchBreaker(ctx context.Context, base string, timeout time.Duration) (*xds.BreakerStatus, error) {
+func fetchBreaker(ctx context.Context, base string, timeout time.Duration) (*admin.BreakerStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
@@ -96,7 +96,7 @@ func fetchBreaker(ctx context.Context, base string, timeout time.Duration) (*xds
 		}
 		return nil, fmt.Errorf("no poolpilot admin server at %s (is `poolpilot serve` running, with this --admin-address?): %w", base, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, breakerMaxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s/status: reading the answer: %w", base, err)
@@ -108,8 +108,8 @@ func fetchBreaker(ctx context.Context, base string, timeout time.Duration) (*xds
 		return nil, fmt.Errorf("%s/status: HTTP %d; is this a poolpilot admin address?", base, resp.StatusCode)
 	}
 	var st struct {
-		ModelVersion *string            `json:"modelVersion"`
-		Breaker      *xds.BreakerStatus `json:"breaker"`
+		ModelVersion *string              `json:"modelVersion"`
+		Breaker      *admin.BreakerStatus `json:"breaker"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil || st.ModelVersion == nil {
 		return nil, fmt.Errorf("%s/status is not poolpilot's status JSON; is this a poolpilot admin address?", base)

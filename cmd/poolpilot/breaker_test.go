@@ -16,6 +16,7 @@ import (
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 const breakerCmdModel = `backends:
@@ -59,14 +60,18 @@ func startBreakerAdmin(t *testing.T, eng *breaker.Engine) string {
 	if err := srv.Apply(m); err != nil {
 		t.Fatal(err)
 	}
-	opts := xds.AdminOptions{Server: srv, Logger: log}
+	opts := admin.Options{Server: srv, Logger: log}
 	if eng != nil {
-		if err := eng.SetRules(breaker.RulesFromModel(m, nil)); err != nil {
+		rules, err := breaker.RulesFromModel(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.SetRules(rules); err != nil {
 			t.Fatal(err)
 		}
 		opts.Breaker = eng
 	}
-	hs := httptest.NewServer(xds.NewAdmin(opts).Handler())
+	hs := httptest.NewServer(admin.New(opts).Handler())
 	t.Cleanup(hs.Close)
 	return strings.TrimPrefix(hs.URL, "http://")
 }
@@ -124,7 +129,7 @@ func TestBreakerCommand(t *testing.T) {
 	}
 
 	out, errOut, code = runCLI(t, "breaker", "--admin-address", "http://"+addr, "-o", "json")
-	var st xds.BreakerStatus
+	var st admin.BreakerStatus
 	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("-o json: exit %d, %s\n%s", code, errOut, out)
 	}
@@ -141,9 +146,9 @@ func TestBreakerCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := lis.Addr().String()
-	lis.Close()
+	_ = lis.Close()
 
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello\n") }))
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello\n") }))
 	t.Cleanup(other.Close)
 	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		chunk := []byte(strings.Repeat(" ", 1<<20))

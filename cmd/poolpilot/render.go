@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/spf13/cobra"
 
 	"github.com/poolpilot/poolpilot/model"

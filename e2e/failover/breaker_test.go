@@ -15,8 +15,8 @@ import (
 	"text/template"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -28,7 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/e2e/internal/harness"
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // The fleet breaker's scenarios. poolpilot asks every client for a load report each
@@ -110,10 +110,10 @@ func primaryFirst(f *fleet, count int, interval, trip time.Duration, scope strin
 
 // waitTrip polls /status until a trip of backend opened after since is open, and
 // returns it.
-func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) xds.BreakerTrip {
+func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) admin.BreakerTrip {
 	t.Helper()
-	var trip xds.BreakerTrip
-	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st xds.AdminStatus) bool {
+	var trip admin.BreakerTrip
+	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st admin.Status) bool {
 		for _, o := range openTrips(st) {
 			if o.Backend == backend && o.At.After(since) {
 				trip = o
@@ -299,10 +299,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx := t.Context()
 	// A node with an ADS stream, so that only the content of its reports is wrong.
-	forger := &core.Node{Id: "forger-sdc", Locality: &core.Locality{Region: sdc}, UserAgentName: "gRPC Go"}
+	forger := &corev3.Node{Id: "forger-sdc", Locality: &corev3.Locality{Region: sdc}, UserAgentName: "gRPC Go"}
 	ads, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -314,10 +314,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := func(cluster string, ok, failedN uint64) *lrsv3.LoadStatsRequest {
-		return &lrsv3.LoadStatsRequest{ClusterStats: []*endpoint.ClusterStats{{
+		return &lrsv3.LoadStatsRequest{ClusterStats: []*endpointv3.ClusterStats{{
 			ClusterName: cluster,
-			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{
-				Locality:                &core.Locality{Region: sdc, SubZone: primaryName},
+			UpstreamLocalityStats: []*endpointv3.UpstreamLocalityStats{{
+				Locality:                &corev3.Locality{Region: sdc, SubZone: primaryName},
 				TotalSuccessfulRequests: ok, TotalErrorRequests: failedN, TotalIssuedRequests: ok + failedN,
 			}},
 			LoadReportInterval: durationpb.New(lrsInterval),
@@ -326,10 +326,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 	huge := ^uint64(0) // -1 sent as a uint64
 	cases := []struct {
 		name string
-		node *core.Node
+		node *corev3.Node
 		msgs []*lrsv3.LoadStatsRequest
 	}{
-		{"no ADS stream", &core.Node{Id: "ghost", Locality: &core.Locality{Region: sdc}}, []*lrsv3.LoadStatsRequest{report(poolName, 0, 50)}},
+		{"no ADS stream", &corev3.Node{Id: "ghost", Locality: &corev3.Locality{Region: sdc}}, []*lrsv3.LoadStatsRequest{report(poolName, 0, 50)}},
 		{"unknown cluster", forger, []*lrsv3.LoadStatsRequest{report("forged-cluster", 0, 50)}},
 		{"negative count", forger, []*lrsv3.LoadStatsRequest{report(poolName, 0, huge)}},
 		{"huge count", forger, []*lrsv3.LoadStatsRequest{report(poolName, 0, 2_000_000)}},
@@ -350,7 +350,7 @@ func TestFleetBreakerBadReports(t *testing.T) {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
 		}
-		st.CloseSend()
+		_ = st.CloseSend()
 	}
 	// Every case is logged; then nothing is open, and the client is still served.
 	for _, re := range []string{`without an open ADS stream`, `does not serve`, `18446744073709551615 is more than 1000000`, `2000000 is more than 1000000`} {
@@ -411,7 +411,7 @@ func startAlternatingBackend(t *testing.T, name, region string) *alternating {
 	a := &alternating{backend: &harness.Backend{Name: name, Region: region, GRPCAddr: lis.Addr().String()}}
 	g := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(g, a)
-	go g.Serve(lis)
+	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	return a
 }
@@ -534,7 +534,7 @@ func TestFleetBreakerAllTrippedFailsFast(t *testing.T) {
 }
 
 // openTrips is /status's breaker.open: none when the server shows no breaker section.
-func openTrips(st xds.AdminStatus) []xds.BreakerTrip {
+func openTrips(st admin.Status) []admin.BreakerTrip {
 	if st.Breaker == nil {
 		return nil
 	}

@@ -72,3 +72,16 @@ func TestErrorReasonEnumIsTheList(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerScopeEnumIsTheList: the schema's scope enum is model.BreakerScopes.
+func TestBreakerScopeEnumIsTheList(t *testing.T) {
+	enum := mapType(scopeType).Enum
+	if len(enum) != len(model.BreakerScopes) {
+		t.Fatalf("enum %v, want %v", enum, model.BreakerScopes)
+	}
+	for i, sc := range model.BreakerScopes {
+		if enum[i] != string(sc) {
+			t.Errorf("enum[%d] = %v, want %s", i, enum[i], sc)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package xds
+package reload
 
 import (
 	"context"
@@ -32,8 +32,8 @@ type WatchOptions struct {
 	// re-established, and with up=false (and why) while the model directory is gone.
 	Health func(up bool, err error)
 
-	// ready, when set, is closed once the watch is in place (tests edit files after it).
-	ready chan struct{}
+	// Ready, when set, is closed once the watch is in place (tests edit files after it).
+	Ready chan struct{}
 }
 
 func (o WatchOptions) health(up bool, err error) {
@@ -88,7 +88,7 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", path, err)
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
@@ -102,8 +102,8 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 		}
 	}
 	opts.health(true, nil)
-	if opts.ready != nil {
-		close(opts.ready)
+	if opts.Ready != nil {
+		close(opts.Ready)
 	}
 	opts.Logger.Info("watching model for changes", "path", path, "dir", dir,
 		"debounce", opts.Debounce, "maxWait", opts.MaxWait)

@@ -1,4 +1,4 @@
-package xds
+package admin
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 
 // Fleet breaker metric names, documented in docs/operations.md.
 const (
-	metricBreakerRequests = "poolpilot_breaker_requests_total"
-	metricBreakerErrors   = "poolpilot_breaker_errors_total"
-	metricBreakerOpen     = "poolpilot_breaker_open"
-	metricBreakerTrips    = "poolpilot_breaker_trips_total"
+	MetricBreakerRequests = "poolpilot_breaker_requests_total"
+	MetricBreakerErrors   = "poolpilot_breaker_errors_total"
+	MetricBreakerOpen     = "poolpilot_breaker_open"
+	MetricBreakerTrips    = "poolpilot_breaker_trips_total"
 )
 
 // breakerCollector reads the engine at scrape time: one Stats call gives every series,
@@ -29,16 +29,16 @@ type breakerCollector struct {
 func newBreakerCollector(v BreakerView) *breakerCollector {
 	return &breakerCollector{
 		view: v,
-		requests: prometheus.NewDesc(metricBreakerRequests,
+		requests: prometheus.NewDesc(MetricBreakerRequests,
 			"Completed requests (succeeded + failed) to a backend reported by the proxies of a region to the fleet breaker, "+
 				"since the backend got its current rule.", []string{"backend", "region"}, nil),
-		errors: prometheus.NewDesc(metricBreakerErrors,
+		errors: prometheus.NewDesc(MetricBreakerErrors,
 			"Failed requests to a backend that count against its breaker rule, reported by the proxies of a region, "+
 				"since the backend got its current rule.", []string{"backend", "region"}, nil),
-		open: prometheus.NewDesc(metricBreakerOpen,
+		open: prometheus.NewDesc(MetricBreakerOpen,
 			"1 while the fleet breaker holds a backend out of rotation: for every proxy (scope fleet, region \"\") "+
 				"or for the proxies of region (scope region); else 0.", []string{"backend", "scope", "region"}, nil),
-		trips: prometheus.NewDesc(metricBreakerTrips,
+		trips: prometheus.NewDesc(MetricBreakerTrips,
 			"Trips of a backend's fleet breaker rule, fleet-wide (scope fleet, region \"\") or for one region (scope region), "+
 				"since the backend got its current rule.", []string{"backend", "scope", "region"}, nil),
 	}

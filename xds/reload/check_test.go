@@ -1,4 +1,4 @@
-package xds
+package reload_test
 
 import (
 	"errors"
@@ -6,12 +6,17 @@ import (
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 // TestReloadCheckRefusal: a model the Check hook refuses (serve's credentials guard) is
 // not applied: the reload fails with the hook's error and the served version stays.
 func TestReloadCheckRefusal(t *testing.T) {
-	s, _ := startServer(t, Options{})
+	s := xds.New(xds.Options{Logger: adstest.Logger(t), Translate: translator.Translate})
+	defer s.Close()
 	refuse := errors.New("the model has backend credentials and the xDS port is open")
 	calls := 0
 	check := func(*model.Model) error {
@@ -22,8 +27,12 @@ func TestReloadCheckRefusal(t *testing.T) {
 		return nil
 	}
 	variant := 0
-	load := func(string) (*model.Model, error) { variant++; return testModel(t, variant), nil }
-	r := NewServerReloader("model.yaml", s, ReloaderOptions{Load: load, Check: check, Logger: testLogger(t),
+	lookup := func(k string) (string, bool) { v, ok := adstest.Env[k]; return v, ok }
+	load := func(string) (*model.Model, error) {
+		variant++
+		return model.LoadBytes("model.yaml", []byte(adstest.Model(8000+variant, false)), model.WithLookupEnv(lookup))
+	}
+	r := reload.ForServer("model.yaml", s, reload.Options{Load: load, Check: check, Logger: adstest.Logger(t),
 		Now: func() time.Time { return time.Unix(0, 0) }})
 	if res := r.Reload("startup"); !res.OK {
 		t.Fatalf("first reload %+v; want applied", res)

@@ -1,4 +1,4 @@
-package xds
+package reload_test
 
 import (
 	"context"
@@ -11,54 +11,57 @@ import (
 	"testing"
 	"time"
 
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/internal/livetest"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 // TestLiveEditsReachClients edits the model under a running server in each way operators
 // and tools do, and a connected ADS client receives a new version every time.
 func TestLiveEditsReachClients(t *testing.T) {
-	t.Run("single file: plain write, rename-over, add and remove neighbours", func(t *testing.T) {
-		l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{file: "model.yaml", debounce: 50 * time.Millisecond})
-		a, r := l.subscribe("sdc-1", "swedencentral")
+	t.Run("single File: plain write, rename-over, add and remove neighbours", func(t *testing.T) {
+		l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8001, false)}, livetest.Options{File: "model.yaml", Debounce: 50 * time.Millisecond})
+		a, r := l.Subscribe("sdc-1", "swedencentral")
 
-		if err := os.WriteFile(l.path, []byte(liveModel(8002, false)), 0o600); err != nil {
+		if err := os.WriteFile(l.Path, []byte(adstest.Model(8002, false)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r = a.nextVersion(r.VersionInfo)
+		r = a.NextVersion(r.VersionInfo)
 
-		replaceFile(t, l.dir, "model.yaml", liveModel(8003, false))
-		r = a.nextVersion(r.VersionInfo)
+		adstest.ReplaceFile(t, l.Dir, "model.yaml", adstest.Model(8003, false))
+		r = a.NextVersion(r.VersionInfo)
 
 		// Another YAML file next to a single-file model is not part of it.
-		attempts := l.settle(200 * time.Millisecond)
-		liveWriteFile(t, l.dir, "unrelated.yaml", []byte("not: [a model"))
-		a.quiet(300 * time.Millisecond)
-		if got := l.reloader.Attempts(); got != attempts {
+		attempts := l.Settle(200 * time.Millisecond)
+		adstest.WriteFile(t, l.Dir, "unrelated.yaml", []byte("not: [a model"))
+		a.Quiet(300 * time.Millisecond)
+		if got := l.Reloader.Attempts(); got != attempts {
 			t.Errorf("writing a neighbour file caused %d reloads; want 0", got-attempts)
 		}
 
-		replaceFile(t, l.dir, "model.yaml", liveModel(8004, true))
-		a.nextVersion(r.VersionInfo)
-		if last, _ := l.reloader.Last(); !last.OK || last.Trigger != "file" {
+		adstest.ReplaceFile(t, l.Dir, "model.yaml", adstest.Model(8004, true))
+		a.NextVersion(r.VersionInfo)
+		if last, _ := l.Reloader.Last(); !last.OK || last.Trigger != "file" {
 			t.Errorf("last reload = %+v; want ok from a file change", last)
 		}
 	})
 
 	t.Run("directory: file added and removed", func(t *testing.T) {
-		l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
-		a, r := l.subscribe("sdc-1", "swedencentral")
+		l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8001, false)}, livetest.Options{Debounce: 50 * time.Millisecond})
+		a, r := l.Subscribe("sdc-1", "swedencentral")
 		extra := "backends:\n  - {name: extra, url: 'http://127.0.0.3:9000', region: swedencentral}\n" +
 			"apis:\n  - {name: extra-api, pathPrefix: /extra/, backend: extra}\n" +
 			"listeners:\n  - {name: extra, port: 10001, apis: [extra-api]}\n"
-		liveWriteFile(t, l.dir, "extra.yaml", []byte(extra))
-		r = a.nextVersion(r.VersionInfo)
-		if err := os.Remove(filepath.Join(l.dir, "extra.yaml")); err != nil {
+		adstest.WriteFile(t, l.Dir, "extra.yaml", []byte(extra))
+		r = a.NextVersion(r.VersionInfo)
+		if err := os.Remove(filepath.Join(l.Dir, "extra.yaml")); err != nil {
 			t.Fatal(err)
 		}
-		a.nextVersion(r.VersionInfo)
+		a.NextVersion(r.VersionInfo)
 	})
 
 	for _, file := range []string{"", "model.yaml"} {
@@ -67,13 +70,13 @@ func TestLiveEditsReachClients(t *testing.T) {
 			name = "ConfigMap ..data symlink swap, file model through ..data"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := startLive(t, nil, liveOptions{file: file, debounce: 50 * time.Millisecond,
-				setup: func(t *testing.T, dir string) { publishConfigMap(t, dir, "..2026_01", liveModel(8001, false)) }})
-			a, r := l.subscribe("nwe-1", "norwayeast")
-			publishConfigMap(t, l.dir, "..2026_02", liveModel(8002, true))
-			r = a.nextVersion(r.VersionInfo)
-			publishConfigMap(t, l.dir, "..2026_03", liveModel(8003, false))
-			a.nextVersion(r.VersionInfo)
+			l := livetest.Start(t, nil, livetest.Options{File: file, Debounce: 50 * time.Millisecond,
+				Setup: func(t *testing.T, dir string) { publishConfigMap(t, dir, "..2026_01", adstest.Model(8001, false)) }})
+			a, r := l.Subscribe("nwe-1", "norwayeast")
+			publishConfigMap(t, l.Dir, "..2026_02", adstest.Model(8002, true))
+			r = a.NextVersion(r.VersionInfo)
+			publishConfigMap(t, l.Dir, "..2026_03", adstest.Model(8003, false))
+			a.NextVersion(r.VersionInfo)
 		})
 	}
 }
@@ -87,7 +90,7 @@ func publishConfigMap(t *testing.T, dir, version, content string) {
 	if err := os.Mkdir(vdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	liveWriteFile(t, vdir, "model.yaml", []byte(content))
+	adstest.WriteFile(t, vdir, "model.yaml", []byte(content))
 	old, _ := os.Readlink(filepath.Join(dir, "..data"))
 	tmp := filepath.Join(dir, "..data_tmp")
 	if err := os.Symlink(version, tmp); err != nil {
@@ -113,32 +116,32 @@ func publishConfigMap(t *testing.T, dir, version, content string) {
 // counter rises by one) and the client receives one new version: the last write's.
 func TestBurstOfWritesIsOneReload(t *testing.T) {
 	const quiet = 400 * time.Millisecond
-	l := startLive(t, map[string]string{"model.yaml": liveModel(8000, false)}, liveOptions{file: "model.yaml", debounce: quiet, maxWait: 5 * time.Second})
-	a, r := l.subscribe("sdc-1", "swedencentral")
-	okBefore := l.reloads("ok")
+	l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8000, false)}, livetest.Options{File: "model.yaml", Debounce: quiet, MaxWait: 5 * time.Second})
+	a, r := l.Subscribe("sdc-1", "swedencentral")
+	okBefore := l.Reloads("ok")
 
 	start := time.Now()
 	for i := 1; i <= 10; i++ {
-		if err := os.WriteFile(l.path, []byte(liveModel(8000+i, false)), 0o600); err != nil {
+		if err := os.WriteFile(l.Path, []byte(adstest.Model(8000+i, false)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	burst := time.Since(start)
-	got := a.nextVersion(r.VersionInfo)
-	l.settle(2 * quiet)
+	got := a.NextVersion(r.VersionInfo)
+	l.Settle(2 * quiet)
 	if burst >= quiet {
 		t.Skipf("the writes took %v, longer than the %v quiet period: the machine is too slow to assert one reload", burst, quiet)
 	}
-	if n := l.reloads("ok") - okBefore; n != 1 {
+	if n := l.Reloads("ok") - okBefore; n != 1 {
 		t.Errorf("10 writes in %v made %v reloads; want 1", burst, n)
 	}
-	if errs := l.reloads("error"); errs != 0 {
+	if errs := l.Reloads("error"); errs != 0 {
 		t.Errorf("%v reloads failed; a burst must be read once it is complete", errs)
 	}
-	a.quiet(2 * quiet)
+	a.Quiet(2 * quiet)
 	// The one version served is the final content's: port 8010.
-	if st := l.status(); st.LastReload == nil || !st.LastReload.OK {
+	if st := l.Status(); st.LastReload == nil || !st.LastReload.OK {
 		t.Fatalf("last reload %+v", st.LastReload)
 	}
 	if ports := claPorts(t, got); !reflect.DeepEqual(ports, []uint32{8010}) {
@@ -151,7 +154,7 @@ func claPorts(t *testing.T, r *discovery.DiscoveryResponse) []uint32 {
 	t.Helper()
 	var ports []uint32
 	for _, a := range r.GetResources() {
-		la := &endpoint.ClusterLoadAssignment{}
+		la := &endpointv3.ClusterLoadAssignment{}
 		if err := a.UnmarshalTo(la); err != nil {
 			t.Fatal(err)
 		}
@@ -169,10 +172,10 @@ func claPorts(t *testing.T, r *discovery.DiscoveryResponse) []uint32 {
 // reloads instead of ending the process, and the result says it came from a signal.
 func TestReloadOnSIGHUP(t *testing.T) {
 	loads := make(chan struct{}, 4)
-	r := NewReloader("in-memory", func(string) (*model.Model, error) {
+	r := reload.New("in-memory", func(string) (*model.Model, error) {
 		loads <- struct{}{}
 		return &model.Model{}, nil
-	}, func(*model.Model) error { return nil }, ReloaderOptions{Logger: testLogger(t)})
+	}, func(*model.Model) error { return nil }, reload.Options{Logger: adstest.Logger(t)})
 	run := r.ListenSignals(syscall.SIGHUP)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package xds
+package reload_test
 
 import (
 	"html"
@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/poolpilot/poolpilot/xds/admin"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/internal/livetest"
 )
 
 // badModels are the files of testdata/bad, each added to a good model directory as
@@ -49,10 +53,10 @@ var fileLine = regexp.MustCompile(`\.yaml:\d+: `)
 // file:line, the HTML page shows it too, and the reload-failure counter rises by exactly
 // one. Repairing the model makes the reload succeed again with the same version.
 func TestBadModelsChangeNothing(t *testing.T) {
-	good := liveModel(8001, false)
-	l := startLive(t, map[string]string{"model.yaml": good}, liveOptions{debounce: 50 * time.Millisecond})
-	a, first := l.subscribe("sdc-1", "swedencentral")
-	goodVersion := l.status().ModelVersion
+	good := adstest.Model(8001, false)
+	l := livetest.Start(t, map[string]string{"model.yaml": good}, livetest.Options{Debounce: 50 * time.Millisecond})
+	a, first := l.Subscribe("sdc-1", "swedencentral")
+	goodVersion := l.Status().ModelVersion
 	if goodVersion == "" {
 		t.Fatal("no model version after startup")
 	}
@@ -71,23 +75,23 @@ func TestBadModelsChangeNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		cases = append(cases, badCase{
-			name: b.file, want: l.dir + "/" + b.want, needLine: true,
-			break_: func(t *testing.T) { replaceFile(t, l.dir, "bad.yaml", string(data)) },
-			repair: func(t *testing.T) { removeFile(t, filepath.Join(l.dir, "bad.yaml")) },
+			name: b.file, want: l.Dir + "/" + b.want, needLine: true,
+			break_: func(t *testing.T) { adstest.ReplaceFile(t, l.Dir, "bad.yaml", string(data)) },
+			repair: func(t *testing.T) { removeFile(t, filepath.Join(l.Dir, "bad.yaml")) },
 		})
 	}
 	// Cut in the middle of the pools section: the API then names a pool that is gone.
 	truncated := good[:strings.Index(good, "    services:")]
 	cases = append(cases,
 		badCase{
-			name: "truncated file", want: l.dir + "/model.yaml:", needLine: true,
-			break_: func(t *testing.T) { replaceFile(t, l.dir, "model.yaml", truncated) },
-			repair: func(t *testing.T) { replaceFile(t, l.dir, "model.yaml", good) },
+			name: "truncated file", want: l.Dir + "/model.yaml:", needLine: true,
+			break_: func(t *testing.T) { adstest.ReplaceFile(t, l.Dir, "model.yaml", truncated) },
+			repair: func(t *testing.T) { adstest.ReplaceFile(t, l.Dir, "model.yaml", good) },
 		},
 		badCase{
-			name: "removed file", want: l.dir + ": no *.yaml or *.yml model files in this directory",
-			break_: func(t *testing.T) { removeFile(t, filepath.Join(l.dir, "model.yaml")) },
-			repair: func(t *testing.T) { replaceFile(t, l.dir, "model.yaml", good) },
+			name: "removed file", want: l.Dir + ": no *.yaml or *.yml model files in this directory",
+			break_: func(t *testing.T) { removeFile(t, filepath.Join(l.Dir, "model.yaml")) },
+			repair: func(t *testing.T) { adstest.ReplaceFile(t, l.Dir, "model.yaml", good) },
 		},
 	)
 	if len(cases) < 20 {
@@ -96,14 +100,14 @@ func TestBadModelsChangeNothing(t *testing.T) {
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n := l.settle(150 * time.Millisecond)
-			fams := l.scrape()
-			errBefore := metricValue(fams, metricReloads, map[string]string{"result": "error"})
-			okBefore := metricValue(fams, metricReloads, map[string]string{"result": "ok"})
+			n := l.Settle(150 * time.Millisecond)
+			fams := l.Scrape()
+			errBefore := adstest.MetricValue(fams, admin.MetricReloads, map[string]string{"result": "error"})
+			okBefore := adstest.MetricValue(fams, admin.MetricReloads, map[string]string{"result": "ok"})
 
 			c.break_(t)
-			l.waitAttempts(n + 1)
-			st := l.status()
+			l.WaitAttempts(n + 1)
+			st := l.Status()
 			if st.LastReload == nil || st.LastReload.OK {
 				t.Fatalf("last reload = %+v; want a failure", st.LastReload)
 			}
@@ -119,35 +123,35 @@ func TestBadModelsChangeNothing(t *testing.T) {
 			if c.needLine && !fileLine.MatchString(st.LastReload.Errors[i]) {
 				t.Errorf("error %q has no file:line", st.LastReload.Errors[i])
 			}
-			code, page := l.get("/")
+			code, page := l.Get("/")
 			if code != http.StatusOK || !strings.Contains(html.UnescapeString(page), st.LastReload.Errors[i]) {
 				t.Errorf("the HTML page (%d) does not show the error %q", code, st.LastReload.Errors[i])
 			}
-			fams = l.scrape()
-			if got := metricValue(fams, metricReloads, map[string]string{"result": "error"}); got != errBefore+1 {
+			fams = l.Scrape()
+			if got := adstest.MetricValue(fams, admin.MetricReloads, map[string]string{"result": "error"}); got != errBefore+1 {
 				t.Errorf("reload errors went from %v to %v; want +1", errBefore, got)
 			}
-			if got := metricValue(fams, metricReloads, map[string]string{"result": "ok"}); got != okBefore {
+			if got := adstest.MetricValue(fams, admin.MetricReloads, map[string]string{"result": "ok"}); got != okBefore {
 				t.Errorf("reload ok went from %v to %v; want unchanged", okBefore, got)
 			}
-			if v := metricValue(fams, metricLastReloadOK, nil); v != 0 {
-				t.Errorf("%s = %v; want 0", metricLastReloadOK, v)
+			if v := adstest.MetricValue(fams, admin.MetricLastReloadOK, nil); v != 0 {
+				t.Errorf("%s = %v; want 0", admin.MetricLastReloadOK, v)
 			}
-			if v := metricValue(fams, metricModelErrors, nil); v < 1 {
-				t.Errorf("%s = %v; want at least 1", metricModelErrors, v)
+			if v := adstest.MetricValue(fams, admin.MetricModelErrors, nil); v < 1 {
+				t.Errorf("%s = %v; want at least 1", admin.MetricModelErrors, v)
 			}
-			a.quiet(200 * time.Millisecond)
+			a.Quiet(200 * time.Millisecond)
 
 			c.repair(t)
-			l.waitAttempts(n + 2)
-			st = l.status()
+			l.WaitAttempts(n + 2)
+			st = l.Status()
 			if !st.LastReload.OK || st.ModelVersion != goodVersion {
 				t.Fatalf("after repair: last reload %+v, version %q; want ok with %q", st.LastReload, st.ModelVersion, goodVersion)
 			}
 		})
 	}
 	// The same model again is the same version: the client never saw a change.
-	a.quiet(200 * time.Millisecond)
+	a.Quiet(200 * time.Millisecond)
 	if first.VersionInfo == "" {
 		t.Error("first response had no version")
 	}
@@ -156,21 +160,21 @@ func TestBadModelsChangeNothing(t *testing.T) {
 // TestRemovedSingleFile: removing a single-file model keeps serving it; writing it back
 // (an editor's delete-and-recreate) recovers.
 func TestRemovedSingleFile(t *testing.T) {
-	good := liveModel(8001, false)
-	l := startLive(t, map[string]string{"model.yaml": good}, liveOptions{file: "model.yaml", debounce: 50 * time.Millisecond})
-	a, _ := l.subscribe("nwe-1", "norwayeast")
-	n := l.settle(150 * time.Millisecond)
-	removeFile(t, l.path)
-	l.waitAttempts(n + 1)
-	st := l.status()
-	want := l.path + ": cannot read model: no such file"
+	good := adstest.Model(8001, false)
+	l := livetest.Start(t, map[string]string{"model.yaml": good}, livetest.Options{File: "model.yaml", Debounce: 50 * time.Millisecond})
+	a, _ := l.Subscribe("nwe-1", "norwayeast")
+	n := l.Settle(150 * time.Millisecond)
+	removeFile(t, l.Path)
+	l.WaitAttempts(n + 1)
+	st := l.Status()
+	want := l.Path + ": cannot read model: no such file"
 	if st.LastReload.OK || !slices.Contains(st.LastReload.Errors, want) {
 		t.Fatalf("last reload %+v; want the error %q", st.LastReload, want)
 	}
-	a.quiet(200 * time.Millisecond)
-	liveWriteFile(t, l.dir, "model.yaml", []byte(good))
+	a.Quiet(200 * time.Millisecond)
+	adstest.WriteFile(t, l.Dir, "model.yaml", []byte(good))
 	deadline := time.Now().Add(10 * time.Second)
-	for last, _ := l.reloader.Last(); !last.OK; last, _ = l.reloader.Last() {
+	for last, _ := l.Reloader.Last(); !last.OK; last, _ = l.Reloader.Last() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the recreated model was not reloaded within 10s: %+v", last)
 		}

@@ -1,4 +1,4 @@
-package xds
+package admin
 
 import (
 	"context"
@@ -7,18 +7,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"golang.org/x/net/netutil"
+
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
-// AdminOptions configure the admin HTTP server. Server is required; the rest optional.
-type AdminOptions struct {
-	Server *Server
+// Options configure the admin HTTP server. Server is required; the rest optional.
+type Options struct {
+	Server *xds.Server
 	// Reloader, when set, supplies the last reload result and the model behind the pool
 	// table; without it /status shows the server's own apply state only.
-	Reloader *Reloader
+	Reloader *reload.Reloader
 	// Metrics, when set, is served on /metrics.
 	Metrics *Metrics
 	// Breaker, when set, adds the fleet breaker's table to /status and /, and its series
@@ -30,56 +32,49 @@ type AdminOptions struct {
 	Logger *slog.Logger
 }
 
-// Admin is the admin HTTP server: /healthz, /readyz, /metrics, /status (JSON) and /
-// (HTML). It binds wherever it is told; serve binds 127.0.0.1 unless configured otherwise,
-// as nothing here is authenticated.
-type Admin struct {
-	opts AdminOptions
-	mux  *http.ServeMux
+// Server is the admin HTTP server: the endpoints of the route table (routes.go). It binds
+// wherever it is told; serve binds 127.0.0.1 unless configured otherwise, as nothing here
+// is authenticated.
+type Server struct {
+	opts  Options
+	mux   *http.ServeMux
+	paths []string // served, in the table's order
 }
 
-// NewAdmin builds the admin handlers.
-func NewAdmin(opts AdminOptions) *Admin {
+// New builds the admin handlers.
+func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	opts.Breaker = breakerOrNil(opts.Breaker)
-	a := &Admin{opts: opts, mux: http.NewServeMux()}
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.HandleFunc("GET /status", a.statusJSON)
-	a.mux.HandleFunc("GET /{$}", a.statusHTML)
-	if opts.Metrics != nil {
-		if opts.Breaker != nil {
-			if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
-				opts.Logger.Error("breaker metrics not registered", "error", err)
-			}
+	a := &Server{opts: opts, mux: http.NewServeMux()}
+	if opts.Metrics != nil && opts.Breaker != nil {
+		if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
+			opts.Logger.Error("breaker metrics not registered", "error", err)
 		}
-		a.mux.Handle("GET /metrics", opts.Metrics.Handler())
 	}
-	if opts.Pprof {
-		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, r := range routes {
+		if h := r.handler(a); h != nil {
+			a.mux.Handle(r.pattern, h)
+			a.paths = append(a.paths, r.Path)
+		}
 	}
 	return a
 }
 
 // Handler is the admin mux, for tests and embedding.
-func (a *Admin) Handler() http.Handler { return a.mux }
+func (a *Server) Handler() http.Handler { return a.mux }
 
-// AdminShutdownTimeout bounds how long Serve waits for in-flight admin requests.
-const AdminShutdownTimeout = 2 * time.Second
+// ShutdownTimeout bounds how long Serve waits for in-flight admin requests.
+const ShutdownTimeout = 2 * time.Second
 
 // Admin server limits. Each admin connection is a file descriptor the process shares
 // with the xDS port: without a cap, a few hundred idle keep-alive connections exhaust a
 // low descriptor limit and nodes cannot connect. docs/operations.md has the budget.
 const (
-	// AdminMaxConns is how many admin connections are open at once; more wait in the
+	// MaxConns is how many admin connections are open at once; more wait in the
 	// kernel's accept queue.
-	AdminMaxConns = 64
+	MaxConns = 64
 	// adminReadTimeout bounds reading a request (headers and body); the admin API takes
 	// no body.
 	adminReadTimeout = 10 * time.Second
@@ -91,10 +86,10 @@ const (
 )
 
 // Serve serves the admin endpoints on lis until ctx ends, then shuts down, waiting at
-// most AdminShutdownTimeout for in-flight requests, and returns nil. It accepts at most
-// AdminMaxConns connections at once.
-func (a *Admin) Serve(ctx context.Context, lis net.Listener) error {
-	lis = netutil.LimitListener(lis, AdminMaxConns)
+// most ShutdownTimeout for in-flight requests, and returns nil. It accepts at most
+// MaxConns connections at once.
+func (a *Server) Serve(ctx context.Context, lis net.Listener) error {
+	lis = netutil.LimitListener(lis, MaxConns)
 	hs := &http.Server{
 		Handler:           a.mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -111,10 +106,10 @@ func (a *Admin) Serve(ctx context.Context, lis net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), AdminShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
+		_ = hs.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -122,13 +117,13 @@ func (a *Admin) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // ready: a good model is loaded and its snapshots are set.
-func (a *Admin) ready() (bool, string) {
+func (a *Server) ready() (bool, string) {
 	if a.opts.Reloader != nil && !a.opts.Reloader.Ready() {
 		return false, "no good model loaded yet"
 	}
@@ -138,16 +133,16 @@ func (a *Admin) ready() (bool, string) {
 	return true, "ready"
 }
 
-func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	ok, why := a.ready()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	w.Write([]byte(why + "\n"))
+	_, _ = w.Write([]byte(why + "\n"))
 }
 
-func (a *Admin) statusJSON(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) statusJSON(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

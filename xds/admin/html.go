@@ -1,9 +1,11 @@
-package xds
+package admin
 
 import (
 	"bytes"
 	"html/template"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +27,7 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 	},
-	"typesOf":  sortedKeys[TypeView],
+	"typesOf":  func(m map[string]TypeView) []string { return slices.Sorted(maps.Keys(m)) },
 	"headRows": func(rows []BreakerRow) []BreakerRow { return rows[:min(len(rows), adminBreakerHTMLRows)] },
 	"moreRows": func(rows []BreakerRow) int { return max(len(rows)-adminBreakerHTMLRows, 0) },
 	"num":      func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
@@ -109,7 +111,7 @@ code{font-size:90%}
 // with a rule × at most 64 reporting regions), but a page of thousands of rows helps no one.
 const adminBreakerHTMLRows = 500
 
-func (a *Admin) statusHTML(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) statusHTML(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer
 	if err := statusPage.Execute(&buf, a.Status()); err != nil {
 		a.opts.Logger.Error("render status page", "error", err)
@@ -117,5 +119,5 @@ func (a *Admin) statusHTML(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(buf.Bytes())
+	_, _ = w.Write(buf.Bytes())
 }

@@ -1,10 +1,13 @@
-package xds
+package reload
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds"
 )
 
 // A reload that would remove most of what the fleet serves is far more often a save cut
@@ -25,7 +28,7 @@ type ShrinkError struct {
 func (e *ShrinkError) Error() string {
 	return fmt.Sprintf("reload refused: the model has %d of the %d %s being served (fewer than half; missing: %s); "+
 		"if this is intended, restart serve with this model or run it with --allow-shrink",
-		e.Reloaded, e.Served, e.What, clipText(strings.Join(e.Removed, ", "), 512))
+		e.Reloaded, e.Served, e.What, xds.ClipText(strings.Join(e.Removed, ", "), 512))
 }
 
 // checkShrink refuses next if it removes more than half of cur's listeners or APIs.
@@ -51,7 +54,7 @@ func shrunk(what string, cur, next map[string]bool) error {
 	if 2*len(next) >= len(cur) {
 		return nil
 	}
-	return &ShrinkError{What: what, Served: len(cur), Reloaded: len(next), Removed: sortedKeys(setOf(removed))}
+	return &ShrinkError{What: what, Served: len(cur), Reloaded: len(next), Removed: slices.Sorted(maps.Keys(setOf(removed)))}
 }
 
 func listenerName(l *model.Listener) string { return l.Name }

@@ -1,4 +1,4 @@
-package xds
+package reload
 
 import (
 	"context"
@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds"
 )
 
-// ReloadResult is the outcome of one reload attempt, as shown in /status.
-type ReloadResult struct {
+// Result is the outcome of one reload attempt, as shown in /status.
+type Result struct {
 	OK bool `json:"ok"`
 	// Time is when the attempt finished.
 	Time time.Time `json:"time"`
@@ -36,20 +37,20 @@ type ReloadResult struct {
 type LoadFunc func(path string) (*model.Model, error)
 
 // ApplyFunc makes m the served configuration atomically, or changes nothing and returns
-// an error (Server.Apply).
+// an error (xds.Server.Apply).
 type ApplyFunc func(m *model.Model) error
 
-// ReloaderOptions are the optional parts of a Reloader.
-type ReloaderOptions struct {
-	// Version names the configuration just applied. NewServerReloader sets it to the
-	// server's content-hash version (Server.Version), the one /status and the metrics
-	// show; a bare NewReloader without it records no version.
+// Options are the optional parts of a Reloader.
+type Options struct {
+	// Version names the configuration just applied. ForServer sets it to the
+	// server's content-hash version (xds.Server.Version), the one /status and the metrics
+	// show; a bare New without it records no version.
 	Version func() string
-	// Load replaces model.Load in NewServerReloader (serve's embedded model).
+	// Load replaces model.Load in ForServer (serve's embedded model).
 	Load LoadFunc
-	// Metrics, when set, records every attempt.
-	Metrics *Metrics
-	Logger  *slog.Logger
+	// Observer, when set, records every attempt and the watch's state (admin.Metrics).
+	Observer Observer
+	Logger   *slog.Logger
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
 	// Check, when set, must accept a loaded model before it is applied (serve's refusal
@@ -60,6 +61,18 @@ type ReloaderOptions struct {
 	AllowShrink bool
 }
 
+// Observer hears every reload attempt and every change of the model watch's state.
+// A nil Options.Observer records nothing.
+type Observer interface {
+	ObserveReload(Result)
+	ObserveWatch(up bool)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveReload(Result) {}
+func (nopObserver) ObserveWatch(bool)    {}
+
 // Reloader loads the model from disk and applies it, keeping the last good model when a
 // load or apply fails. Reloads are serialized: a file change and a SIGHUP arriving
 // together run one after the other, never interleaved.
@@ -67,13 +80,13 @@ type Reloader struct {
 	path  string
 	load  LoadFunc
 	apply ApplyFunc
-	opts  ReloaderOptions
+	opts  Options
 
 	reloadMu sync.Mutex // held for a whole Load → Apply
 
 	mu       sync.RWMutex
-	last     ReloadResult
-	lastGood ReloadResult
+	last     Result
+	lastGood Result
 	current  *model.Model
 	attempts int
 	watch    *WatchHealth // nil until Watch starts
@@ -89,8 +102,8 @@ type WatchHealth struct {
 	Restored int `json:"restored"`
 }
 
-// NewReloader returns a Reloader for the model at path. Nothing is loaded until Reload.
-func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptions) *Reloader {
+// New returns a Reloader for the model at path. Nothing is loaded until Reload.
+func New(path string, load LoadFunc, apply ApplyFunc, opts Options) *Reloader {
 	if opts.Version == nil {
 		opts.Version = func() string { return "" }
 	}
@@ -100,30 +113,33 @@ func NewReloader(path string, load LoadFunc, apply ApplyFunc, opts ReloaderOptio
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	return &Reloader{path: path, load: load, apply: apply, opts: opts}
 }
 
-// NewServerReloader is a Reloader that loads with opts.Load (default: model.Load plus
+// ForServer is a Reloader that loads with opts.Load (default: model.Load plus
 // loadOpts) and applies to srv, naming each model by the server's content-hash version.
-func NewServerReloader(path string, srv *Server, opts ReloaderOptions, loadOpts ...model.Option) *Reloader {
+func ForServer(path string, srv *xds.Server, opts Options, loadOpts ...model.Option) *Reloader {
 	opts.Version = srv.Version
 	load := opts.Load
 	if load == nil {
 		load = func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
 	}
-	return NewReloader(path, load, srv.Apply, opts)
+	return New(path, load, srv.Apply, opts)
 }
 
 // Adopt records m, which the caller has already applied (serve's startup load), as the
 // served model, so /status and /readyz reflect it before the first reload.
-func (r *Reloader) Adopt(m *model.Model, trigger string) ReloadResult {
+func (r *Reloader) Adopt(m *model.Model, trigger string) Result {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	res := ReloadResult{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version()}
+	res := Result{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version()}
 	r.mu.Lock()
 	r.current, r.last, r.lastGood = m, res, res
 	r.mu.Unlock()
-	r.opts.Metrics.ObserveReload(res)
+	r.opts.Observer.ObserveReload(res)
 	return res
 }
 
@@ -133,12 +149,12 @@ func (r *Reloader) Path() string { return r.path }
 // Reload loads the model and applies it. On any failure the served configuration is
 // unchanged and the errors are logged (each with its file:line) and recorded until a
 // good model arrives.
-func (r *Reloader) Reload(trigger string) ReloadResult {
+func (r *Reloader) Reload(trigger string) Result {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 
 	m, err := r.loadAndApply()
-	res := ReloadResult{OK: err == nil, Trigger: trigger, Time: r.opts.Now()}
+	res := Result{OK: err == nil, Trigger: trigger, Time: r.opts.Now()}
 	log := r.opts.Logger.With("path", r.path, "trigger", trigger)
 
 	r.mu.Lock()
@@ -155,7 +171,7 @@ func (r *Reloader) Reload(trigger string) ReloadResult {
 	r.last = res
 	r.mu.Unlock()
 
-	r.opts.Metrics.ObserveReload(res)
+	r.opts.Observer.ObserveReload(res)
 	if res.OK {
 		log.Info("model reloaded", "version", res.Version)
 		return res
@@ -201,7 +217,7 @@ func (r *Reloader) loadAndApply() (*model.Model, error) {
 }
 
 // Last is the most recent attempt; LastGood the most recent applied one (zero if none).
-func (r *Reloader) Last() (last, lastGood ReloadResult) {
+func (r *Reloader) Last() (last, lastGood Result) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.last, r.lastGood
@@ -263,7 +279,7 @@ func (r *Reloader) setWatchHealth(up bool, err error) {
 	}
 	r.watch = h
 	r.mu.Unlock()
-	r.opts.Metrics.ObserveWatch(up)
+	r.opts.Observer.ObserveWatch(up)
 }
 
 // Watching is the model watch's state; nil when no watch runs.

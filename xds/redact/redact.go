@@ -1,4 +1,6 @@
-package xds
+// Package redact hides the served model's secret values in free text: the NACK details
+// the ADS core logs and keeps, and every error and warning the admin endpoints show.
+package redact
 
 import (
 	"encoding/json"
@@ -10,11 +12,11 @@ import (
 	"github.com/poolpilot/poolpilot/model"
 )
 
-// redactor replaces the served model's secret values in free text (an Envoy NACK can
+// Redactor replaces the served model's secret values in free text (an Envoy NACK can
 // quote the resource it rejected, endpoint metadata included), in every form a client is
 // likely to quote them: raw, escaped as Go (%q), JSON and C / protobuf text format
 // (octal escapes, as Envoy prints a proto) do, and cut short.
-type redactor struct {
+type Redactor struct {
 	// patterns are the escaped forms of every secret, longest first, so a value
 	// containing another is replaced whole.
 	patterns []string
@@ -24,15 +26,17 @@ const (
 	// minRedactLen skips values so short that replacing them would shred ordinary text;
 	// such a value is no real credential.
 	minRedactLen = 4
-	// minRedactPrefix: a run of at least this many bytes of a secret's form is redacted
+	// MinPrefix: a run of at least this many bytes of a secret's form is redacted
 	// even when the rest is missing (a client that truncated its message), so at most
-	// minRedactPrefix-1 bytes of a secret can remain where a quote was cut.
-	minRedactPrefix = 8
-	redactedMark    = "[redacted]"
+	// MinPrefix-1 bytes of a secret can remain where a quote was cut.
+	MinPrefix = 8
+	// Mark replaces each redacted run.
+	Mark = "[redacted]"
 )
 
-func newRedactor(m *model.Model) redactor {
-	var r redactor
+// New builds the redactor of m's credential values; a nil model redacts nothing.
+func New(m *model.Model) Redactor {
+	var r Redactor
 	if m == nil {
 		return r
 	}
@@ -46,7 +50,7 @@ func newRedactor(m *model.Model) redactor {
 			if len(v) < minRedactLen {
 				continue
 			}
-			for _, f := range secretForms(v) {
+			for _, f := range Forms(v) {
 				if len(f) >= minRedactLen && !seen[f] {
 					seen[f] = true
 					r.patterns = append(r.patterns, f)
@@ -58,10 +62,10 @@ func newRedactor(m *model.Model) redactor {
 	return r
 }
 
-// secretForms are the ways v can appear in a client's text.
-func secretForms(v string) []string {
+// Forms are the ways v can appear in a client's text.
+func Forms(v string) []string {
 	unquote := func(q string) string { return q[1 : len(q)-1] }
-	forms := []string{v, unquote(strconv.Quote(v)), unquote(strconv.QuoteToASCII(v)), cEscape(v)}
+	forms := []string{v, unquote(strconv.Quote(v)), unquote(strconv.QuoteToASCII(v)), CEscape(v)}
 	if j, err := json.Marshal(v); err == nil {
 		forms = append(forms, unquote(string(j)))
 	}
@@ -72,13 +76,13 @@ func secretForms(v string) []string {
 		forms = append(forms, unquote(strings.TrimSuffix(b.String(), "\n")))
 	}
 	// The same, escaped twice: a message quoting a message (a JSON log line in a NACK).
-	forms = append(forms, unquote(strconv.Quote(unquote(strconv.Quote(v)))), cEscape(cEscape(v)))
+	forms = append(forms, unquote(strconv.Quote(unquote(strconv.Quote(v)))), CEscape(CEscape(v)))
 	return forms
 }
 
-// cEscape escapes s as C and protobuf's text format do (absl::CEscape, used by Envoy's
+// CEscape escapes s as C and protobuf's text format do (absl::CEscape, used by Envoy's
 // proto printing): \n \r \t \" \' \\, other bytes outside printable ASCII as \ooo.
-func cEscape(s string) string {
+func CEscape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -103,8 +107,8 @@ func cEscape(s string) string {
 	return b.String()
 }
 
-// text replaces every form of every secret in s, whole or cut (minRedactPrefix).
-func (r redactor) text(s string) string {
+// Text replaces every form of every secret in s, whole or cut (MinPrefix).
+func (r Redactor) Text(s string) string {
 	for _, p := range r.patterns {
 		s = redactPattern(s, p)
 	}
@@ -112,9 +116,9 @@ func (r redactor) text(s string) string {
 }
 
 // redactPattern replaces each run of s that matches p from its start for at least
-// min(len(p), minRedactPrefix) bytes.
+// min(len(p), MinPrefix) bytes.
 func redactPattern(s, p string) string {
-	key := p[:min(len(p), minRedactPrefix)]
+	key := p[:min(len(p), MinPrefix)]
 	if !strings.Contains(s, key) {
 		return s
 	}
@@ -130,28 +134,19 @@ func redactPattern(s, p string) string {
 			j++
 		}
 		b.WriteString(s[:i])
-		b.WriteString(redactedMark)
+		b.WriteString(Mark)
 		s = s[i+j:]
 	}
 }
 
-func (r redactor) lines(in []string) []string {
+// Lines is Text of each line; an empty slice is returned as is.
+func (r Redactor) Lines(in []string) []string {
 	if len(in) == 0 {
 		return in
 	}
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = r.text(s)
+		out[i] = r.Text(s)
 	}
 	return out
-}
-
-// clientText is client-sent free text made safe to log, store and show: a bounded
-// window redacted, then cut to n bytes (clipText). The window is wider than n, so a
-// secret the cut would split is matched whole first.
-func (r redactor) clientText(s string, n int) string {
-	if len(s) <= redactWindow {
-		return clipText(r.text(s), n)
-	}
-	return clipTextOf(r.text(s[:redactWindow]), n, len(s))
 }

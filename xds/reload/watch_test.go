@@ -1,4 +1,4 @@
-package xds
+package reload
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 func TestNextWait(t *testing.T) {
@@ -63,7 +65,7 @@ func TestDebounce(t *testing.T) {
 	kicks <- struct{}{}
 	waitFire(t, fires)
 
-	// maxWait: kicks every 50 ms for longer than maxWait must not starve the fire.
+	// MaxWait: kicks every 50 ms for longer than maxWait must not starve the fire.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	kicks2 := make(chan struct{})
@@ -95,7 +97,7 @@ func waitFire(t *testing.T, fires <-chan struct{}) {
 
 func TestWatchTargetFilters(t *testing.T) {
 	dir := t.TempDir()
-	file := liveWriteFile(t, dir, "model.yaml", []byte("x: 1\n"))
+	file := adstest.WriteFile(t, dir, "model.yaml", []byte("x: 1\n"))
 	ev := func(name string, op fsnotify.Op) fsnotify.Event {
 		return fsnotify.Event{Name: filepath.Join(dir, name), Op: op}
 	}

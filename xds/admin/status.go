@@ -1,4 +1,4 @@
-package xds
+package admin
 
 import (
 	"slices"
@@ -7,22 +7,24 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
-// AdminStatus is what /status returns and / renders. It names backends, never their
+// Status is what /status returns and / renders. It names backends, never their
 // credentials; every free text (errors, NACK details) passes through the redactor of the
 // served model's secret values first.
-type AdminStatus struct {
+type Status struct {
 	Ready     bool   `json:"ready"`
 	ModelPath string `json:"modelPath,omitempty"`
 	// ModelVersion is the version being served ("" before the first good model).
 	ModelVersion string    `json:"modelVersion"`
 	AppliedAt    time.Time `json:"appliedAt,omitzero"`
 	// LastReload is the latest reload attempt; LastGoodReload the latest applied one.
-	LastReload     *ReloadResult `json:"lastReload,omitempty"`
-	LastGoodReload *ReloadResult `json:"lastGoodReload,omitempty"`
+	LastReload     *reload.Result `json:"lastReload,omitempty"`
+	LastGoodReload *reload.Result `json:"lastGoodReload,omitempty"`
 	// Watch is the model watch's health; absent when the model is not watched.
-	Watch *WatchHealth `json:"watch,omitempty"`
+	Watch *reload.WatchHealth `json:"watch,omitempty"`
 	// LastApplyError is the server's last apply failure after its last success.
 	LastApplyError string       `json:"lastApplyError,omitempty"`
 	Pools          []PoolStatus `json:"pools"`
@@ -91,9 +93,9 @@ type NackView struct {
 }
 
 // Status gathers the admin view now.
-func (a *Admin) Status() AdminStatus {
+func (a *Server) Status() Status {
 	st := a.opts.Server.Status()
-	out := AdminStatus{
+	out := Status{
 		ModelVersion:   st.ModelVersion,
 		AppliedAt:      st.AppliedAt,
 		LastApplyError: st.LastApplyError,
@@ -117,15 +119,15 @@ func (a *Admin) Status() AdminStatus {
 		out.Watch = r.Watching()
 	}
 	if m == nil {
-		m = a.opts.Server.currentModel()
+		m = a.opts.Server.Model()
 	}
-	red := a.opts.Server.redactor()
+	red := a.opts.Server.Redactor()
 
 	for _, g := range st.Groups {
 		v := GroupView{Key: g.Key, Versions: map[string]string{}, Clusters: g.Clusters, Endpoints: g.Endpoints,
-			Routes: g.Routes, Listeners: g.Listeners, Warnings: red.lines(g.Warnings)}
+			Routes: g.Routes, Listeners: g.Listeners, Warnings: red.Lines(g.Warnings)}
 		for url, ver := range g.Versions {
-			v.Versions[TypeName(url)] = ver
+			v.Versions[xds.TypeName(url)] = ver
 		}
 		out.Groups = append(out.Groups, v)
 	}
@@ -139,7 +141,7 @@ func (a *Admin) Status() AdminStatus {
 				// Redacted when it arrived (callbacks.answered), with the model then served.
 				tv.LastNack = &NackView{Version: t.LastNack.Version, Error: t.LastNack.Message, At: t.LastNack.At}
 			}
-			n.Types[TypeName(url)] = tv
+			n.Types[xds.TypeName(url)] = tv
 		}
 		out.Nodes = append(out.Nodes, n)
 	}
@@ -149,10 +151,10 @@ func (a *Admin) Status() AdminStatus {
 	if a.opts.Breaker != nil {
 		out.Breaker = breakerStatus(a.opts.Breaker, m)
 	}
-	out.LastApplyError = red.text(out.LastApplyError)
-	for _, r := range []*ReloadResult{out.LastReload, out.LastGoodReload} {
+	out.LastApplyError = red.Text(out.LastApplyError)
+	for _, r := range []*reload.Result{out.LastReload, out.LastGoodReload} {
 		if r != nil {
-			r.Errors = red.lines(r.Errors)
+			r.Errors = red.Lines(r.Errors)
 		}
 	}
 	return out
@@ -162,7 +164,7 @@ func (a *Admin) Status() AdminStatus {
 // regions, "" (nodes that report none) and those of connected nodes' groups. The order is
 // the translator's own (translator.PoolOrder), the one it puts in the load assignments,
 // so the table cannot drift from what the nodes are sent.
-func poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
+func poolOrders(m *model.Model, groups []xds.GroupStatus) []PoolStatus {
 	regions := append([]string{""}, m.Regions()...)
 	for _, g := range groups {
 		if !slices.Contains(regions, g.Group.Region) {
@@ -195,21 +197,4 @@ func poolOrders(m *model.Model, groups []GroupStatus) []PoolStatus {
 		out = append(out, ps)
 	}
 	return out
-}
-
-// currentModel is the last applied model, nil before the first Apply.
-func (s *Server) currentModel() *model.Model {
-	if cur := s.served.Load(); cur != nil {
-		return cur.model
-	}
-	return nil
-}
-
-// redactor is the applied model's redactor, built once by Apply; before the first Apply
-// it redacts nothing, as no secret is served.
-func (s *Server) redactor() redactor {
-	if cur := s.served.Load(); cur != nil {
-		return cur.redact
-	}
-	return redactor{}
 }

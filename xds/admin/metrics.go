@@ -1,30 +1,32 @@
-package xds
+package admin
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 // Metric names, documented in docs/operations.md.
 const (
-	metricReloads          = "poolpilot_reloads_total"
-	metricLastReload       = "poolpilot_last_reload_timestamp_seconds"
-	metricLastReloadOK     = "poolpilot_last_reload_success"
-	metricLastGoodReload   = "poolpilot_last_successful_reload_timestamp_seconds"
-	metricModelErrors      = "poolpilot_model_errors"
-	metricModelInfo        = "poolpilot_model_info"
-	metricStreams          = "poolpilot_xds_streams"
-	metricResponses        = "poolpilot_xds_responses_total"
-	metricAcks             = "poolpilot_xds_acks_total"
-	metricNacks            = "poolpilot_xds_nacks_total"
-	metricGroupVersionInfo = "poolpilot_group_version_info"
-	metricWatchUp          = "poolpilot_model_watch_up"
+	MetricReloads          = "poolpilot_reloads_total"
+	MetricLastReload       = "poolpilot_last_reload_timestamp_seconds"
+	MetricLastReloadOK     = "poolpilot_last_reload_success"
+	MetricLastGoodReload   = "poolpilot_last_successful_reload_timestamp_seconds"
+	MetricModelErrors      = "poolpilot_model_errors"
+	MetricModelInfo        = "poolpilot_model_info"
+	MetricStreams          = "poolpilot_xds_streams"
+	MetricResponses        = "poolpilot_xds_responses_total"
+	MetricAcks             = "poolpilot_xds_acks_total"
+	MetricNacks            = "poolpilot_xds_nacks_total"
+	MetricGroupVersionInfo = "poolpilot_group_version_info"
+	MetricWatchUp          = "poolpilot_model_watch_up"
 )
 
 // Metrics is poolpilot's Prometheus instrumentation, on its own registry (never the
@@ -76,29 +78,29 @@ func NewMetrics() *Metrics {
 	}
 	m := &Metrics{
 		Registry: reg,
-		reloads: counterVec(metricReloads, "Model reloads by result: ok (applied), error (invalid) or refused "+
+		reloads: counterVec(MetricReloads, "Model reloads by result: ok (applied), error (invalid) or refused "+
 			"(valid, but it removes most of the served listeners or APIs); the last good model keeps serving unless ok.", "result"),
-		lastReload:     gauge(metricLastReload, "Unix time of the last reload attempt, successful or not."),
-		lastReloadOK:   gauge(metricLastReloadOK, "1 if the last reload attempt was applied, 0 if it was rejected."),
-		lastGoodReload: gauge(metricLastGoodReload, "Unix time of the last reload that was applied."),
-		modelErrors:    gauge(metricModelErrors, "Errors in the model on disk as of the last reload attempt; 0 when it was applied."),
-		modelInfo:      gaugeVec(metricModelInfo, "Always 1; the version label is the version of the model being served.", "version"),
-		streams:        gaugeVec(metricStreams, "Open xDS streams by node group and stream kind (sotw or delta).", "group", "stream"),
-		responses:      counterVec(metricResponses, "xDS responses sent, by resource type.", "type"),
-		acks:           counterVec(metricAcks, "xDS ACKs received (a request accepting a version), by resource type.", "type"),
-		nacks:          counterVec(metricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
-		groupVersion: gaugeVec(metricGroupVersionInfo,
+		lastReload:     gauge(MetricLastReload, "Unix time of the last reload attempt, successful or not."),
+		lastReloadOK:   gauge(MetricLastReloadOK, "1 if the last reload attempt was applied, 0 if it was rejected."),
+		lastGoodReload: gauge(MetricLastGoodReload, "Unix time of the last reload that was applied."),
+		modelErrors:    gauge(MetricModelErrors, "Errors in the model on disk as of the last reload attempt; 0 when it was applied."),
+		modelInfo:      gaugeVec(MetricModelInfo, "Always 1; the version label is the version of the model being served.", "version"),
+		streams:        gaugeVec(MetricStreams, "Open xDS streams by node group and stream kind (sotw or delta).", "group", "stream"),
+		responses:      counterVec(MetricResponses, "xDS responses sent, by resource type.", "type"),
+		acks:           counterVec(MetricAcks, "xDS ACKs received (a request accepting a version), by resource type.", "type"),
+		nacks:          counterVec(MetricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
+		groupVersion: gaugeVec(MetricGroupVersionInfo,
 			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
 		// Registered at the first ObserveWatch, so it is absent when nothing is watched.
-		watchUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricWatchUp, Help: "1 while the model directory is " +
+		watchUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricWatchUp, Help: "1 while the model directory is " +
 			"watched for changes, 0 while it is gone and being watched for again (edits are not seen)."}),
 		groupVersions: map[groupType]string{},
 		openStreams:   map[[2]string]int{},
 	}
 	// Both results exist from the start, so rate() and alerts work before the first failure.
-	m.reloads.WithLabelValues(reloadOK)
-	m.reloads.WithLabelValues(reloadError)
-	m.reloads.WithLabelValues(reloadRefused)
+	m.reloads.WithLabelValues(ReloadOK)
+	m.reloads.WithLabelValues(ReloadError)
+	m.reloads.WithLabelValues(ReloadRefused)
 	for _, t := range []string{"clusters", "endpoints", "routes", "listeners"} {
 		m.responses.WithLabelValues(t)
 		m.acks.WithLabelValues(t)
@@ -112,32 +114,33 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
+// The result label values of MetricReloads.
 const (
-	reloadOK      = "ok"
-	reloadError   = "error"
-	reloadRefused = "refused"
+	ReloadOK      = "ok"
+	ReloadError   = "error"
+	ReloadRefused = "refused"
 )
 
 // ObserveReload records one reload attempt.
-func (m *Metrics) ObserveReload(r ReloadResult) {
+func (m *Metrics) ObserveReload(r reload.Result) {
 	if m == nil {
 		return
 	}
 	ts := float64(r.Time.UnixNano()) / 1e9
 	m.lastReload.Set(ts)
 	if r.Refused {
-		m.reloads.WithLabelValues(reloadRefused).Inc()
+		m.reloads.WithLabelValues(ReloadRefused).Inc()
 		m.lastReloadOK.Set(0)
 		m.modelErrors.Set(0) // the model is valid
 		return
 	}
 	if !r.OK {
-		m.reloads.WithLabelValues(reloadError).Inc()
+		m.reloads.WithLabelValues(ReloadError).Inc()
 		m.lastReloadOK.Set(0)
 		m.modelErrors.Set(float64(len(r.Errors)))
 		return
 	}
-	m.reloads.WithLabelValues(reloadOK).Inc()
+	m.reloads.WithLabelValues(ReloadOK).Inc()
 	m.lastReloadOK.Set(1)
 	m.lastGoodReload.Set(ts)
 	m.modelErrors.Set(0)
@@ -165,18 +168,18 @@ func (m *Metrics) ObserveWatch(up bool) {
 	}
 }
 
-var _ Observer = (*Metrics)(nil)
+var _ xds.Observer = (*Metrics)(nil)
 
 // Applied records the snapshot versions of a successful Apply. Failures are counted by
 // ObserveReload, which also sees models that never reach Apply (parse errors).
-func (m *Metrics) Applied(ev ApplyEvent) {
+func (m *Metrics) Applied(ev xds.ApplyEvent) {
 	if m == nil || ev.Err != nil {
 		return
 	}
 	now := map[groupType]string{}
 	for group, byType := range ev.Groups {
 		for url, v := range byType {
-			now[groupType{group, TypeName(url)}] = v
+			now[groupType{group, xds.TypeName(url)}] = v
 		}
 	}
 	m.mu.Lock()
@@ -200,7 +203,7 @@ func (m *Metrics) Applied(ev ApplyEvent) {
 type groupType struct{ group, typ string }
 
 // StreamOpened counts an open stream of a known node.
-func (m *Metrics) StreamOpened(ev Event) {
+func (m *Metrics) StreamOpened(ev xds.Event) {
 	if m == nil {
 		return
 	}
@@ -212,7 +215,7 @@ func (m *Metrics) StreamOpened(ev Event) {
 }
 
 // StreamClosed undoes StreamOpened, deleting the series when no stream is left.
-func (m *Metrics) StreamClosed(ev Event) {
+func (m *Metrics) StreamClosed(ev xds.Event) {
 	if m == nil {
 		return
 	}
@@ -228,23 +231,23 @@ func (m *Metrics) StreamClosed(ev Event) {
 }
 
 // Response counts one response sent.
-func (m *Metrics) Response(ev Event) {
+func (m *Metrics) Response(ev xds.Event) {
 	if m != nil {
-		m.responses.WithLabelValues(TypeName(ev.TypeURL)).Inc()
+		m.responses.WithLabelValues(xds.TypeName(ev.TypeURL)).Inc()
 	}
 }
 
 // Ack counts one ACK.
-func (m *Metrics) Ack(ev Event) {
+func (m *Metrics) Ack(ev xds.Event) {
 	if m != nil {
-		m.acks.WithLabelValues(TypeName(ev.TypeURL)).Inc()
+		m.acks.WithLabelValues(xds.TypeName(ev.TypeURL)).Inc()
 	}
 }
 
 // Nack counts one NACK.
-func (m *Metrics) Nack(ev Event) {
+func (m *Metrics) Nack(ev xds.Event) {
 	if m != nil {
-		m.nacks.WithLabelValues(TypeName(ev.TypeURL)).Inc()
+		m.nacks.WithLabelValues(xds.TypeName(ev.TypeURL)).Inc()
 	}
 }
 
@@ -254,23 +257,4 @@ func groupLabel(g string) string {
 		return "unknown"
 	}
 	return g
-}
-
-// TypeName is a short, stable label for an xDS type URL: "clusters", "endpoints",
-// "routes", "listeners" for the four types poolpilot serves, else the message name.
-func TypeName(typeURL string) string {
-	msg := typeURL[strings.LastIndex(typeURL, "/")+1:]
-	switch msg {
-	case "envoy.config.cluster.v3.Cluster":
-		return "clusters"
-	case "envoy.config.endpoint.v3.ClusterLoadAssignment":
-		return "endpoints"
-	case "envoy.config.route.v3.RouteConfiguration":
-		return "routes"
-	case "envoy.config.listener.v3.Listener":
-		return "listeners"
-	case "":
-		return "unknown"
-	}
-	return msg
 }

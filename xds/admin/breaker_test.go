@@ -1,4 +1,4 @@
-package xds
+package admin_test
 
 import (
 	"bytes"
@@ -21,6 +21,9 @@ import (
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 // adminBreakerModel: a pool of two backends, each with a count rule of 3 failures within 10 s,
@@ -71,7 +74,7 @@ type breakerAdmin struct {
 func newBreakerAdmin(t *testing.T, m *model.Model, rules map[string]breaker.Rule) *breakerAdmin {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Options{Logger: log, Translate: translator.Translate})
+	srv := xds.New(xds.Options{Logger: log, Translate: translator.Translate})
 	if m != nil {
 		if err := srv.Apply(m); err != nil {
 			t.Fatal(err)
@@ -82,7 +85,7 @@ func newBreakerAdmin(t *testing.T, m *model.Model, rules map[string]breaker.Rule
 	if err := eng.SetRules(rules); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(NewAdmin(AdminOptions{Server: srv, Metrics: NewMetrics(), Breaker: eng, Logger: log}).Handler())
+	hs := httptest.NewServer(admin.New(admin.Options{Server: srv, Metrics: admin.NewMetrics(), Breaker: eng, Logger: log}).Handler())
 	t.Cleanup(hs.Close)
 	return &breakerAdmin{t: t, clk: clk, eng: eng, url: hs.URL}
 }
@@ -101,7 +104,7 @@ func (b *breakerAdmin) get(path string) string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
@@ -109,9 +112,9 @@ func (b *breakerAdmin) get(path string) string {
 	return string(body)
 }
 
-func (b *breakerAdmin) status() *BreakerStatus {
+func (b *breakerAdmin) status() *admin.BreakerStatus {
 	b.t.Helper()
-	var st AdminStatus
+	var st admin.Status
 	if err := json.Unmarshal([]byte(b.get("/status")), &st); err != nil {
 		b.t.Fatal(err)
 	}
@@ -131,7 +134,7 @@ func (b *breakerAdmin) scrape() map[string]*dto.MetricFamily {
 	return fams
 }
 
-func findRow(s *BreakerStatus, backend string, fleet bool, region string) *BreakerRow {
+func findRow(s *admin.BreakerStatus, backend string, fleet bool, region string) *admin.BreakerRow {
 	for i, r := range s.Rows {
 		if r.Backend == backend && r.Fleet == fleet && (fleet || r.Region == region) {
 			return &s.Rows[i]
@@ -142,39 +145,39 @@ func findRow(s *BreakerStatus, backend string, fleet bool, region string) *Break
 
 // checkMetricsMatch: every series agrees with the table read just before, and there is
 // no series the table has no row for.
-func checkMetricsMatch(t *testing.T, s *BreakerStatus, fams map[string]*dto.MetricFamily) {
+func checkMetricsMatch(t *testing.T, s *admin.BreakerStatus, fams map[string]*dto.MetricFamily) {
 	t.Helper()
 	want := map[string]int{}
 	for _, r := range s.Rows {
 		if !r.Fleet {
-			want[metricBreakerRequests]++
-			want[metricBreakerErrors]++
+			want[admin.MetricBreakerRequests]++
+			want[admin.MetricBreakerErrors]++
 			rl := map[string]string{"backend": r.Backend, "region": r.Region}
-			if got := metricValue(fams, metricBreakerRequests, rl); got != float64(r.RequestsTotal) {
-				t.Errorf("%s%v = %v; the table says %d", metricBreakerRequests, rl, got, r.RequestsTotal)
+			if got := adstest.MetricValue(fams, admin.MetricBreakerRequests, rl); got != float64(r.RequestsTotal) {
+				t.Errorf("%s%v = %v; the table says %d", admin.MetricBreakerRequests, rl, got, r.RequestsTotal)
 			}
-			if got := metricValue(fams, metricBreakerErrors, rl); got != float64(r.ErrorsTotal) {
-				t.Errorf("%s%v = %v; the table says %d", metricBreakerErrors, rl, got, r.ErrorsTotal)
+			if got := adstest.MetricValue(fams, admin.MetricBreakerErrors, rl); got != float64(r.ErrorsTotal) {
+				t.Errorf("%s%v = %v; the table says %d", admin.MetricBreakerErrors, rl, got, r.ErrorsTotal)
 			}
 		}
 		if r.Fleet != (r.Rule.Scope == "fleet") {
 			continue
 		}
-		want[metricBreakerOpen]++
-		want[metricBreakerTrips]++
+		want[admin.MetricBreakerOpen]++
+		want[admin.MetricBreakerTrips]++
 		sl := map[string]string{"backend": r.Backend, "scope": r.Rule.Scope, "region": r.Region}
 		open := 0.0
 		if r.State == "open" {
 			open = 1
 		}
-		if got := metricValue(fams, metricBreakerOpen, sl); got != open {
-			t.Errorf("%s%v = %v; the table says %s", metricBreakerOpen, sl, got, r.State)
+		if got := adstest.MetricValue(fams, admin.MetricBreakerOpen, sl); got != open {
+			t.Errorf("%s%v = %v; the table says %s", admin.MetricBreakerOpen, sl, got, r.State)
 		}
-		if got := metricValue(fams, metricBreakerTrips, sl); got != float64(r.TripsTotal) {
-			t.Errorf("%s%v = %v; the table says %d", metricBreakerTrips, sl, got, r.TripsTotal)
+		if got := adstest.MetricValue(fams, admin.MetricBreakerTrips, sl); got != float64(r.TripsTotal) {
+			t.Errorf("%s%v = %v; the table says %d", admin.MetricBreakerTrips, sl, got, r.TripsTotal)
 		}
 	}
-	for _, name := range []string{metricBreakerRequests, metricBreakerErrors, metricBreakerOpen, metricBreakerTrips} {
+	for _, name := range []string{admin.MetricBreakerRequests, admin.MetricBreakerErrors, admin.MetricBreakerOpen, admin.MetricBreakerTrips} {
 		n := 0
 		if f := fams[name]; f != nil {
 			n = len(f.GetMetric())
@@ -194,7 +197,7 @@ func TestAdminBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBreakerAdmin(t, m, breaker.RulesFromModel(m, nil))
+	b := newBreakerAdmin(t, m, rulesOf(t, m))
 
 	if s := b.status(); len(s.Rows) != 0 || len(s.Trips) != 0 || len(s.FailFast) != 0 {
 		t.Fatalf("before any report: %+v", s)
@@ -214,9 +217,9 @@ func TestAdminBreaker(t *testing.T) {
 	if fleet == nil {
 		t.Fatalf("no fleet row for sdc: %+v", s.Rows)
 	}
-	wantRule := BreakerRule{Name: "sdc-breaker", Count: 3, IntervalSeconds: 10, TripDurationSeconds: 30, Scope: "fleet",
+	wantRule := admin.BreakerRule{Name: "sdc-breaker", Count: 3, IntervalSeconds: 10, TripDurationSeconds: 30, Scope: "fleet",
 		Text: "sdc-breaker: 3 failures within 10s → open 30s (fleet)"}
-	wantTrip := BreakerTrip{Backend: "sdc", Scope: "fleet", Rule: "sdc-breaker", Condition: wantRule.Text,
+	wantTrip := admin.BreakerTrip{Backend: "sdc", Scope: "fleet", Rule: "sdc-breaker", Condition: wantRule.Text,
 		At: tripAt, OpenUntil: openUntil, Requests: 10, Errors: 3, Proxies: 2}
 	if fleet.State != "open" || !fleet.OpenUntil.Equal(openUntil) || fleet.Rule != wantRule || fleet.Trip == nil ||
 		!tripEqual(*fleet.Trip, wantTrip) || fleet.RequestsTotal != 10 || fleet.ErrorsTotal != 3 || fleet.TripsTotal != 1 {
@@ -242,8 +245,8 @@ func TestAdminBreaker(t *testing.T) {
 		t.Errorf("fail fast %+v with nwe closed", s.FailFast)
 	}
 	checkMetricsMatch(t, s, b.scrape())
-	if got := metricValue(b.scrape(), metricBreakerOpen, map[string]string{"backend": "sdc", "scope": "fleet", "region": ""}); got != 1 {
-		t.Errorf("%s{sdc} = %v; want 1", metricBreakerOpen, got)
+	if got := adstest.MetricValue(b.scrape(), admin.MetricBreakerOpen, map[string]string{"backend": "sdc", "scope": "fleet", "region": ""}); got != 1 {
+		t.Errorf("%s{sdc} = %v; want 1", admin.MetricBreakerOpen, got)
 	}
 
 	page := html.UnescapeString(b.get("/"))
@@ -265,7 +268,7 @@ func TestAdminBreaker(t *testing.T) {
 	// The second member trips too: the pool's clients fail fast.
 	b.record("sdc-1", "swedencentral", "nwe", 0, 2)
 	s = b.status()
-	wantFF := PoolFailFast{Pool: "pool", Fleet: true, Message: "pool pool: all members tripped — clients fail fast"}
+	wantFF := admin.PoolFailFast{Pool: "pool", Fleet: true, Message: "pool pool: all members tripped — clients fail fast"}
 	if len(s.FailFast) != 1 || s.FailFast[0] != wantFF || len(s.Trips) != 2 || s.Trips[0].Backend != "nwe" {
 		t.Errorf("fail fast %+v, trips %+v; want %+v and nwe's trip first", s.FailFast, s.Trips, wantFF)
 	}
@@ -287,8 +290,8 @@ func TestAdminBreaker(t *testing.T) {
 	}
 	fams := b.scrape()
 	checkMetricsMatch(t, s, fams)
-	if got := metricValue(fams, metricBreakerTrips, map[string]string{"backend": "sdc", "scope": "fleet"}); got != 1 {
-		t.Errorf("%s{sdc} = %v after the trip closed; want 1", metricBreakerTrips, got)
+	if got := adstest.MetricValue(fams, admin.MetricBreakerTrips, map[string]string{"backend": "sdc", "scope": "fleet"}); got != 1 {
+		t.Errorf("%s{sdc} = %v after the trip closed; want 1", admin.MetricBreakerTrips, got)
 	}
 	if page := b.get("/"); strings.Contains(page, `<span class="bad">open until`) || !strings.Contains(page, `<span class="ok">closed</span>`) ||
 		strings.Contains(page, "all members tripped") {
@@ -296,7 +299,7 @@ func TestAdminBreaker(t *testing.T) {
 	}
 
 	// sdc leaves the rules (the model): its series go with it.
-	rules := breaker.RulesFromModel(m, nil)
+	rules := rulesOf(t, m)
 	delete(rules, "sdc")
 	if err := b.eng.SetRules(rules); err != nil {
 		t.Fatal(err)
@@ -314,7 +317,7 @@ func TestAdminBreaker(t *testing.T) {
 	}
 }
 
-func tripEqual(a, b BreakerTrip) bool {
+func tripEqual(a, b admin.BreakerTrip) bool {
 	return a.Backend == b.Backend && a.Region == b.Region && a.Scope == b.Scope && a.Rule == b.Rule && a.Condition == b.Condition &&
 		a.At.Equal(b.At) && a.OpenUntil.Equal(b.OpenUntil) && a.Requests == b.Requests && a.Errors == b.Errors && a.Proxies == b.Proxies
 }
@@ -326,7 +329,12 @@ func TestAdminBreakerRegionScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBreakerAdmin(t, m, breaker.RulesFromModel(m, func(*model.Backend) breaker.Scope { return breaker.ScopeRegion }))
+	for _, be := range m.Backends {
+		if be.CircuitBreaker != nil {
+			be.CircuitBreaker.Rules[0].Scope = model.ScopeRegion
+		}
+	}
+	b := newBreakerAdmin(t, m, rulesOf(t, m))
 	b.record("sdc-1", "swedencentral", "sdc", 0, 3)
 	b.record("sdc-1", "swedencentral", "nwe", 0, 3)
 	b.record("nwe-1", "norwayeast", "sdc", 0, 2)
@@ -340,14 +348,14 @@ func TestAdminBreakerRegionScope(t *testing.T) {
 	if r := findRow(s, "sdc", false, "norwayeast"); r == nil || r.State != "closed" || r.Errors != 2 {
 		t.Errorf("sdc/norwayeast = %+v; want closed with 2 errors", r)
 	}
-	want := PoolFailFast{Pool: "pool", Region: "swedencentral",
+	want := admin.PoolFailFast{Pool: "pool", Region: "swedencentral",
 		Message: "pool pool: all members tripped for the proxies of region swedencentral — clients there fail fast"}
 	if len(s.FailFast) != 1 || s.FailFast[0] != want {
 		t.Errorf("fail fast %+v; want [%+v]", s.FailFast, want)
 	}
 	fams := b.scrape()
 	checkMetricsMatch(t, s, fams)
-	if got := metricValue(fams, metricBreakerOpen, map[string]string{"backend": "sdc", "scope": "region", "region": "swedencentral"}); got != 1 {
+	if got := adstest.MetricValue(fams, admin.MetricBreakerOpen, map[string]string{"backend": "sdc", "scope": "region", "region": "swedencentral"}); got != 1 {
 		t.Errorf("open{sdc, swedencentral} = %v; want 1", got)
 	}
 }
@@ -380,8 +388,8 @@ func TestAdminBreakerHostileNames(t *testing.T) {
 // TestAdminNilEngine: a nil engine is no breaker section, not a panic.
 func TestAdminNilEngine(t *testing.T) {
 	var eng *breaker.Engine
-	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
-	a := NewAdmin(AdminOptions{Server: srv, Metrics: NewMetrics(), Breaker: eng})
+	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	a := admin.New(admin.Options{Server: srv, Metrics: admin.NewMetrics(), Breaker: eng})
 	if st := a.Status(); st.Breaker != nil {
 		t.Errorf("breaker section %+v from a nil engine", st.Breaker)
 	}
@@ -417,17 +425,17 @@ func manyRows(tb testing.TB, clk *breakerClock, n, regions, nodesPer int) *break
 	return eng
 }
 
-// TestAdminBreakerHTMLBound: the page shows at most adminBreakerHTMLRows rows and says
+// TestAdminBreakerHTMLBound: the page shows at most admin.BreakerHTMLRows rows and says
 // how many more /status has.
 func TestAdminBreakerHTMLBound(t *testing.T) {
 	clk := &breakerClock{t: breakerBase}
 	eng := manyRows(t, clk, 200, 3, 1) // 800 rows
-	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
 	rec := httptest.NewRecorder()
-	NewAdmin(AdminOptions{Server: srv, Breaker: eng}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	admin.New(admin.Options{Server: srv, Breaker: eng}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	page := rec.Body.String()
-	if got := strings.Count(page, "<tr data-backend="); got != adminBreakerHTMLRows {
-		t.Errorf("the page has %d breaker rows; want %d", got, adminBreakerHTMLRows)
+	if got := strings.Count(page, "<tr data-backend="); got != admin.BreakerHTMLRows {
+		t.Errorf("the page has %d breaker rows; want %d", got, admin.BreakerHTMLRows)
 	}
 	if !strings.Contains(page, "300 more rows in") {
 		t.Error("the page does not say how many rows it left out")
@@ -440,7 +448,7 @@ func BenchmarkBreakerScrape(b *testing.B) {
 	clk := &breakerClock{t: breakerBase}
 	eng := manyRows(b, clk, 100, 4, 250)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newBreakerCollector(eng))
+	reg.MustRegister(admin.NewBreakerCollector(eng))
 	b.ReportAllocs()
 	for b.Loop() {
 		fams, err := reg.Gather()
@@ -448,4 +456,14 @@ func BenchmarkBreakerScrape(b *testing.B) {
 			b.Fatal(len(fams), err)
 		}
 	}
+}
+
+// rulesOf is the fleet breaker's rules of m.
+func rulesOf(t testing.TB, m *model.Model) map[string]breaker.Rule {
+	t.Helper()
+	rules, err := breaker.RulesFromModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }

@@ -1,4 +1,4 @@
-package xds
+package admin_test
 
 import (
 	"context"
@@ -12,33 +12,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/internal/livetest"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 // TestAdminEndpoints drives a live server with two real ADS clients (one ACKs, one
 // NACKs) and checks every admin endpoint.
 func TestAdminEndpoints(t *testing.T) {
-	l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
-	_, sdcResp := l.subscribe("sdc-1", "swedencentral")
-	nwe := openLiveADS(t, l.xdsAddr, nil, liveNode("nwe-1", "norwayeast"))
-	if err := nwe.request(resource.EndpointType, "", "", ""); err != nil {
+	l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8001, false)}, livetest.Options{Debounce: 50 * time.Millisecond})
+	_, sdcResp := l.Subscribe("sdc-1", "swedencentral")
+	nwe := adstest.Open(t, l.XDSAddr, nil, adstest.Node("nwe-1", "norwayeast"))
+	if err := nwe.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	rejected := nwe.mustRecv()
+	rejected := nwe.MustRecv()
 	// The NACK quotes the credential, as an Envoy error can quote what it rejected.
-	nackMsg := "endpoint metadata rejected: x-functions-key=" + liveSecret
-	if err := nwe.request(resource.EndpointType, "", rejected.Nonce, nackMsg); err != nil {
+	nackMsg := "endpoint metadata rejected: x-functions-key=" + adstest.Secret
+	if err := nwe.Request(resourcev3.EndpointType, "", rejected.Nonce, nackMsg); err != nil {
 		t.Fatal(err)
 	}
 
 	// Wait until the status registry has seen the ACK and the NACK.
-	var st AdminStatus
+	var st admin.Status
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st = l.status()
+		st = l.Status()
 		if n := findNode(st, "nwe-1"); n != nil && n.Types["endpoints"].LastNack != nil {
 			if s := findNode(st, "sdc-1"); s != nil && s.Types["endpoints"].AckedVersion != "" {
 				break
@@ -52,14 +57,14 @@ func TestAdminEndpoints(t *testing.T) {
 
 	t.Run("healthz and readyz", func(t *testing.T) {
 		for _, p := range []string{"/healthz", "/readyz"} {
-			if code, body := l.get(p); code != http.StatusOK {
+			if code, body := l.Get(p); code != http.StatusOK {
 				t.Errorf("%s = %d %q; want 200", p, code, body)
 			}
 		}
 	})
 
 	t.Run("status JSON", func(t *testing.T) {
-		if !st.Ready || st.ModelVersion == "" || st.LastReload == nil || !st.LastReload.OK || st.ModelPath != l.dir {
+		if !st.Ready || st.ModelVersion == "" || st.LastReload == nil || !st.LastReload.OK || st.ModelPath != l.Dir {
 			t.Errorf("header fields: ready %v, version %q, last reload %+v, path %q", st.Ready, st.ModelVersion, st.LastReload, st.ModelPath)
 		}
 		s := findNode(st, "sdc-1")
@@ -94,30 +99,30 @@ func TestAdminEndpoints(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		fams := l.scrape() // parses with the Prometheus text parser
+		fams := l.Scrape() // parses with the Prometheus text parser
 		checks := []struct {
 			name   string
 			labels map[string]string
 			want   float64
 		}{
-			{metricReloads, map[string]string{"result": "ok"}, 1},
-			{metricReloads, map[string]string{"result": "error"}, 0},
-			{metricLastReloadOK, nil, 1},
-			{metricStreams, map[string]string{"group": "swedencentral/envoy", "stream": "sotw"}, 1},
-			{metricStreams, map[string]string{"group": "norwayeast/envoy", "stream": "sotw"}, 1},
-			{metricAcks, map[string]string{"type": "endpoints"}, 1},
-			{metricNacks, map[string]string{"type": "endpoints"}, 1},
-			{metricResponses, map[string]string{"type": "endpoints"}, 2},
-			{metricModelInfo, map[string]string{"version": st.ModelVersion}, 1},
-			{metricGroupVersionInfo, map[string]string{"group": "swedencentral/envoy", "type": "endpoints", "version": sdcResp.VersionInfo}, 1},
+			{admin.MetricReloads, map[string]string{"result": "ok"}, 1},
+			{admin.MetricReloads, map[string]string{"result": "error"}, 0},
+			{admin.MetricLastReloadOK, nil, 1},
+			{admin.MetricStreams, map[string]string{"group": "swedencentral/envoy", "stream": "sotw"}, 1},
+			{admin.MetricStreams, map[string]string{"group": "norwayeast/envoy", "stream": "sotw"}, 1},
+			{admin.MetricAcks, map[string]string{"type": "endpoints"}, 1},
+			{admin.MetricNacks, map[string]string{"type": "endpoints"}, 1},
+			{admin.MetricResponses, map[string]string{"type": "endpoints"}, 2},
+			{admin.MetricModelInfo, map[string]string{"version": st.ModelVersion}, 1},
+			{admin.MetricGroupVersionInfo, map[string]string{"group": "swedencentral/envoy", "type": "endpoints", "version": sdcResp.VersionInfo}, 1},
 		}
 		for _, c := range checks {
-			if got := metricValue(fams, c.name, c.labels); got != c.want {
+			if got := adstest.MetricValue(fams, c.name, c.labels); got != c.want {
 				t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
 			}
 		}
-		if v := metricValue(fams, metricLastReload, nil); v < float64(time.Now().Add(-time.Hour).Unix()) {
-			t.Errorf("%s = %v; want a recent Unix time", metricLastReload, v)
+		if v := adstest.MetricValue(fams, admin.MetricLastReload, nil); v < float64(time.Now().Add(-time.Hour).Unix()) {
+			t.Errorf("%s = %v; want a recent Unix time", admin.MetricLastReload, v)
 		}
 		for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 			if fams[name] == nil {
@@ -127,7 +132,7 @@ func TestAdminEndpoints(t *testing.T) {
 	})
 
 	t.Run("HTML page", func(t *testing.T) {
-		code, page := l.get("/")
+		code, page := l.Get("/")
 		if code != http.StatusOK {
 			t.Fatalf("/ = %d", code)
 		}
@@ -149,14 +154,14 @@ func TestAdminEndpoints(t *testing.T) {
 
 	t.Run("credentials appear nowhere", func(t *testing.T) {
 		for _, p := range []string{"/", "/status", "/metrics", "/readyz", "/healthz"} {
-			if _, body := l.get(p); strings.Contains(body, liveSecret) {
+			if _, body := l.Get(p); strings.Contains(body, adstest.Secret) {
 				t.Errorf("%s shows the backend credential", p)
 			}
 		}
 		// The registry (and so the log and the observer) gets the NACK already redacted.
-		for _, s := range l.srv.Status().Streams {
+		for _, s := range l.Srv.Status().Streams {
 			for url, ts := range s.Types {
-				if ts.LastNack != nil && strings.Contains(ts.LastNack.Message, liveSecret) {
+				if ts.LastNack != nil && strings.Contains(ts.LastNack.Message, adstest.Secret) {
 					t.Errorf("stream %d %s: the recorded NACK shows the backend credential", s.StreamID, url)
 				}
 			}
@@ -166,17 +171,17 @@ func TestAdminEndpoints(t *testing.T) {
 	// Last, as it adds a stream: a node from a region the model does not know joins the
 	// shared group of such nodes, and the table gains no row for its made-up region.
 	t.Run("region of a connected node only", func(t *testing.T) {
-		l.subscribe("weu-1", "westeurope")
-		var n *NodeView
+		l.Subscribe("weu-1", "westeurope")
+		var n *admin.NodeView
 		deadline := time.Now().Add(10 * time.Second)
 		for n == nil && time.Now().Before(deadline) {
-			n = findNode(l.status(), "weu-1")
+			n = findNode(l.Status(), "weu-1")
 			time.Sleep(20 * time.Millisecond)
 		}
 		if n == nil || n.Group != translator.OtherRegion+"/envoy" {
 			t.Fatalf("weu-1 = %+v; want group %s/envoy", n, translator.OtherRegion)
 		}
-		for _, r := range l.status().Pools[0].Regions {
+		for _, r := range l.Status().Pools[0].Regions {
 			if r.Region == "westeurope" {
 				t.Errorf("the pool table has a row for the node's own region westeurope")
 			}
@@ -185,14 +190,14 @@ func TestAdminEndpoints(t *testing.T) {
 
 	t.Run("unknown path and pprof off", func(t *testing.T) {
 		for _, p := range []string{"/nope", "/debug/pprof/"} {
-			if code, _ := l.get(p); code != http.StatusNotFound {
+			if code, _ := l.Get(p); code != http.StatusNotFound {
 				t.Errorf("%s = %d; want 404", p, code)
 			}
 		}
 	})
 }
 
-func findNode(st AdminStatus, id string) *NodeView {
+func findNode(st admin.Status, id string) *admin.NodeView {
 	for i := range st.Nodes {
 		if st.Nodes[i].NodeID == id {
 			return &st.Nodes[i]
@@ -205,15 +210,15 @@ func findNode(st AdminStatus, id string) *NodeView {
 // status page says so and shows the startup error.
 func TestReadyzBeforeModel(t *testing.T) {
 	dir := t.TempDir()
-	path := liveWriteFile(t, dir, "model.yaml", []byte("backends: [\n"))
+	path := adstest.WriteFile(t, dir, "model.yaml", []byte("backends: [\n"))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Options{Logger: log, Translate: translator.Translate})
-	m := NewMetrics()
-	r := NewServerReloader(path, srv, ReloaderOptions{Metrics: m, Logger: log})
+	srv := xds.New(xds.Options{Logger: log, Translate: translator.Translate})
+	m := admin.NewMetrics()
+	r := reload.ForServer(path, srv, reload.Options{Observer: m, Logger: log})
 	if res := r.Reload("startup"); res.OK || res.Version != "" {
 		t.Fatalf("startup = %+v; want a failure with nothing served", res)
 	}
-	h := NewAdmin(AdminOptions{Server: srv, Reloader: r, Metrics: m, Pprof: true}).Handler()
+	h := admin.New(admin.Options{Server: srv, Reloader: r, Metrics: m, Pprof: true}).Handler()
 	get := func(p string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
@@ -237,29 +242,29 @@ func TestReadyzBeforeModel(t *testing.T) {
 // streams, the xDS server and the admin server well within 5 s.
 func TestShutdownWithOpenStreams(t *testing.T) {
 	dir := t.TempDir()
-	path := liveWriteFile(t, dir, "model.yaml", []byte(liveModel(8001, false)))
+	path := adstest.WriteFile(t, dir, "model.yaml", []byte(adstest.Model(8001, false)))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Options{Logger: log, Translate: translator.Translate})
-	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
-	r := NewServerReloader(path, srv, ReloaderOptions{Logger: log}, model.WithLookupEnv(lookup))
+	srv := xds.New(xds.Options{Logger: log, Translate: translator.Translate})
+	lookup := func(k string) (string, bool) { v, ok := adstest.Env[k]; return v, ok }
+	r := reload.ForServer(path, srv, reload.Options{Logger: log}, model.WithLookupEnv(lookup))
 	if res := r.Reload("startup"); !res.OK {
 		t.Fatal(res.Errors)
 	}
-	xlis, alis := liveListen(t), liveListen(t)
+	xlis, alis := adstest.Listen(t), adstest.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 3)
 	go func() { done <- srv.Serve(ctx, xlis) }()
-	go func() { done <- NewAdmin(AdminOptions{Server: srv, Reloader: r}).Serve(ctx, alis) }()
-	go func() { done <- r.Watch(ctx, WatchOptions{}) }()
+	go func() { done <- admin.New(admin.Options{Server: srv, Reloader: r}).Serve(ctx, alis) }()
+	go func() { done <- r.Watch(ctx, reload.WatchOptions{}) }()
 
-	var streams []*liveADS
+	var streams []*adstest.ADS
 	for _, id := range []string{"a", "b", "c"} {
-		a := openLiveADS(t, xlis.Addr().String(), nil, liveNode(id, "swedencentral"))
-		if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+		a := adstest.Open(t, xlis.Addr().String(), nil, adstest.Node(id, "swedencentral"))
+		if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		a.mustRecv()
+		a.MustRecv()
 		streams = append(streams, a)
 	}
 	start := time.Now()
@@ -275,7 +280,7 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 		}
 	}
 	for _, a := range streams {
-		if _, err := a.recv(5 * time.Second); err == nil || err == context.DeadlineExceeded {
+		if _, err := a.Recv(5 * time.Second); err == nil || err == context.DeadlineExceeded {
 			t.Errorf("an open stream did not end at shutdown: %v", err)
 		}
 	}
@@ -307,11 +312,11 @@ listeners:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
+	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Translate: translator.Translate})
 	if err := srv.Apply(m); err != nil {
 		t.Fatal(err)
 	}
-	st := NewAdmin(AdminOptions{Server: srv}).Status()
+	st := admin.New(admin.Options{Server: srv}).Status()
 	got := map[string]map[string]any{}
 	for _, p := range st.Pools {
 		got[p.Name] = map[string]any{}

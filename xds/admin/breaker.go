@@ -1,4 +1,4 @@
-package xds
+package admin
 
 import (
 	"bytes"
@@ -305,7 +305,7 @@ func (s *BreakerStatus) WriteTable(w io.Writer) error {
 	if len(s.Rows) == 0 {
 		fmt.Fprintln(tw, "(no reports yet)")
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	for _, f := range s.FailFast {
 		fmt.Fprintln(&buf, oneLine(f.Message))
 	}
@@ -316,7 +316,7 @@ func (s *BreakerStatus) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d errors of %d requests from %d proxies\n", t.At.UTC().Format(time.RFC3339), oneLine(t.Backend),
 			oneLine(t.TripRegion()), t.OpenUntil.UTC().Format(time.RFC3339), oneLine(t.Condition), t.Errors, t.Requests, t.Proxies)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	// The padding of an empty last column would end lines in spaces.
 	lines := strings.SplitAfter(buf.String(), "\n")
 	for i, l := range lines {
