@@ -38,10 +38,10 @@ const (
 const nameCharsWant = "1–100 of A-Z a-z 0-9 . _ -"
 
 // errorReasonsWant lists ErrorReasons for messages: "BackendConnectionFailure or Timeout".
-var errorReasonsWant = oneOf(ErrorReasons)
+var errorReasonsWant = OneOf(ErrorReasons)
 
-// oneOf lists a closed set's values as a message's "want" part: "a", "a or b", "a, b or c".
-func oneOf[T ~string](values []T) string {
+// OneOf lists a closed set's values as a message's "want" part: "a", "a or b", "a, b or c".
+func OneOf[T ~string](values []T) string {
 	s := make([]string, len(values))
 	for i, v := range values {
 		s[i] = string(v)
@@ -183,7 +183,7 @@ var urlWant = func() string {
 	for i, s := range Schemes {
 		forms[i] = string(s) + "://host[:port][/path]"
 	}
-	return "want " + oneOf(forms)
+	return "want " + OneOf(forms)
 }()
 
 // validateURL checks the backend URL and fills Endpoint. Messages never quote the whole

@@ -169,24 +169,12 @@ func ruleBreaker(r *model.BreakerRule) (breaker, error) {
 // unhandledReason is the error of a translation that has no case for an error reason:
 // a reason added to model.ErrorReasons without its translation (TestErrorReasonsHandled).
 func unhandledReason(translation string, r model.ErrorReason) error {
-	return fmt.Errorf("errorReasons: %q has no %s translation (the translator handles %s)", r, translation, oneOf(handledReasons))
+	return fmt.Errorf("errorReasons: %q has no %s translation (the translator handles %s)", r, translation, model.OneOf(handledReasons))
 }
 
 // handledReasons are the reasons every translation has a case for; model.ErrorReasons
 // must equal it (TestErrorReasonsHandled).
 var handledReasons = []model.ErrorReason{model.BackendConnectionFailure, model.Timeout}
-
-// oneOf lists a closed set's values for a message: "a", "a or b", "a, b or c".
-func oneOf[T ~string](values []T) string {
-	s := make([]string, len(values))
-	for i, v := range values {
-		s[i] = string(v)
-	}
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
-}
 
 func minPositive(a, b int) int {
 	switch {

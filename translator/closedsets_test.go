@@ -94,8 +94,8 @@ func TestClientKindsHandled(t *testing.T) {
 			t.Errorf("%s is in ClientKinds but not Valid", k)
 		}
 	}
-	if _, err := Translate(m, Group{Region: "swedencentral", Client: "envoy-mobile"}); err == nil || !strings.Contains(err.Error(), oneOf(ClientKinds)) {
-		t.Errorf("an unknown kind: error %v, want one naming %s", err, oneOf(ClientKinds))
+	if _, err := Translate(m, Group{Region: "swedencentral", Client: "envoy-mobile"}); err == nil || !strings.Contains(err.Error(), model.OneOf(ClientKinds)) {
+		t.Errorf("an unknown kind: error %v, want one naming %s", err, model.OneOf(ClientKinds))
 	}
 }
 

@@ -74,7 +74,7 @@ func TranslateUnvalidatedWith(m *model.Model, g Group, tripped Tripped) (*Resour
 		return nil, fmt.Errorf("translate %s: no model", g)
 	}
 	if !g.Client.Valid() {
-		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %s)", g, g.Client, oneOf(ClientKinds))
+		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %s)", g, g.Client, model.OneOf(ClientKinds))
 	}
 	tr := &translation{
 		m: m, ix: model.NewIndex(m), g: g, tripped: tripped, res: &Resources{Members: map[string][]string{}},
