@@ -61,6 +61,8 @@ type backendState struct {
 	// open holds the trips in force. A fleet-scoped rule has at most one, a
 	// region-scoped rule one per region.
 	open map[tripKey]Trip
+	// trips counts the trips opened under this rule, by key, for monotonic counters.
+	trips map[tripKey]uint64
 }
 
 // tripKey tells a fleet trip from the trip of the region named "" (nodes that report
@@ -139,7 +141,7 @@ func (e *Engine) SetRules(rules map[string]Rule) error {
 			next[name] = old
 			continue
 		}
-		st := &backendState{rule: r, regions: map[string]*window{}, open: map[tripKey]Trip{}}
+		st := &backendState{rule: r, regions: map[string]*window{}, open: map[tripKey]Trip{}, trips: map[tripKey]uint64{}}
 		if old != nil && old.rule.Scope == r.Scope {
 			for k, t := range old.open {
 				st.open[k] = t
@@ -192,12 +194,15 @@ func (e *Engine) record(r Report) (Trip, bool, error) {
 		b.regions[r.Region] = w
 	}
 	w.see(r.Node, at, r.Counts.InProgress, now, b.rule.Interval+2*e.cfg.ReportInterval)
+	matching := r.Counts.failures(b.rule.Match)
+	w.total.done = addSat(w.total.done, addSat(r.Counts.Succeeded, r.Counts.Failed))
+	w.total.matching = addSat(w.total.matching, matching)
 	if b.openFor(r.Region) {
 		// The backend is out for this region: what arrives now was sent before the trip
 		// took effect and must not trip it again the moment it closes.
 		return Trip{}, false, nil
 	}
-	w.add(at, r.Counts, r.Counts.failures(b.rule.Match), now)
+	w.add(at, r.Counts, matching, now)
 	trip, ok := e.evaluate(r.Backend, b, r.Region, now)
 	return trip, ok, nil
 }
@@ -231,6 +236,7 @@ func (e *Engine) evaluate(backend string, b *backendState, region string, now ti
 		Requests: t.done, Failures: t.matching, Proxies: t.proxies,
 	}
 	b.open[key] = trip
+	b.trips[key]++
 	b.clear(key)
 	e.remember(trip)
 	return trip, true
@@ -317,6 +323,7 @@ func (e *Engine) adopt(t Trip) bool {
 		return false
 	}
 	b.open[k] = t
+	b.trips[k]++
 	b.clear(k)
 	e.remember(t)
 	return true

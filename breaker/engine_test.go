@@ -3,6 +3,7 @@ package breaker
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -528,14 +529,62 @@ func TestRulesFromModel(t *testing.T) {
 				StatusCodeRanges: []model.StatusRange{{Min: 502, Max: 504}, {Min: 429, Max: 429}},
 			}}}}},
 	}}
-	got := RulesFromModel(m, func(b *model.Backend) Scope { return ScopeRegion })
+	m.Backends[1].CircuitBreaker.Rules[0].Scope = model.ScopeRegion
+	got, err := RulesFromModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := Rule{Name: "r", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: ScopeRegion,
 		Match: Match{ConnectionFailure: true, StatusRanges: []model.StatusRange{{Min: 429, Max: 429}, {Min: 502, Max: 504}}}}
 	if len(got) != 1 || !got["b"].equal(want) {
 		t.Fatalf("rules %+v", got)
 	}
-	if RulesFromModel(m, nil)["b"].Scope != ScopeFleet {
-		t.Fatal("default scope is not fleet")
+	m.Backends[1].CircuitBreaker.Rules[0].Scope = ""
+	if got, err := RulesFromModel(m); err != nil || got["b"].Scope != ScopeFleet {
+		t.Fatalf("no scope: %+v, %v; want the default, fleet", got["b"], err)
+	}
+}
+
+// TestModelClosedSetsHandled: every scope in model.BreakerScopes and every reason in
+// model.ErrorReasons has a case in RulesFromModel, distinct scopes stay distinct and each
+// reason matches a failure; a value outside the lists is an error, not a silent default.
+func TestModelClosedSetsHandled(t *testing.T) {
+	ruleWith := func(sc model.BreakerScope, reasons ...model.ErrorReason) *model.Model {
+		return &model.Model{Backends: []*model.Backend{{Name: "b", CircuitBreaker: &model.CircuitBreaker{Rules: []*model.BreakerRule{{
+			Name: "r", Scope: sc, TripDuration: model.Duration{Duration: 30 * time.Second},
+			FailureCondition: model.FailureCondition{Count: 3, Interval: model.Duration{Duration: 15 * time.Second},
+				ErrorReasons: reasons, StatusCodeRanges: []model.StatusRange{{Min: 500, Max: 599}}},
+		}}}}}}
+	}
+	seen := map[Scope]model.BreakerScope{}
+	for _, sc := range model.BreakerScopes {
+		rules, err := RulesFromModel(ruleWith(sc))
+		if err != nil {
+			t.Errorf("scope %s: %v", sc, err)
+			continue
+		}
+		got := rules["b"].Scope
+		if !got.Valid() || string(got) != string(sc) {
+			t.Errorf("scope %s: engine scope %q", sc, got)
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("scopes %s and %s both become %q", prev, sc, got)
+		}
+		seen[got] = sc
+	}
+	for _, r := range model.ErrorReasons {
+		rules, err := RulesFromModel(ruleWith(model.ScopeFleet, r))
+		if err != nil {
+			t.Errorf("error reason %s: %v", r, err)
+		} else if m := rules["b"].Match; !m.ConnectionFailure && !m.Timeout {
+			t.Errorf("error reason %s matches no failure", r)
+		}
+	}
+	if _, err := RulesFromModel(ruleWith("zone")); err == nil || !strings.Contains(err.Error(), `scope "zone"`) {
+		t.Errorf("unknown scope: %v; want an error naming it", err)
+	}
+	if _, err := RulesFromModel(ruleWith(model.ScopeFleet, "DNSFailure")); err == nil || !strings.Contains(err.Error(), `"DNSFailure"`) {
+		t.Errorf("unknown error reason: %v; want an error naming it", err)
 	}
 }
 
@@ -554,5 +603,40 @@ func TestWindowWidth(t *testing.T) {
 		if w.width != c.width || len(w.buckets) != c.buckets {
 			t.Errorf("interval %s: width %s × %d, want %s × %d", c.interval, w.width, len(w.buckets), c.width, c.buckets)
 		}
+	}
+}
+
+// The running totals keep counting past the interval, across a trip and while it is
+// open, and the trip count is on the rows that evaluate the rule.
+func TestStatsTotals(t *testing.T) {
+	clk := &fakeClock{t: base}
+	e := New(Config{Clock: clk.now})
+	if err := e.SetRules(map[string]Rule{"b": countRule(4, 2*time.Second, 10*time.Second, ScopeFleet)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(region string, ok, failed uint64) {
+		t.Helper()
+		if _, err := e.Record(Report{Node: "n-" + region, Region: region, Backend: "b", At: clk.t, Counts: Counts{Issued: ok + failed, Succeeded: ok, Failed: failed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("a", 5, 1)
+	clk.t = clk.t.Add(5 * time.Second) // the first report leaves the interval
+	rec("a", 5, 2)
+	rec("z", 0, 2) // trips: 4 failures within 2 s
+	rec("z", 1, 3) // while open
+	rows := e.Stats()
+	if len(rows) != 3 {
+		t.Fatalf("rows %+v", rows)
+	}
+	fleet, a, z := rows[0], rows[1], rows[2]
+	if !fleet.Fleet || fleet.TotalRequests != 19 || fleet.TotalFailures != 8 || fleet.TotalTrips != 1 || !fleet.Open {
+		t.Fatalf("fleet row %+v", fleet)
+	}
+	if a.TotalRequests != 13 || a.TotalFailures != 3 || a.TotalTrips != 0 || z.TotalRequests != 6 || z.TotalFailures != 5 || z.TotalTrips != 0 {
+		t.Fatalf("region rows %+v\n%+v", a, z)
+	}
+	if fleet.RuleName != "rule" || fleet.Count != 4 || fleet.Percentage != 0 || fleet.TripDuration != 10*time.Second {
+		t.Fatalf("rule fields %+v", fleet)
 	}
 }

@@ -106,14 +106,16 @@ func (r Rule) validate() error {
 }
 
 // RulesFromModel returns the rule of every backend of m that has a circuit breaker,
-// keyed by backend name. scope gives each backend's scope; nil (or "") means fleet.
-func RulesFromModel(m *model.Model, scope func(*model.Backend) Scope) map[string]Rule {
+// keyed by backend name. A scope or error reason of the model the engine has no case for
+// is an error naming the backend and rule (model.BreakerScopes and model.ErrorReasons
+// are the lists; TestModelClosedSetsHandled holds this switch to them).
+func RulesFromModel(m *model.Model) (map[string]Rule, error) {
 	out := map[string]Rule{}
 	if m == nil {
-		return out
+		return out, nil
 	}
 	for _, b := range m.Backends {
-		if b.CircuitBreaker == nil || len(b.CircuitBreaker.Rules) == 0 {
+		if b.CircuitBreaker == nil || len(b.CircuitBreaker.Rules) == 0 || b.CircuitBreaker.Rules[0] == nil {
 			continue
 		}
 		r := b.CircuitBreaker.Rules[0] // a loaded model has exactly one (APIM's limit)
@@ -124,12 +126,15 @@ func RulesFromModel(m *model.Model, scope func(*model.Backend) Scope) map[string
 			Percentage:   fc.Percentage,
 			Interval:     fc.Interval.Duration,
 			TripDuration: r.TripDuration.Duration,
-			Scope:        ScopeFleet,
 		}
-		if scope != nil {
-			if s := scope(b); s != "" {
-				rule.Scope = s
-			}
+		switch r.Scope {
+		case "", model.ScopeFleet: // "" is the model's default, fleet
+			rule.Scope = ScopeFleet
+		case model.ScopeRegion:
+			rule.Scope = ScopeRegion
+		default:
+			return nil, fmt.Errorf("backend %q, rule %q: scope %q has no case in the fleet breaker (want one of model.BreakerScopes)",
+				b.Name, r.Name, r.Scope)
 		}
 		for _, reason := range fc.ErrorReasons {
 			switch reason {
@@ -137,6 +142,9 @@ func RulesFromModel(m *model.Model, scope func(*model.Backend) Scope) map[string
 				rule.Match.ConnectionFailure = true
 			case model.Timeout:
 				rule.Match.Timeout = true
+			default:
+				return nil, fmt.Errorf("backend %q, rule %q: error reason %q has no case in the fleet breaker (want one of model.ErrorReasons)",
+					b.Name, r.Name, reason)
 			}
 		}
 		rule.Match.StatusRanges = append([]model.StatusRange(nil), fc.StatusCodeRanges...)
@@ -146,5 +154,5 @@ func RulesFromModel(m *model.Model, scope func(*model.Backend) Scope) map[string
 		})
 		out[b.Name] = rule
 	}
-	return out
+	return out, nil
 }

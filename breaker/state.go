@@ -130,6 +130,20 @@ type Row struct {
 	// Open is set while a trip holds the backend out for this row's proxies.
 	Open bool
 	Trip Trip // the trip in force, when Open
+	// The rule's name and parameters, for tables that show them apart.
+	RuleName     string
+	Count        int
+	Percentage   int
+	TripDuration time.Duration
+	// Running counts since the backend got its current rule (SetRules with a changed
+	// rule starts them again), for monotonic counters: the completed requests and the
+	// failures that count against the rule of every accepted report, including those
+	// that arrived while the backend was open; and the trips the rule opened for this
+	// row (the fleet row of a fleet rule, each region's row of a region rule; 0 on the
+	// region rows of a fleet rule).
+	TotalRequests uint64
+	TotalFailures uint64
+	TotalTrips    uint64
 }
 
 // Stats returns a row per backend with a rule and reporting region, sorted by backend,
@@ -145,6 +159,7 @@ func (e *Engine) Stats() []Row {
 			continue // no reports: nothing to show
 		}
 		var fleet totals
+		var fleetDone, fleetMatching uint64
 		regions := make([]string, 0, len(b.regions))
 		for region := range b.regions {
 			regions = append(regions, region)
@@ -156,6 +171,11 @@ func (e *Engine) Stats() []Row {
 			t := w.nodes(w.sum(now, b.rule.Interval), now, b.rule.Interval)
 			fleet = fleet.add(t)
 			r := b.row(name, region, false, t, now)
+			r.TotalRequests, r.TotalFailures = w.total.done, w.total.matching
+			fleetDone, fleetMatching = addSat(fleetDone, w.total.done), addSat(fleetMatching, w.total.matching)
+			if b.rule.Scope == ScopeRegion {
+				r.TotalTrips = b.trips[tripKey{region: region}]
+			}
 			if tr, ok := b.open[tripKey{fleet: true}]; ok {
 				r.Open, r.Trip = true, tr
 			} else if tr, ok := b.open[tripKey{region: region}]; ok {
@@ -165,6 +185,8 @@ func (e *Engine) Stats() []Row {
 		}
 		if b.rule.Scope == ScopeFleet {
 			r := b.row(name, "", true, fleet, now)
+			r.TotalRequests, r.TotalFailures = fleetDone, fleetMatching
+			r.TotalTrips = b.trips[tripKey{fleet: true}]
 			if tr, ok := b.open[tripKey{fleet: true}]; ok {
 				r.Open, r.Trip = true, tr
 			}
@@ -190,6 +212,7 @@ func (b *backendState) row(name, region string, fleet bool, t totals, now time.T
 	r := Row{
 		Backend: name, Region: region, Fleet: fleet,
 		Rule: b.rule.String(), Scope: b.rule.Scope, Interval: b.rule.Interval,
+		RuleName: b.rule.Name, Count: b.rule.Count, Percentage: b.rule.Percentage, TripDuration: b.rule.TripDuration,
 		Issued: t.issued, Requests: t.done, Failures: t.matching,
 		RequestsPerSecond: float64(t.done) / secs,
 		FailuresPerSecond: float64(t.matching) / secs,

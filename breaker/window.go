@@ -19,6 +19,14 @@ type window struct {
 	seen     map[string]seen
 	maxNodes int
 	newest   time.Time
+	// total counts every accepted report since the window was made, open or not, for
+	// monotonic counters (metrics); clear leaves it alone.
+	total total
+}
+
+// total is a window's running counts since it was made.
+type total struct {
+	done, matching uint64
 }
 
 type bucket struct {

@@ -2,12 +2,12 @@ package envoy
 
 import (
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-	"time"
 )
 
 // mustAny packs m. Marshalling a well-formed generated message cannot fail; a failure is a

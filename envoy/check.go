@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
@@ -105,7 +105,7 @@ const upstreamMetadataPrefix = "%UPSTREAM_METADATA("
 
 // checkCredentialMutations requires every header set from host metadata to be removed by
 // an earlier mutation of the same list.
-func checkCredentialMutations(ms []*mutationv3.HeaderMutation) error {
+func checkCredentialMutations(ms []*mutationrulesv3.HeaderMutation) error {
 	removed := map[string]bool{}
 	var errs []error
 	for i, m := range ms {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -49,18 +49,18 @@ func TestCheckRejectsSANWithoutCAAndSystemRoots(t *testing.T) {
 }
 
 func TestCheckCredentialHeaderRemovedBeforeSet(t *testing.T) {
-	opts := HTTPProtocolOptions(ProtocolSpec{Headers: []MetadataHeader{
+	opts := HTTPProtocolOptions(ProtocolSpec{HTTP1: true, Headers: []MetadataHeader{
 		{Header: "x-a", Namespace: "poolpilot", Key: "x-a"},
 		{Header: "x-b", Namespace: "poolpilot", Key: "x-b"},
 	}})
 	if err := Check(opts[HTTPProtocolOptionsName]); err != nil {
 		t.Fatalf("builder output: %v", err)
 	}
-	appendOnly := &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{RequestMutations: []*mutationv3.HeaderMutation{
-		{Action: &mutationv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+	appendOnly := &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{RequestMutations: []*mutationrulesv3.HeaderMutation{
+		{Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
 			Header: &corev3.HeaderValue{Key: "x-a", Value: "%UPSTREAM_METADATA(poolpilot:x-a)%"},
 		}}},
-		{Action: &mutationv3.HeaderMutation_Remove{Remove: "x-a"}}, // too late
+		{Action: &mutationrulesv3.HeaderMutation_Remove{Remove: "x-a"}}, // too late
 	}}}
 	err := Check(appendOnly)
 	if err == nil || !strings.Contains(err.Error(), `request_mutations[0] sets "x-a" from host metadata without removing it first`) {

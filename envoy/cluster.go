@@ -5,7 +5,6 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
@@ -30,20 +29,26 @@ const (
 type ClusterSpec struct {
 	Name      string
 	Discovery Discovery
-	// LoadAssignment is inlined for StrictDNS and LogicalDNS; ignored for EDS.
-	LoadAssignment *endpointv3.ClusterLoadAssignment
-	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent. Use 0:
-	// Envoy's default 50% sends traffic to ejected hosts once half a priority is ejected.
+	// Localities and Overprovisioning are the load assignment inlined for StrictDNS and
+	// LogicalDNS (see LoadAssignment); ignored for EDS, whose assignment is a resource.
+	Localities       []LocalityGroup
+	Overprovisioning uint32
+	// LbPolicy is the cluster's lb_policy.
+	LbPolicy clusterv3.Cluster_LbPolicy
+	// HealthyPanicThreshold is common_lb_config.healthy_panic_threshold in percent, always
+	// written (0 too).
 	HealthyPanicThreshold float64
 	// LocalityWeighted honours locality load_balancing_weight (Envoy ignores it otherwise).
 	LocalityWeighted bool
-	Outlier          *clusterv3.OutlierDetection
+	// Outlier, when set, is the cluster's outlier_detection.
+	Outlier *OutlierSpec
 	// RetryBudgetPercent > 0 replaces the default circuit breaker of 3 concurrent retries
 	// per cluster with a budget relative to the active requests.
-	RetryBudgetPercent     float64
-	RetryBudgetMinimum     uint32
-	Protocol               ProtocolSpec
-	TransportSocketMatches []*clusterv3.Cluster_TransportSocketMatch
+	RetryBudgetPercent float64
+	RetryBudgetMinimum uint32
+	Protocol           ProtocolSpec
+	// TLS are the cluster's transport_socket_matches, in order.
+	TLS []TLSMatch
 	// ConnectTimeout > 0 bounds each TCP (and TLS) connect; Envoy's default is 5 s.
 	ConnectTimeout time.Duration
 	// V4Preferred resolves DNS names to IPv4 when there is an A record (Envoy's default
@@ -54,17 +59,21 @@ type ClusterSpec struct {
 	LRSSelf bool
 }
 
-// Cluster builds a cluster of lb_policy ROUND_ROBIN (the only one every gRPC client honours
-// without load_balancing_policy).
+// Cluster builds a cluster from s.
 func Cluster(s ClusterSpec) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:     s.Name,
-		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		LbPolicy: s.LbPolicy,
 		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{
 			HealthyPanicThreshold: &typev3.Percent{Value: s.HealthyPanicThreshold},
 		},
-		OutlierDetection:       s.Outlier,
-		TransportSocketMatches: s.TransportSocketMatches,
+	}
+	for _, m := range s.TLS {
+		c.TransportSocketMatches = append(c.TransportSocketMatches,
+			TransportSocketMatch(m.Name, m.Match, UpstreamTLS(m.SNI, m.CAFile)))
+	}
+	if s.Outlier != nil {
+		c.OutlierDetection = OutlierDetection(*s.Outlier)
 	}
 	if s.ConnectTimeout > 0 {
 		c.ConnectTimeout = dur(s.ConnectTimeout)
@@ -78,10 +87,10 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADS()}
 	case StrictDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-		c.LoadAssignment = s.LoadAssignment
+		c.LoadAssignment = LoadAssignment(s.Name, s.Localities, s.Overprovisioning)
 	case LogicalDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
-		c.LoadAssignment = s.LoadAssignment
+		c.LoadAssignment = LoadAssignment(s.Name, s.Localities, s.Overprovisioning)
 	}
 	if s.LRSSelf {
 		c.LrsServer = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Self{Self: &corev3.SelfConfigSource{}}}
@@ -108,13 +117,10 @@ func Cluster(s ClusterSpec) *clusterv3.Cluster {
 
 // AggregateCluster tries children in order: the first with a healthy host takes the
 // traffic, like priorities within one cluster.
-func AggregateCluster(name string, children []string) *clusterv3.Cluster {
+func AggregateCluster(name string, lbPolicy clusterv3.Cluster_LbPolicy, children []string) *clusterv3.Cluster {
 	return &clusterv3.Cluster{
-		Name: name,
-		// For gRPC clients only: gRPC checks lb_policy before the cluster type and rejects
-		// CLUSTER_PROVIDED, which Envoy would require here. poolpilot sends Envoy
-		// STRICT_DNS clusters instead of aggregates.
-		LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
+		Name:     name,
+		LbPolicy: lbPolicy,
 		ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
 			Name:        AggregateName,
 			TypedConfig: mustAny(&aggregatev3.ClusterConfig{Clusters: children}),

@@ -6,13 +6,15 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestClusterEDS(t *testing.T) {
 	c := Cluster(ClusterSpec{
-		Name: "pool", Discovery: EDS, LocalityWeighted: true,
+		Name: "pool", Discovery: EDS, LocalityWeighted: true, LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
 		RetryBudgetPercent: 100, RetryBudgetMinimum: 10,
-		Outlier: OutlierDetection(OutlierSpec{Interval: time.Second, EjectionTime: 30 * time.Second, ConsecutiveGateway: 3}),
+		TLS:     []TLSMatch{{Name: "tls-a", Match: map[string]string{"backend": "a"}, SNI: "a.example.net", CAFile: "/ca.pem"}},
+		Outlier: &OutlierSpec{Interval: time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 30 * time.Second, ConsecutiveGateway: Detector{3, 100}},
 	})
 	if err := Validate(c); err != nil {
 		t.Fatal(err)
@@ -32,24 +34,34 @@ func TestClusterEDS(t *testing.T) {
 	if c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
 		t.Errorf("lb_policy = %v", c.GetLbPolicy())
 	}
+	if m := c.GetTransportSocketMatches(); len(m) != 1 || m[0].GetName() != "tls-a" || m[0].GetMatch().GetFields()["backend"].GetStringValue() != "a" {
+		t.Errorf("transport_socket_matches = %v", m)
+	}
+	if c.GetOutlierDetection().GetConsecutiveGatewayFailure().GetValue() != 3 {
+		t.Errorf("outlier_detection = %v", c.GetOutlierDetection())
+	}
 }
 
 func TestClusterStrictDNSInlinesAssignment(t *testing.T) {
-	la := LoadAssignment("pool", []LocalityGroup{{Region: "r", Weight: 1, Hosts: []Host{{Address: "example.com", Port: 443}}}}, 100000)
-	c := Cluster(ClusterSpec{Name: "pool", Discovery: StrictDNS, LoadAssignment: la})
+	groups := []LocalityGroup{{Region: "r", Weight: 1, Hosts: []Host{{Address: "example.com", Port: 443}}}}
+	c := Cluster(ClusterSpec{Name: "pool", Discovery: StrictDNS, Localities: groups, Overprovisioning: 100000,
+		LbPolicy: clusterv3.Cluster_RANDOM, HealthyPanicThreshold: 20})
 	if err := Validate(c); err != nil {
 		t.Fatal(err)
 	}
-	if c.GetType() != clusterv3.Cluster_STRICT_DNS || c.GetLoadAssignment() != la {
+	if c.GetType() != clusterv3.Cluster_STRICT_DNS || !proto.Equal(c.GetLoadAssignment(), LoadAssignment("pool", groups, 100000)) {
 		t.Errorf("want STRICT_DNS with the inline assignment, got %v", c)
 	}
-	if c.GetTypedExtensionProtocolOptions() != nil {
-		t.Error("no protocol options were asked for")
+	if c.GetTypedExtensionProtocolOptions() != nil || c.GetOutlierDetection() != nil {
+		t.Error("no protocol options or outlier detection were asked for")
+	}
+	if c.GetLbPolicy() != clusterv3.Cluster_RANDOM || c.GetCommonLbConfig().GetHealthyPanicThreshold().GetValue() != 20 {
+		t.Errorf("lb_policy and healthy_panic_threshold come from the spec: %v", c)
 	}
 }
 
 func TestAggregateCluster(t *testing.T) {
-	c := AggregateCluster("pool", []string{"a", "b"})
+	c := AggregateCluster("pool", clusterv3.Cluster_ROUND_ROBIN, []string{"a", "b"})
 	if err := Validate(c); err != nil {
 		t.Fatal(err)
 	}

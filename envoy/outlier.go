@@ -7,82 +7,89 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// OutlierSpec says which of Envoy's (and gRPC's) ejection detectors to run. A zero count
-// switches a consecutive detector off: its enforcing_* is written as 0, because Envoy's
-// defaults enforce consecutive_5xx and success_rate at 100% and would eject on failures the
-// model never asked about.
+// OutlierSpec is a cluster's outlier_detection, field by field; the translator decides
+// every value (which detectors run, and how hard they enforce).
 type OutlierSpec struct {
 	// Interval is Envoy's sweep period: failure-percentage windows, and how often an
 	// ejected host is checked for its return.
-	Interval time.Duration
-	// EjectionTime is both base_ejection_time and max_ejection_time, so every ejection lasts
-	// the same time instead of growing with the number of ejections.
-	EjectionTime time.Duration
+	Interval         time.Duration
+	BaseEjectionTime time.Duration
+	MaxEjectionTime  time.Duration
+	// MaxEjectionPercent is always written.
+	MaxEjectionPercent uint32
+	// AlwaysEjectOneHost is written when true.
+	AlwaysEjectOneHost bool
 
-	// SplitLocalOrigin counts connection failures, resets and timeouts apart from HTTP
-	// statuses (split_external_local_origin_errors).
-	SplitLocalOrigin       bool
-	ConsecutiveLocalOrigin uint32
-	ConsecutiveGateway     uint32
-	Consecutive5xx         uint32
+	// SplitLocalOrigin is split_external_local_origin_errors.
+	SplitLocalOrigin bool
+	// Consecutive5xx and ConsecutiveGateway are always written (their enforcing_* at
+	// least); ConsecutiveLocalOrigin only when non-nil.
+	Consecutive5xx         Detector
+	ConsecutiveGateway     Detector
+	ConsecutiveLocalOrigin *Detector
 
-	// FailurePercentage, when set, ejects hosts whose failure percentage in an Interval
-	// exceeds Threshold (gRPC implements only this and success rate).
+	// EnforcingSuccessRate and EnforcingLocalOriginSuccessRate are always written.
+	EnforcingSuccessRate            uint32
+	EnforcingLocalOriginSuccessRate uint32
+
+	// FailurePercentage, when set, writes the failure_percentage_* fields.
 	FailurePercentage *FailurePercentage
 }
 
-// FailurePercentage configures failure_percentage_* detection.
+// Detector is one consecutive_* detector: Count (0: not written, Envoy's default) and
+// its enforcing_* percentage (always written).
+type Detector struct {
+	Count     uint32
+	Enforcing uint32
+}
+
+// FailurePercentage is the failure_percentage_* fields.
 type FailurePercentage struct {
 	Threshold     uint32
 	RequestVolume uint32
 	MinimumHosts  uint32
-	// External enforces it on HTTP statuses (and, without split mode, on everything).
-	External bool
-	// LocalOrigin enforces it on locally originated failures (split mode only).
-	LocalOrigin bool
+	// Enforcing is enforcing_failure_percentage, always written.
+	Enforcing uint32
+	// EnforcingLocalOrigin is enforcing_failure_percentage_local_origin, written when > 0.
+	EnforcingLocalOrigin uint32
 }
 
 // OutlierDetection builds a cluster's outlier_detection from s.
 func OutlierDetection(s OutlierSpec) *clusterv3.OutlierDetection {
 	od := &clusterv3.OutlierDetection{
-		Interval:         dur(s.Interval),
-		BaseEjectionTime: dur(s.EjectionTime),
-		MaxEjectionTime:  dur(s.EjectionTime),
-		// The default 10% would never eject the only host of a priority in a small pool.
-		MaxEjectionPercent: u32(100),
-		AlwaysEjectOneHost: wrapperspb.Bool(true),
+		Interval:           dur(s.Interval),
+		BaseEjectionTime:   dur(s.BaseEjectionTime),
+		MaxEjectionTime:    dur(s.MaxEjectionTime),
+		MaxEjectionPercent: u32(s.MaxEjectionPercent),
 
 		SplitExternalLocalOriginErrors: s.SplitLocalOrigin,
 
-		// Off unless asked: Envoy defaults these to 100.
-		EnforcingSuccessRate:            u32(0),
-		EnforcingLocalOriginSuccessRate: u32(0),
+		EnforcingSuccessRate:            u32(s.EnforcingSuccessRate),
+		EnforcingLocalOriginSuccessRate: u32(s.EnforcingLocalOriginSuccessRate),
+	}
+	if s.AlwaysEjectOneHost {
+		od.AlwaysEjectOneHost = wrapperspb.Bool(true)
 	}
 	od.Consecutive_5Xx, od.EnforcingConsecutive_5Xx = detector(s.Consecutive5xx)
 	od.ConsecutiveGatewayFailure, od.EnforcingConsecutiveGatewayFailure = detector(s.ConsecutiveGateway)
-	if s.SplitLocalOrigin {
-		od.ConsecutiveLocalOriginFailure, od.EnforcingConsecutiveLocalOriginFailure = detector(s.ConsecutiveLocalOrigin)
+	if d := s.ConsecutiveLocalOrigin; d != nil {
+		od.ConsecutiveLocalOriginFailure, od.EnforcingConsecutiveLocalOriginFailure = detector(*d)
 	}
 	if fp := s.FailurePercentage; fp != nil {
 		od.FailurePercentageThreshold = u32(fp.Threshold)
-		od.EnforcingFailurePercentage = u32(0)
-		if fp.External {
-			od.EnforcingFailurePercentage = u32(100)
-		}
+		od.EnforcingFailurePercentage = u32(fp.Enforcing)
 		od.FailurePercentageMinimumHosts = u32(fp.MinimumHosts)
 		od.FailurePercentageRequestVolume = u32(fp.RequestVolume)
-		if fp.LocalOrigin && s.SplitLocalOrigin {
-			od.EnforcingFailurePercentageLocalOrigin = u32(100)
+		if fp.EnforcingLocalOrigin > 0 {
+			od.EnforcingFailurePercentageLocalOrigin = u32(fp.EnforcingLocalOrigin)
 		}
 	}
 	return od
 }
 
-// detector returns a consecutive detector's count and enforcement: 100% when count > 0,
-// else switched off (enforcing 0; the count is left at Envoy's default).
-func detector(count uint32) (*wrapperspb.UInt32Value, *wrapperspb.UInt32Value) {
-	if count == 0 {
-		return nil, u32(0)
+func detector(d Detector) (count, enforcing *wrapperspb.UInt32Value) {
+	if d.Count > 0 {
+		count = u32(d.Count)
 	}
-	return u32(count), u32(100)
+	return count, u32(d.Enforcing)
 }

@@ -5,10 +5,11 @@ import (
 	"time"
 )
 
-func TestOutlierDetectionSwitchesOffWhatIsNotAsked(t *testing.T) {
+func TestOutlierDetectionCopiesTheSpec(t *testing.T) {
 	od := OutlierDetection(OutlierSpec{
-		Interval: time.Second, EjectionTime: 30 * time.Second,
-		SplitLocalOrigin: true, ConsecutiveLocalOrigin: 3, ConsecutiveGateway: 3,
+		Interval: time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 30 * time.Second,
+		MaxEjectionPercent: 100, AlwaysEjectOneHost: true,
+		SplitLocalOrigin: true, ConsecutiveLocalOrigin: &Detector{3, 100}, ConsecutiveGateway: Detector{3, 100},
 	})
 	if err := Validate(od); err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestOutlierDetectionSwitchesOffWhatIsNotAsked(t *testing.T) {
 			t.Errorf("%s = %d, want %d", name, c[0], c[1])
 		}
 	}
-	// Explicit zeros, not absent fields: absent means Envoy's default of 100.
+	// Zeros are written, not left absent: absent means Envoy's default of 100.
 	if od.GetEnforcingConsecutive_5Xx() == nil || od.GetEnforcingSuccessRate() == nil {
 		t.Error("enforcing_* zeros must be written explicitly")
 	}
@@ -45,9 +46,10 @@ func TestOutlierDetectionSwitchesOffWhatIsNotAsked(t *testing.T) {
 
 func TestOutlierDetectionFailurePercentage(t *testing.T) {
 	od := OutlierDetection(OutlierSpec{
-		Interval: 15 * time.Second, EjectionTime: 30 * time.Second,
-		SplitLocalOrigin:  true,
-		FailurePercentage: &FailurePercentage{Threshold: 50, RequestVolume: 3, MinimumHosts: 1, External: true, LocalOrigin: true},
+		Interval: 15 * time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 30 * time.Second,
+		SplitLocalOrigin:       true,
+		ConsecutiveLocalOrigin: &Detector{},
+		FailurePercentage:      &FailurePercentage{Threshold: 50, RequestVolume: 3, MinimumHosts: 1, Enforcing: 100, EnforcingLocalOrigin: 100},
 	})
 	if err := Validate(od); err != nil {
 		t.Fatal(err)
@@ -57,7 +59,11 @@ func TestOutlierDetectionFailurePercentage(t *testing.T) {
 		od.GetEnforcingFailurePercentageLocalOrigin().GetValue() != 100 {
 		t.Errorf("failure percentage = %v", od)
 	}
-	if od.GetEnforcingConsecutiveGatewayFailure().GetValue() != 0 || od.GetEnforcingConsecutiveLocalOriginFailure().GetValue() != 0 {
-		t.Error("consecutive detectors must be off")
+	if od.GetEnforcingConsecutiveGatewayFailure() == nil || od.GetEnforcingConsecutiveGatewayFailure().GetValue() != 0 ||
+		od.GetEnforcingConsecutiveLocalOriginFailure() == nil || od.GetEnforcingConsecutiveLocalOriginFailure().GetValue() != 0 {
+		t.Error("consecutive detectors must be written as off")
+	}
+	if od.GetMaxEjectionPercent().GetValue() != 0 || od.GetAlwaysEjectOneHost() != nil {
+		t.Errorf("max_ejection_percent and always_eject_one_host come from the spec only: %v", od)
 	}
 }

@@ -3,14 +3,14 @@ package envoy
 import (
 	"fmt"
 
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/matcher/v3"
-	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	commonmatcherv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/matcher/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -38,6 +38,9 @@ type MetadataHeader struct {
 
 // ProtocolSpec is a cluster's HttpProtocolOptions.
 type ProtocolSpec struct {
+	// HTTP1 writes explicit_http_config with http_protocol_options (upstream HTTP/1.1).
+	// Envoy requires one upstream protocol choice in this message.
+	HTTP1 bool
 	// ErrorStatuses, when set, are the only responses outlier detection counts as errors
 	// (outlier_detection.error_matcher, Envoy ≥ 1.36). A matched non-5xx status is
 	// reported as a 500; an unmatched 5xx as a success.
@@ -47,23 +50,24 @@ type ProtocolSpec struct {
 	Headers []MetadataHeader
 }
 
-// Empty reports whether the spec needs no HttpProtocolOptions at all.
+// Empty reports whether the spec needs no HttpProtocolOptions at all: the protocol
+// choice alone is Envoy's default and needs none.
 func (s ProtocolSpec) Empty() bool { return len(s.ErrorStatuses) == 0 && len(s.Headers) == 0 }
 
-// HTTPProtocolOptions builds the typed_extension_protocol_options entry for s. Upstream
-// HTTP/1.1 is stated explicitly, as Envoy requires a protocol choice in this message.
+// HTTPProtocolOptions builds the typed_extension_protocol_options entry for s.
 func HTTPProtocolOptions(s ProtocolSpec) map[string]*anypb.Any {
-	opts := &httpv3.HttpProtocolOptions{
-		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
+	if s.HTTP1 {
+		opts.UpstreamProtocolOptions = &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
 					HttpProtocolOptions: &corev3.Http1ProtocolOptions{},
 				},
 			},
-		},
+		}
 	}
 	if len(s.ErrorStatuses) > 0 {
-		opts.OutlierDetection = &httpv3.HttpProtocolOptions_OutlierDetection{ErrorMatcher: statusMatcher(s.ErrorStatuses)}
+		opts.OutlierDetection = &upstreamhttpv3.HttpProtocolOptions_OutlierDetection{ErrorMatcher: statusMatcher(s.ErrorStatuses)}
 	}
 	if len(s.Headers) > 0 {
 		opts.HttpFilters = []*hcmv3.HttpFilter{
@@ -86,13 +90,13 @@ func headerMutation(hs []MetadataHeader) *headermutationv3.HeaderMutation {
 	// Every remove comes before every append: Envoy applies the mutations in order, and
 	// skips an append whose value comes out empty, which would leave a stale header.
 	for _, h := range hs {
-		m.RequestMutations = append(m.RequestMutations, &mutationv3.HeaderMutation{
-			Action: &mutationv3.HeaderMutation_Remove{Remove: h.Header},
+		m.RequestMutations = append(m.RequestMutations, &mutationrulesv3.HeaderMutation{
+			Action: &mutationrulesv3.HeaderMutation_Remove{Remove: h.Header},
 		})
 	}
 	for _, h := range hs {
-		m.RequestMutations = append(m.RequestMutations, &mutationv3.HeaderMutation{
-			Action: &mutationv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+		m.RequestMutations = append(m.RequestMutations, &mutationrulesv3.HeaderMutation{
+			Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
 				Header: &corev3.HeaderValue{
 					Key:   h.Header,
 					Value: fmt.Sprintf("%%UPSTREAM_METADATA(%s:%s)%%", h.Namespace, h.Key),
@@ -105,11 +109,11 @@ func headerMutation(hs []MetadataHeader) *headermutationv3.HeaderMutation {
 }
 
 // statusMatcher matches a response whose :status is in any of rs.
-func statusMatcher(rs []StatusRange) *matcherv3.MatchPredicate {
-	preds := make([]*matcherv3.MatchPredicate, 0, len(rs))
+func statusMatcher(rs []StatusRange) *commonmatcherv3.MatchPredicate {
+	preds := make([]*commonmatcherv3.MatchPredicate, 0, len(rs))
 	for _, r := range rs {
-		preds = append(preds, &matcherv3.MatchPredicate{Rule: &matcherv3.MatchPredicate_HttpResponseHeadersMatch{
-			HttpResponseHeadersMatch: &matcherv3.HttpHeadersMatch{Headers: []*routev3.HeaderMatcher{{
+		preds = append(preds, &commonmatcherv3.MatchPredicate{Rule: &commonmatcherv3.MatchPredicate_HttpResponseHeadersMatch{
+			HttpResponseHeadersMatch: &commonmatcherv3.HttpHeadersMatch{Headers: []*routev3.HeaderMatcher{{
 				Name: ":status",
 				HeaderMatchSpecifier: &routev3.HeaderMatcher_RangeMatch{RangeMatch: &typev3.Int64Range{
 					Start: int64(r.Min), End: int64(r.Max) + 1, // end is exclusive
@@ -120,5 +124,5 @@ func statusMatcher(rs []StatusRange) *matcherv3.MatchPredicate {
 	if len(preds) == 1 {
 		return preds[0]
 	}
-	return &matcherv3.MatchPredicate{Rule: &matcherv3.MatchPredicate_OrMatch{OrMatch: &matcherv3.MatchPredicate_MatchSet{Rules: preds}}}
+	return &commonmatcherv3.MatchPredicate{Rule: &commonmatcherv3.MatchPredicate_OrMatch{OrMatch: &commonmatcherv3.MatchPredicate_MatchSet{Rules: preds}}}
 }

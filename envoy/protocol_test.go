@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
 
 func TestHTTPProtocolOptions(t *testing.T) {
 	m := HTTPProtocolOptions(ProtocolSpec{
+		HTTP1:         true,
 		ErrorStatuses: []StatusRange{{429, 429}, {502, 504}},
 		Headers:       []MetadataHeader{{Header: "x-functions-key", Namespace: "poolpilot", Key: "x-functions-key"}},
 	})
@@ -19,9 +20,12 @@ func TestHTTPProtocolOptions(t *testing.T) {
 	if err := Validate(a); err != nil {
 		t.Fatal(err)
 	}
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	if err := a.UnmarshalTo(opts); err != nil {
 		t.Fatal(err)
+	}
+	if opts.GetExplicitHttpConfig().GetHttpProtocolOptions() == nil {
+		t.Errorf("upstream protocol = %v, want explicit HTTP/1.1", opts.GetUpstreamProtocolOptions())
 	}
 	rules := opts.GetOutlierDetection().GetErrorMatcher().GetOrMatch().GetRules()
 	if len(rules) != 2 {
@@ -50,11 +54,11 @@ func TestHTTPProtocolOptions(t *testing.T) {
 }
 
 func TestHTTPProtocolOptionsSingleRange(t *testing.T) {
-	a := HTTPProtocolOptions(ProtocolSpec{ErrorStatuses: []StatusRange{{429, 429}}})[HTTPProtocolOptionsName]
+	a := HTTPProtocolOptions(ProtocolSpec{HTTP1: true, ErrorStatuses: []StatusRange{{429, 429}}})[HTTPProtocolOptionsName]
 	if err := Validate(a); err != nil {
 		t.Fatal(err)
 	}
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	_ = a.UnmarshalTo(opts)
 	if opts.GetOutlierDetection().GetErrorMatcher().GetHttpResponseHeadersMatch() == nil || opts.GetHttpFilters() != nil {
 		t.Errorf("options = %v", opts)

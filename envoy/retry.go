@@ -25,10 +25,8 @@ type RetrySpec struct {
 	BaseInterval  time.Duration // 0: Envoy's default 25ms
 	MaxInterval   time.Duration // 0: Envoy's default 10 × BaseInterval
 	PerTryTimeout time.Duration
-	// RetryAfterMax > 0 honours a Retry-After (seconds) response header up to this long.
-	RetryAfterMax time.Duration
 	// PreviousPriorities sends retries to priorities not yet tried. The tried levels are
-	// recomputed every UpdateFrequency attempts (0 means 1).
+	// recomputed every UpdateFrequency attempts (≥ 1).
 	PreviousPriorities bool
 	UpdateFrequency    int32
 	// PreviousHosts avoids hosts already tried, re-picking up to HostSelectionAttempts times.
@@ -52,21 +50,11 @@ func RetryPolicy(s RetrySpec) *routev3.RetryPolicy {
 	if s.PerTryTimeout > 0 {
 		rp.PerTryTimeout = dur(s.PerTryTimeout)
 	}
-	if s.RetryAfterMax > 0 {
-		rp.RateLimitedRetryBackOff = &routev3.RetryPolicy_RateLimitedRetryBackOff{
-			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{
-				Name:   "retry-after",
-				Format: routev3.RetryPolicy_SECONDS,
-			}},
-			MaxInterval: dur(s.RetryAfterMax),
-		}
-	}
 	if s.PreviousPriorities {
-		freq := max(s.UpdateFrequency, 1)
 		rp.RetryPriority = &routev3.RetryPolicy_RetryPriority{
 			Name: PreviousPrioritiesName,
 			ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: mustAny(
-				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: freq})},
+				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: s.UpdateFrequency})},
 		}
 	}
 	if s.PreviousHosts {

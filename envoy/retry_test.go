@@ -11,7 +11,7 @@ func TestRetryPolicy(t *testing.T) {
 	rp := RetryPolicy(RetrySpec{
 		RetryOn: []string{"gateway-error", "connect-failure", "retriable-status-codes"}, StatusCodes: []uint32{429},
 		NumRetries: 3, BaseInterval: time.Second, MaxInterval: 10 * time.Second, PerTryTimeout: 5 * time.Second,
-		RetryAfterMax: 30 * time.Second, PreviousPriorities: true, PreviousHosts: true, HostSelectionAttempts: 5,
+		PreviousPriorities: true, UpdateFrequency: 1, PreviousHosts: true, HostSelectionAttempts: 5,
 	})
 	if err := Validate(rp); err != nil {
 		t.Fatal(err)
@@ -24,10 +24,6 @@ func TestRetryPolicy(t *testing.T) {
 	}
 	if b := rp.GetRetryBackOff(); b.GetBaseInterval().AsDuration() != time.Second || b.GetMaxInterval().AsDuration() != 10*time.Second {
 		t.Errorf("back-off = %v", b)
-	}
-	rl := rp.GetRateLimitedRetryBackOff()
-	if rl.GetResetHeaders()[0].GetName() != "retry-after" || rl.GetMaxInterval().AsDuration() != 30*time.Second {
-		t.Errorf("rate-limited back-off = %v", rl)
 	}
 	if rp.GetRetryPriority().GetName() != PreviousPrioritiesName {
 		t.Errorf("retry_priority = %v", rp.GetRetryPriority())

@@ -18,7 +18,8 @@ type RouteSpec struct {
 	AutoHostRewrite bool
 	// Timeout bounds the whole request, retries included; 0 keeps Envoy's default (15s).
 	Timeout time.Duration
-	Retry   *routev3.RetryPolicy
+	// Retry, when set, is the route's retry_policy.
+	Retry *RetrySpec
 	// BodyBufferLimit > 0 lets Envoy buffer a request body this large, so a retry can
 	// resend it.
 	BodyBufferLimit uint64
@@ -34,7 +35,9 @@ func Route(s RouteSpec) *routev3.Route {
 	action := &routev3.RouteAction{
 		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: s.Cluster},
 		PrefixRewrite:    s.PrefixRewrite,
-		RetryPolicy:      s.Retry,
+	}
+	if s.Retry != nil {
+		action.RetryPolicy = RetryPolicy(*s.Retry)
 	}
 	if s.AutoHostRewrite {
 		action.HostRewriteSpecifier = &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)}

@@ -1,16 +1,17 @@
 package envoy
 
 import (
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"testing"
 	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 )
 
 func TestRoute(t *testing.T) {
 	r := Route(RouteSpec{
 		Name: "api", Prefix: "/api/", Cluster: "pool", PrefixRewrite: "/x/", AutoHostRewrite: true,
 		Timeout: 20 * time.Second, BodyBufferLimit: 1 << 20,
-		Retry: RetryPolicy(RetrySpec{RetryOn: []string{"5xx"}, NumRetries: 2}),
+		Retry: &RetrySpec{RetryOn: []string{"5xx"}, NumRetries: 2},
 	})
 	rc := RouteConfiguration("public", VirtualHost("star", []string{"*"}, []*routev3.Route{r}, true))
 	if err := Validate(rc); err != nil {

@@ -11,6 +11,15 @@ import (
 // TLSName is the TLS transport socket's extension name.
 const TLSName = "envoy.transport_sockets.tls"
 
+// TLSMatch is one transport_socket_matches entry: UpstreamTLS(SNI, CAFile) for the
+// endpoints whose envoy.transport_socket_match metadata contains every key/value of Match.
+type TLSMatch struct {
+	Name   string
+	Match  map[string]string
+	SNI    string
+	CAFile string
+}
+
 // UpstreamTLS is a TLS transport socket that sends sni and verifies the server's
 // certificate against the CA bundle in the file caFile (on the proxy's file system) and
 // the DNS name sni. Envoy refuses SAN matching without a trusted CA, and does not

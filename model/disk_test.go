@@ -124,7 +124,7 @@ func TestSecretFileConfinedToSecretsDir(t *testing.T) {
 	} {
 		t.Run(c.ref, func(t *testing.T) {
 			p := secretModelFile(t, secrets, c.ref) // the model beside the secrets: relative refs resolve there
-			t.Cleanup(func() { os.Remove(p) })
+			t.Cleanup(func() { _ = os.Remove(p) })
 			m, err := loadBounded(t, p, sd)
 			if c.want == "" {
 				if err != nil {
@@ -188,7 +188,7 @@ func TestEnvAllowList(t *testing.T) {
 	t.Setenv("FUNC_A", "a-value")
 	t.Setenv("MY_KEY", "my-value")
 	t.Setenv("OTHER", "other-value")
-	os.Unsetenv("PP_UNSET")
+	_ = os.Unsetenv("PP_UNSET")
 	allow := WithAllowEnv("FUNC_*", "MY_KEY")
 	for _, c := range []struct{ ref, want, err string }{
 		{"${FUNC_A}", "a-value", ""},
@@ -401,8 +401,8 @@ func TestModelThatKeepsChangingIsAnError(t *testing.T) {
 		setReadHook(t, func(file string) {
 			if filepath.Base(file) == "a.yaml" {
 				// b.yaml is listed, then gone; a dangling link keeps it listed.
-				os.Remove(filepath.Join(dir, "b.yaml"))
-				os.Symlink("gone", filepath.Join(dir, "b.yaml"))
+				_ = os.Remove(filepath.Join(dir, "b.yaml"))
+				_ = os.Symlink("gone", filepath.Join(dir, "b.yaml"))
 			}
 		})
 		_, err := ReadFiles(dir)

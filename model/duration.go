@@ -54,7 +54,7 @@ func parseISODuration(s string) (time.Duration, error) {
 	for rest != "" {
 		if rest[0] == 'T' {
 			if inTime {
-				return 0, fmt.Errorf("T appears twice")
+				return 0, fmt.Errorf("T appears twice") //nolint:staticcheck // T is the ISO 8601 time designator, upper case
 			}
 			inTime, units, next = true, timeUnits, 0
 			rest = rest[1:]

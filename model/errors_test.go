@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// Issue 2's done-when: an unknown field, a dangling backend reference, a duplicate name
-// and a bad duration are all reported at once, each with file:line.
+// An unknown field, a dangling backend reference, a duplicate name and a bad duration
+// are all reported at once, each with file:line.
 func TestLoadReportsAllErrors(t *testing.T) {
 	path := filepath.Join("testdata", "invalid-four-errors.yaml")
 	_, err := Load(path)

@@ -144,7 +144,7 @@ const readAttempts = 5
 // times. A file of zero bytes is refused too, as it is what an in-place save (truncate,
 // then write) leaves in between. What cannot be told apart from a real edit is a save
 // cut short at a YAML boundary that stays so: that is a smaller, valid model.
-func ReadFiles(path string) ([]File, error) { return readFiles(nil, path) }
+func ReadFiles(path string) ([]File, error) { return readFiles(context.Background(), path) }
 
 func readFiles(ctx context.Context, path string) ([]File, error) {
 	for attempt := 1; ; attempt++ {
@@ -292,7 +292,7 @@ func readModelFile(path string, st fs.FileInfo) (f File, changed bool, err error
 	if err != nil {
 		return f, errors.Is(err, fs.ErrNotExist), fmt.Errorf("cannot read model file: %s", fileErrText(err))
 	}
-	defer fd.Close()
+	defer func() { _ = fd.Close() }()
 	open, err := fd.Stat()
 	if err != nil {
 		return f, false, fmt.Errorf("cannot read model file: %s", fileErrText(err))

@@ -355,7 +355,7 @@ func readRegularFile(path string, max int64, flags int) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New(fileErrText(err))
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, errors.New(fileErrText(err))

@@ -8,6 +8,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -61,7 +62,7 @@ type Backend struct {
 
 // Endpoint is a backend URL taken apart. Port is the URL's port or the scheme's default.
 type Endpoint struct {
-	Scheme string // "http" or "https"
+	Scheme Scheme
 	Host   string // IP literal or DNS name, without brackets
 	Port   uint32
 	IsIP   bool   // Host is an IP literal
@@ -164,6 +165,37 @@ const (
 	// Timeout: the backend did not answer in time.
 	Timeout ErrorReason = "Timeout"
 )
+
+// ErrorReasons is every ErrorReason, breaker and retry alike: validation, the JSON
+// schema's enum and the translator's exhaustiveness test all read this list, so a new
+// reason is added here and then handled wherever the translator tests say it is not.
+var ErrorReasons = []ErrorReason{BackendConnectionFailure, Timeout}
+
+// Valid reports whether r is one of ErrorReasons.
+func (r ErrorReason) Valid() bool { return slices.Contains(ErrorReasons, r) }
+
+// Scheme is a backend URL's scheme.
+type Scheme string
+
+const (
+	HTTP  Scheme = "http"
+	HTTPS Scheme = "https"
+)
+
+// Schemes is every Scheme a backend URL may have; validation and the translator's
+// exhaustiveness test read it.
+var Schemes = []Scheme{HTTP, HTTPS}
+
+// Valid reports whether s is one of Schemes.
+func (s Scheme) Valid() bool { return slices.Contains(Schemes, s) }
+
+// DefaultPort is the port of a URL of scheme s that names none.
+func (s Scheme) DefaultPort() uint32 {
+	if s == HTTPS {
+		return 443
+	}
+	return 80
+}
 
 // StatusRange is an inclusive range of HTTP status codes, 100..599.
 type StatusRange struct {

@@ -35,10 +35,22 @@ const (
 	DefaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 )
 
-const (
-	nameCharsWant    = "1–100 of A-Z a-z 0-9 . _ -"
-	errorReasonsWant = "BackendConnectionFailure or Timeout"
-)
+const nameCharsWant = "1–100 of A-Z a-z 0-9 . _ -"
+
+// errorReasonsWant lists ErrorReasons for messages: "BackendConnectionFailure or Timeout".
+var errorReasonsWant = OneOf(ErrorReasons)
+
+// OneOf lists a closed set's values as a message's "want" part: "a", "a or b", "a, b or c".
+func OneOf[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
@@ -146,11 +158,11 @@ func (ld *loader) validateBackend(b *Backend) {
 
 // validateTLS checks tls and defaults its CA bundle for https backends.
 func (ld *loader) validateTLS(l loc, b *Backend) {
-	if b.TLS != nil && b.Endpoint.Scheme == "http" {
+	if b.TLS != nil && b.Endpoint.Scheme == HTTP {
 		ld.report(l, "tls", "applies to https backends only; this backend's url is http")
 		return
 	}
-	if b.Endpoint.Scheme != "https" {
+	if b.Endpoint.Scheme != HTTPS {
 		return
 	}
 	if b.TLS == nil {
@@ -165,7 +177,14 @@ func (ld *loader) validateTLS(l loc, b *Backend) {
 	}
 }
 
-const urlWant = "want http://host[:port][/path] or https://host[:port][/path]"
+// urlWant is "want http://host[:port][/path] or https://host[:port][/path]", from Schemes.
+var urlWant = func() string {
+	forms := make([]string, len(Schemes))
+	for i, s := range Schemes {
+		forms[i] = string(s) + "://host[:port][/path]"
+	}
+	return "want " + OneOf(forms)
+}()
 
 // validateURL checks the backend URL and fills Endpoint. Messages never quote the whole
 // URL: it might carry a password.
@@ -183,8 +202,8 @@ func (ld *loader) validateURL(l loc, b *Backend) {
 		ld.report(l, "url", "must not contain user info; put credentials in credentials.header")
 		return
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
+	scheme := Scheme(strings.ToLower(u.Scheme))
+	if !scheme.Valid() {
 		ld.report(l, "url", fmt.Sprintf("scheme %q is not supported: %s", clip(u.Scheme), urlWant))
 		return
 	}
@@ -197,10 +216,7 @@ func (ld *loader) validateURL(l loc, b *Backend) {
 		ld.report(l, "url", "has no host: "+urlWant)
 		return
 	}
-	ep := Endpoint{Scheme: scheme, Port: 80}
-	if scheme == "https" {
-		ep.Port = 443
-	}
+	ep := Endpoint{Scheme: scheme, Port: scheme.DefaultPort()}
 	if addr, err := netip.ParseAddr(host); err == nil {
 		if addr.Zone() != "" {
 			ld.report(l, "url", fmt.Sprintf("host %q has an IPv6 zone; zones are not supported", clip(host)))
@@ -375,7 +391,7 @@ func scopesWant() string {
 
 func (ld *loader) validateReasons(l loc, reasons []ErrorReason) {
 	for i, r := range reasons {
-		if r != BackendConnectionFailure && r != Timeout {
+		if !r.Valid() {
 			ld.report(l, fmt.Sprintf("errorReasons[%d]", i), fmt.Sprintf("%q is not an error reason (want %s)", clip(string(r)), errorReasonsWant))
 		}
 	}

@@ -21,7 +21,55 @@ const (
 	// percentageVolume is the minimum calls in an interval before a percentage rule may
 	// eject: one failed call of one must not trip a backend.
 	percentageVolume = 5
+	// maxEjectionPercent lets every host of a cluster be ejected: Envoy's default of 10%
+	// never ejects the only host of a priority in a small pool, so a two-backend pool would
+	// never fail over.
+	maxEjectionPercent = 100
+	// alwaysEjectOneHost ejects a host even where max_ejection_percent of the cluster's
+	// hosts rounds down to none.
+	alwaysEjectOneHost = true
+	// enforceOn and enforceOff are enforcing_* percentages. A detector the rule does not
+	// ask for is switched off explicitly, because Envoy defaults enforcing_consecutive_5xx
+	// and enforcing_success_rate to 100 and would eject on failures the model never named
+	// (a 502–504 rule would also eject on five 500s).
+	enforceOn  = 100
+	enforceOff = 0
 )
+
+// outlierBase is the outlier detection every breaker starts from: every ejection lasts
+// trip (base = max, so it does not grow with repeated ejections), any host may be
+// ejected, success-rate detection is off (APIM has no such rule), and no detector runs
+// until the rule switches it on.
+func outlierBase(interval, trip time.Duration) envoy.OutlierSpec {
+	return envoy.OutlierSpec{
+		Interval:                        interval,
+		BaseEjectionTime:                trip,
+		MaxEjectionTime:                 trip,
+		MaxEjectionPercent:              maxEjectionPercent,
+		AlwaysEjectOneHost:              alwaysEjectOneHost,
+		Consecutive5xx:                  consecutive(0),
+		ConsecutiveGateway:              consecutive(0),
+		EnforcingSuccessRate:            enforceOff,
+		EnforcingLocalOriginSuccessRate: enforceOff,
+	}
+}
+
+// consecutive is a consecutive_* detector ejecting after count failures, or switched off
+// (count 0: Envoy's default count, enforcing 0).
+func consecutive(count int) envoy.Detector {
+	if count <= 0 {
+		return envoy.Detector{Enforcing: enforceOff}
+	}
+	return envoy.Detector{Count: uint32(count), Enforcing: enforceOn}
+}
+
+// enforcing is enforceOn when on, else enforceOff.
+func enforcing(on bool) uint32 {
+	if on {
+		return enforceOn
+	}
+	return enforceOff
+}
 
 // breaker is the circuit breaker of one cluster: one backend's rule, or the merge of a
 // pool's members' rules.
@@ -40,7 +88,7 @@ type breaker struct {
 // any rule names counts, the smallest count, percentage and interval, the longest trip.
 // It returns nil when no backend has a breaker, and warns when the rules differ or some
 // members have none, since Envoy has one outlier detector per cluster.
-func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
+func breakerOf(what string, backends []*model.Backend) (*breaker, []string, error) {
 	var with, without []string
 	var rules []*model.BreakerRule
 	for _, b := range backends {
@@ -52,12 +100,15 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 		rules = append(rules, b.CircuitBreaker.Rules...)
 	}
 	if len(rules) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	br := &breaker{}
 	distinct := map[breaker]bool{}
 	for _, r := range rules {
-		rb := ruleBreaker(r)
+		rb, err := ruleBreaker(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: circuit breaker rule %q: %w", what, r.Name, err)
+		}
 		distinct[rb] = true
 		br.count = minPositive(br.count, rb.count)
 		br.percentage = minPositive(br.percentage, rb.percentage)
@@ -87,24 +138,43 @@ func breakerOf(what string, backends []*model.Backend) (*breaker, []string) {
 			"%s: members %s have no circuit breaker but share the cluster's outlier detection from %s",
 			what, strings.Join(without, ", "), strings.Join(with, ", ")))
 	}
-	return br, warnings
+	return br, warnings, nil
 }
 
 // ruleBreaker is one rule as a breaker, before defaults: comparable, so equal rules are
 // recognised whatever the order of their ranges and reasons.
-func ruleBreaker(r *model.BreakerRule) breaker {
+func ruleBreaker(r *model.BreakerRule) (breaker, error) {
 	fc := r.FailureCondition
-	return breaker{
+	b := breaker{
 		count:      fc.Count,
 		percentage: fc.Percentage,
 		interval:   fc.Interval.Duration,
 		trip:       r.TripDuration.Duration,
 		codes:      codesOf(fc.StatusCodeRanges),
-		connection: hasReason(fc.ErrorReasons, model.BackendConnectionFailure),
-		timeout:    hasReason(fc.ErrorReasons, model.Timeout),
 		retryAfter: r.AcceptRetryAfter,
 	}
+	for _, reason := range fc.ErrorReasons {
+		switch reason {
+		case model.BackendConnectionFailure:
+			b.connection = true // local-origin failures: connect failures and resets
+		case model.Timeout:
+			b.timeout = true // local-origin failures: timeouts
+		default:
+			return breaker{}, unhandledReason("circuit breaker", reason)
+		}
+	}
+	return b, nil
 }
+
+// unhandledReason is the error of a translation that has no case for an error reason:
+// a reason added to model.ErrorReasons without its translation (TestErrorReasonsHandled).
+func unhandledReason(translation string, r model.ErrorReason) error {
+	return fmt.Errorf("errorReasons: %q has no %s translation (the translator handles %s)", r, translation, model.OneOf(handledReasons))
+}
+
+// handledReasons are the reasons every translation has a case for; model.ErrorReasons
+// must equal it (TestErrorReasonsHandled).
+var handledReasons = []model.ErrorReason{model.BackendConnectionFailure, model.Timeout}
 
 func minPositive(a, b int) int {
 	switch {
@@ -121,11 +191,10 @@ func minPositive(a, b int) int {
 // not eject on connection failures and vice versa. errorStatuses is non-nil when the
 // rule's statuses need outlier_detection.error_matcher to be counted exactly.
 func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, errorStatuses []envoy.StatusRange, warnings []string) {
-	spec = envoy.OutlierSpec{
-		Interval:         br.interval,
-		EjectionTime:     br.trip,
-		SplitLocalOrigin: true,
-	}
+	spec = outlierBase(br.interval, br.trip)
+	spec.SplitLocalOrigin = true
+	// In split mode the local-origin detector is always written, off unless asked.
+	spec.ConsecutiveLocalOrigin = &envoy.Detector{Enforcing: enforceOff}
 	localOrigin := br.connection || br.timeout
 	fivexx := br.codes.within(500, 599)
 	other := br.codes.without(500, 599)
@@ -158,18 +227,19 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 			spec.Interval = ejectionSweep
 		}
 		if localOrigin {
-			spec.ConsecutiveLocalOrigin = uint32(br.count)
+			d := consecutive(br.count)
+			spec.ConsecutiveLocalOrigin = &d
 		}
 		switch {
 		case useMatcher:
 			// A matched non-5xx is reported as a 500 and an unmatched 5xx as a success, so
 			// consecutive_5xx counts exactly the rule's statuses.
-			spec.Consecutive5xx = uint32(br.count)
+			spec.Consecutive5xx = consecutive(br.count)
 		case fivexx.empty():
 		case gateway:
-			spec.ConsecutiveGateway = uint32(br.count)
+			spec.ConsecutiveGateway = consecutive(br.count)
 		default:
-			spec.Consecutive5xx = uint32(br.count)
+			spec.Consecutive5xx = consecutive(br.count)
 		}
 	}
 	if br.percentage > 0 {
@@ -185,8 +255,10 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 			Threshold:     uint32(br.percentage),
 			RequestVolume: percentageVolume,
 			MinimumHosts:  1,
-			External:      !br.codes.empty(),
-			LocalOrigin:   localOrigin,
+			// External failures are the HTTP statuses (split mode); local origin ones the
+			// connection failures, resets and timeouts.
+			Enforcing:            enforcing(!br.codes.empty()),
+			EnforcingLocalOrigin: enforcing(localOrigin),
 		}
 	}
 	return spec, errorStatuses, warnings
@@ -194,8 +266,8 @@ func envoyOutlier(what string, br *breaker, g Group) (spec envoy.OutlierSpec, er
 
 // grpcOutlier translates br for proxyless gRPC, which implements only success-rate and
 // failure-percentage ejection, and counts every non-OK call as a failure.
-func grpcOutlier(br *breaker) envoy.OutlierSpec {
-	fp := &envoy.FailurePercentage{MinimumHosts: 1, External: true}
+func grpcOutlier(br *breaker) *envoy.OutlierSpec {
+	fp := &envoy.FailurePercentage{MinimumHosts: 1, Enforcing: enforceOn}
 	if br.percentage > 0 {
 		fp.Threshold = uint32(br.percentage)
 		fp.RequestVolume = percentageVolume
@@ -203,9 +275,7 @@ func grpcOutlier(br *breaker) envoy.OutlierSpec {
 		fp.Threshold = grpcCountThreshold
 		fp.RequestVolume = uint32(br.count)
 	}
-	return envoy.OutlierSpec{
-		Interval:          br.interval, // gRPC's counting window
-		EjectionTime:      br.trip,
-		FailurePercentage: fp,
-	}
+	spec := outlierBase(br.interval, br.trip) // the interval is gRPC's counting window
+	spec.FailurePercentage = fp
+	return &spec
 }

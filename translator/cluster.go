@@ -7,6 +7,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -16,6 +17,19 @@ const (
 	// is healthy (APIM: a lower group is used only when every backend above is tripped).
 	// Envoy's default 140 spills traffic once fewer than 72% are healthy. Consul uses 100000.
 	overprovisioningFactor = 100000
+	// healthyPanicThreshold 0 never routes to ejected hosts: Envoy's default 50% spreads
+	// traffic over every host, ejected or not, once half a priority is ejected, and so
+	// would send requests to a tripped backend (APIM never does).
+	healthyPanicThreshold = 0
+	// lbPolicy is the only policy every gRPC client honours without load_balancing_policy
+	// (grpc-js rejects LEAST_REQUEST without it). gRPC checks lb_policy before the cluster
+	// type, so aggregate clusters use it too instead of CLUSTER_PROVIDED, which Envoy
+	// would require there (Envoy gets STRICT_DNS clusters, never aggregates).
+	lbPolicy = clusterv3.Cluster_ROUND_ROBIN
+	// upstreamHTTP1 states upstream HTTP/1.1 in HttpProtocolOptions, which needs one
+	// protocol choice: backends are HTTP/1.1 services (HTTP/2 would need every backend to
+	// speak it, and over TLS to offer h2 in ALPN).
+	upstreamHTTP1 = true
 	// metadataNamespace holds credential headers in endpoint metadata.
 	metadataNamespace = "poolpilot"
 	// tlsMatchKey selects a backend's transport socket via envoy.transport_socket_match.
@@ -79,12 +93,35 @@ func (tr *translation) addTarget(name string) error {
 	if len(t.members) == 0 {
 		return fmt.Errorf("%s has no members", t.kind())
 	}
+	for _, m := range t.members {
+		if _, err := schemeTLS(m.backend.Endpoint.Scheme); err != nil {
+			return fmt.Errorf("backend %q: %w", m.backend.Name, err)
+		}
+	}
 	tr.levelSize[name] = largestLevel(t.members)
 	tr.noteAllTripped(t)
 	if tr.g.Client == GRPC {
 		return tr.addGRPCTarget(t)
 	}
 	return tr.addEnvoyTarget(t)
+}
+
+// schemeTLS reports whether a backend URL of scheme s is reached over TLS; a scheme
+// without a case here is an error, not plaintext (TestSchemesHandled).
+func schemeTLS(s model.Scheme) (bool, error) {
+	switch s {
+	case model.HTTP:
+		return false, nil
+	case model.HTTPS:
+		return true, nil
+	}
+	return false, fmt.Errorf("url scheme %q has no translation", s)
+}
+
+// usesTLS is schemeTLS of b's URL, which addTarget has checked.
+func usesTLS(b *model.Backend) bool {
+	tls, _ := schemeTLS(b.Endpoint.Scheme)
+	return tls
 }
 
 func backendTarget(b *model.Backend) target {
@@ -94,15 +131,20 @@ func backendTarget(b *model.Backend) target {
 // addEnvoyTarget: EDS for IP-only targets; a STRICT_DNS cluster with the same load
 // assignment inlined when any member is a DNS name (EDS addresses must be IPs).
 func (tr *translation) addEnvoyTarget(t target) error {
-	br, warnings := breakerOf(t.kind(), t.backends())
+	br, warnings, err := breakerOf(t.kind(), t.backends())
+	if err != nil {
+		return err
+	}
 	tr.warn(warnings...)
 	spec := envoy.ClusterSpec{
-		Name:               t.name,
-		LocalityWeighted:   true,
-		RetryBudgetPercent: retryBudgetPercent,
-		RetryBudgetMinimum: retryBudgetMinimum,
-		Protocol:           envoy.ProtocolSpec{Headers: credentialHeaders(t.backends())},
-		ConnectTimeout:     connectTimeout(t.backends()),
+		Name:                  t.name,
+		LbPolicy:              lbPolicy,
+		HealthyPanicThreshold: healthyPanicThreshold,
+		LocalityWeighted:      true,
+		RetryBudgetPercent:    retryBudgetPercent,
+		RetryBudgetMinimum:    retryBudgetMinimum,
+		Protocol:              envoy.ProtocolSpec{HTTP1: upstreamHTTP1, Headers: credentialHeaders(t.backends())},
+		ConnectTimeout:        connectTimeout(t.backends()),
 		// Like the bootstrap's xDS cluster: Envoy's default AUTO asks for IPv6 first, and a
 		// container network without IPv6 then fails the names with AAAA records.
 		V4Preferred: true,
@@ -110,13 +152,13 @@ func (tr *translation) addEnvoyTarget(t target) error {
 	if br != nil {
 		od, errorStatuses, warnings := envoyOutlier(t.kind(), br, tr.g)
 		tr.warn(warnings...)
-		spec.Outlier = envoy.OutlierDetection(od)
+		spec.Outlier = &od
 		spec.Protocol.ErrorStatuses = errorStatuses
 	}
 	for _, m := range t.members {
-		if b := m.backend; b.Endpoint.Scheme == "https" {
-			spec.TransportSocketMatches = append(spec.TransportSocketMatches, envoy.TransportSocketMatch(
-				"tls-"+b.Name, map[string]string{tlsMatchKey: b.Name}, envoy.UpstreamTLS(b.Endpoint.Host, caFile(b))))
+		if b := m.backend; usesTLS(b) {
+			spec.TLS = append(spec.TLS, envoy.TLSMatch{
+				Name: "tls-" + b.Name, Match: map[string]string{tlsMatchKey: b.Name}, SNI: b.Endpoint.Host, CAFile: caFile(b)})
 		}
 	}
 	return tr.addWithEndpoints(spec, t.members, t.allIP(), envoy.StrictDNS)
@@ -125,7 +167,7 @@ func (tr *translation) addEnvoyTarget(t target) error {
 // addWithEndpoints adds spec's cluster with the members' load assignment: as an EDS
 // resource when every address is an IP, else inlined in a cluster resolved by dns.
 func (tr *translation) addWithEndpoints(spec envoy.ClusterSpec, members []member, allIP bool, dns envoy.Discovery) error {
-	la := envoy.LoadAssignment(spec.Name, tr.localities(members), overprovisioningFactor)
+	localities := tr.localities(members)
 	names := make([]string, len(members))
 	for i, m := range members {
 		names[i] = m.backend.Name
@@ -136,10 +178,10 @@ func (tr *translation) addWithEndpoints(spec envoy.ClusterSpec, members []member
 	spec.LRSSelf = tr.g.Client == GRPC
 	if allIP {
 		spec.Discovery = envoy.EDS
-		tr.res.Endpoints = append(tr.res.Endpoints, la)
+		tr.res.Endpoints = append(tr.res.Endpoints, envoy.LoadAssignment(spec.Name, localities, overprovisioningFactor))
 	} else {
 		spec.Discovery = dns
-		spec.LoadAssignment = la
+		spec.Localities, spec.Overprovisioning = localities, overprovisioningFactor
 	}
 	return tr.addCluster(envoy.Cluster(spec))
 }
@@ -153,11 +195,14 @@ func (tr *translation) addGRPCTarget(t target) error {
 		return tr.addGRPCLeaf(t.members[0].backend)
 	}
 	if t.allIP() {
-		spec := envoy.ClusterSpec{Name: t.name, LocalityWeighted: true}
-		br, warnings := breakerOf(t.kind(), t.backends())
+		spec := grpcClusterSpec(t.name)
+		br, warnings, err := breakerOf(t.kind(), t.backends())
+		if err != nil {
+			return err
+		}
 		tr.warn(warnings...)
 		if br != nil {
-			spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+			spec.Outlier = grpcOutlier(br)
 		}
 		return tr.addWithEndpoints(spec, t.members, true, envoy.LogicalDNS)
 	}
@@ -186,7 +231,12 @@ func (tr *translation) addGRPCTarget(t target) error {
 		tr.warn(fmt.Sprintf("%s: every member is tripped and DNS-named; gRPC clients cannot be told (LOGICAL_DNS carries no health) and keep sending to %s", t.kind(), dropped[0]))
 		children = dropped
 	}
-	return tr.addCluster(envoy.AggregateCluster(t.name, children))
+	return tr.addCluster(envoy.AggregateCluster(t.name, lbPolicy, children))
+}
+
+// grpcClusterSpec is a gRPC client's cluster before its endpoints and breaker.
+func grpcClusterSpec(name string) envoy.ClusterSpec {
+	return envoy.ClusterSpec{Name: name, LbPolicy: lbPolicy, HealthyPanicThreshold: healthyPanicThreshold, LocalityWeighted: true}
 }
 
 // addGRPCLeaf emits a backend's own cluster for gRPC, with the backend's own breaker.
@@ -196,9 +246,13 @@ func (tr *translation) addGRPCLeaf(b *model.Backend) error {
 	}
 	tr.leaves[b.Name] = true
 	t := backendTarget(b)
-	spec := envoy.ClusterSpec{Name: b.Name, LocalityWeighted: true}
-	if br, _ := breakerOf(t.kind(), t.backends()); br != nil {
-		spec.Outlier = envoy.OutlierDetection(grpcOutlier(br))
+	spec := grpcClusterSpec(b.Name)
+	br, _, err := breakerOf(t.kind(), t.backends())
+	if err != nil {
+		return err
+	}
+	if br != nil {
+		spec.Outlier = grpcOutlier(br)
 	}
 	return tr.addWithEndpoints(spec, t.members, b.Endpoint.IsIP, envoy.LogicalDNS)
 }
@@ -281,7 +335,7 @@ func (tr *translation) host(b *model.Backend) envoy.Host {
 		}
 		md[metadataNamespace] = kv
 	}
-	if b.Endpoint.Scheme == "https" {
+	if usesTLS(b) {
 		md[envoy.TransportSocketMatchNamespace] = map[string]string{tlsMatchKey: b.Name}
 	}
 	if len(md) > 0 {
@@ -351,7 +405,7 @@ func (tr *translation) warnGRPC(bs []*model.Backend) {
 		if b.Credentials != nil && len(b.Credentials.Header) > 0 {
 			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no credential headers (set them in the client)", b.Name))
 		}
-		if b.Endpoint.Scheme == "https" {
+		if usesTLS(b) {
 			tr.warn(fmt.Sprintf("backend %q: gRPC clients get no TLS settings; their channel credentials decide TLS", b.Name))
 		}
 	}

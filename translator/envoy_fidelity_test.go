@@ -12,7 +12,8 @@ import (
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	previousprioritiesv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -72,7 +73,7 @@ func TestCredentialHeadersRemovedBeforeSet(t *testing.T) {
 	for _, region := range goldenRegions {
 		res := translate(t, mixed(t), Group{Region: region, Client: Envoy})
 		c := clusterOf(t, res, "mixed-pool")
-		opts := &httpv3.HttpProtocolOptions{}
+		opts := &upstreamhttpv3.HttpProtocolOptions{}
 		if err := c.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptionsName].UnmarshalTo(opts); err != nil {
 			t.Fatal(err)
 		}

@@ -3,17 +3,22 @@ package translator
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
 	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/internal/protoyaml"
 	"github.com/poolpilot/poolpilot/model"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/out from the translator's output")
@@ -21,6 +26,27 @@ var update = flag.Bool("update", false, "rewrite testdata/out from the translato
 // goldenRegions are the node regions every case is translated for; "" is a node that
 // reports no region.
 var goldenRegions = []string{"swedencentral", "norwayeast", ""}
+
+// goldenGroups are the node groups every case is translated for: each golden region ×
+// each client kind, and the legacy-Envoy group in swedencentral.
+func goldenGroups() []Group {
+	var out []Group
+	for _, region := range goldenRegions {
+		for _, client := range ClientKinds {
+			out = append(out, Group{Region: region, Client: client})
+		}
+	}
+	return append(out, Group{Region: "swedencentral", Client: Envoy, LegacyEnvoy: true})
+}
+
+// goldenParts are the golden files of one case and group, in xDS order; a
+// "<case>.<key>.warnings.yaml" file holds the warnings when there are any.
+var goldenParts = []string{"clusters", "endpoints", "routes", "listeners"}
+
+// goldenFile is testdata/out/<case>.<group key, "/" as ".">.<part>.yaml.
+func goldenFile(name string, g Group, part string) string {
+	return filepath.Join("testdata", "out", name+"."+strings.ReplaceAll(g.Key(), "/", ".")+"."+part+".yaml")
+}
 
 // loadCase loads testdata/in/<file> with no environment: ${VAR:-default} takes the default.
 func loadCase(t testing.TB, path string) *model.Model {
@@ -37,27 +63,20 @@ func TestGolden(t *testing.T) {
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden inputs: %v", err)
 	}
+	written := map[string]bool{}
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		m := loadCase(t, in)
-		var groups []Group
-		for _, region := range goldenRegions {
-			for _, client := range []ClientKind{Envoy, GRPC} {
-				groups = append(groups, Group{Region: region, Client: client})
-			}
-		}
-		groups = append(groups, Group{Region: "swedencentral", Client: Envoy, LegacyEnvoy: true})
 		// A case with a sidecar <case>.tripped is also translated with that breaker
-		// state, into <case>.tripped.<region>.<client>.json.
+		// state, into <case>.tripped.<group>.<part>.yaml.
 		states := []goldenState{{name: name}}
 		if st, ok := loadTripped(t, strings.TrimSuffix(in, ".yaml")+".tripped"); ok {
 			states = append(states, goldenState{name: name + ".tripped", trips: st})
 		}
 		for _, st := range states {
-			for _, g := range groups {
-				out := filepath.Join("testdata", "out", goldenName(st.name, g))
+			for _, g := range goldenGroups() {
 				tripped := st.trippedFor(g)
-				t.Run(filepath.Base(out), func(t *testing.T) {
+				t.Run(st.name+"."+g.Key(), func(t *testing.T) {
 					res, err := TranslateWith(m, g, tripped)
 					if err != nil {
 						t.Fatalf("Translate: %v", err)
@@ -66,27 +85,62 @@ func TestGolden(t *testing.T) {
 					if g.Client == Envoy {
 						checkEnvoy(t, res)
 					}
-					got := render(t, res)
+					got := renderParts(t, res)
 					again, err := TranslateWith(m, g, tripped)
-					if err != nil || !bytes.Equal(got, render(t, again)) {
+					if err != nil || !reflect.DeepEqual(got, renderParts(t, again)) {
 						t.Fatalf("a second Translate of the same model differs (err %v)", err)
 					}
-					if *update {
-						if err := os.WriteFile(out, got, 0o644); err != nil {
-							t.Fatal(err)
+					for _, part := range append(slices.Clone(goldenParts), "warnings") {
+						out := goldenFile(st.name, g, part)
+						b, ok := got[part]
+						if ok {
+							written[out] = true
 						}
-						return
-					}
-					want, err := os.ReadFile(out)
-					if err != nil {
-						t.Fatalf("%v (run go test ./translator -update)", err)
-					}
-					if !bytes.Equal(got, want) {
-						t.Errorf("%s differs from the translator's output; review and run go test ./translator -update\n%s", out, firstDiff(want, got))
+						if *update {
+							if !ok {
+								err = os.Remove(out)
+								if errors.Is(err, fs.ErrNotExist) {
+									err = nil
+								}
+							} else {
+								err = os.WriteFile(out, b, 0o644)
+							}
+							if err != nil {
+								t.Fatal(err)
+							}
+							continue
+						}
+						want, err := os.ReadFile(out)
+						switch {
+						case !ok && err == nil:
+							t.Errorf("%s exists, but the translation has no %s; review and run go test ./translator -update", out, part)
+						case !ok:
+						case err != nil:
+							t.Errorf("%v (run go test ./translator -update)", err)
+						case !bytes.Equal(b, want):
+							t.Errorf("%s differs from the translator's output; review and run go test ./translator -update\n%s", out, firstDiff(want, b))
+						}
 					}
 				})
 			}
 		}
+	}
+	// Every golden file belongs to a case and group still translated.
+	outs, err := filepath.Glob(filepath.Join("testdata", "out", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range outs {
+		if written[out] {
+			continue
+		}
+		if *update {
+			if err := os.Remove(out); err != nil {
+				t.Error(err)
+			}
+			continue
+		}
+		t.Errorf("%s is no case's golden file; run go test ./translator -update", out)
 	}
 }
 
@@ -141,18 +195,6 @@ func loadTripped(t *testing.T, path string) ([]goldenTrip, bool) {
 	return out, true
 }
 
-func goldenName(name string, g Group) string {
-	region := g.Region
-	if region == "" {
-		region = "noregion"
-	}
-	client := string(g.Client)
-	if g.LegacyEnvoy {
-		client += "-legacy"
-	}
-	return name + "." + region + "." + client + ".json"
-}
-
 // checkValid runs envoy.Validate on every resource, independently of Translate's own check.
 func checkValid(t *testing.T, res *Resources) {
 	t.Helper()
@@ -182,37 +224,41 @@ func all(res *Resources) []types.Resource {
 	return out
 }
 
-// render is the golden form: protojson per resource, re-indented by encoding/json so the
-// bytes do not depend on protojson's deliberately unstable whitespace.
-func render(t testing.TB, res *Resources) []byte {
+// renderParts is the golden form of res: per part (resource type, and "warnings" if
+// there are any), the section `render -o yaml` prints for it, so the golden files of a
+// group joined in goldenParts order are exactly what render prints.
+func renderParts(t testing.TB, res *Resources) map[string][]byte {
 	t.Helper()
-	type doc struct {
-		Clusters  []json.RawMessage `json:"clusters"`
-		Endpoints []json.RawMessage `json:"endpoints"`
-		Routes    []json.RawMessage `json:"routes"`
-		Listeners []json.RawMessage `json:"listeners"`
-		Warnings  []string          `json:"warnings"`
-	}
-	conv := func(rs []types.Resource) []json.RawMessage {
-		out := []json.RawMessage{}
+	out := map[string][]byte{}
+	for i, rs := range [][]types.Resource{res.Clusters, res.Endpoints, res.Routes, res.Listeners} {
+		items := make([]json.RawMessage, 0, len(rs))
 		for _, r := range rs {
-			b, err := protojson.Marshal(r)
+			j, err := protoyaml.MarshalJSON(r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, b)
+			items = append(items, j)
 		}
-		return out
+		out[goldenParts[i]] = section(t, goldenParts[i], items)
 	}
-	d := doc{conv(res.Clusters), conv(res.Endpoints), conv(res.Routes), conv(res.Listeners), res.Warnings}
-	if d.Warnings == nil {
-		d.Warnings = []string{}
+	if len(res.Warnings) > 0 {
+		out["warnings"] = section(t, "warnings", res.Warnings)
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
+	return out
+}
+
+// section is {name: v} as YAML.
+func section(t testing.TB, name string, v any) []byte {
+	t.Helper()
+	j, err := json.Marshal(map[string]any{name: v})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(b, '\n')
+	y, err := protoyaml.JSONToYAML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
 }
 
 func firstDiff(want, got []byte) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/model"
 )
@@ -32,7 +33,11 @@ func (tr *translation) envoyListeners() error {
 			if err := tr.addTarget(a.Backend); err != nil {
 				return fmt.Errorf("api %q: %w", a.Name, err)
 			}
-			routes[a.Name] = tr.envoyRoute(a)
+			r, err := tr.envoyRoute(a)
+			if err != nil {
+				return err
+			}
+			routes[a.Name] = r
 			if tr.g.LegacyEnvoy && a.Retry != nil && a.Retry.BufferRequestBody {
 				// Envoy < 1.36 buffers at most the smaller of the route's
 				// per_request_buffer_limit_bytes and this listener limit (1 MiB by default).
@@ -49,7 +54,7 @@ func (tr *translation) envoyListeners() error {
 	return nil
 }
 
-func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
+func (tr *translation) envoyRoute(a *model.API) (*routev3.Route, error) {
 	s := envoy.RouteSpec{
 		Name:            a.Name,
 		Prefix:          a.PathPrefix,
@@ -62,7 +67,10 @@ func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
 		RemoveHeaders: headerNames(credentialHeaders(tr.targetBackends(a.Backend))),
 	}
 	if a.Retry != nil {
-		policy, warnings := envoyRetry(a, tr.levelSize[a.Backend])
+		policy, warnings, err := envoyRetry(a, tr.levelSize[a.Backend])
+		if err != nil {
+			return nil, err
+		}
 		tr.warn(warnings...)
 		s.Retry = policy
 		if a.Retry.BufferRequestBody {
@@ -70,7 +78,7 @@ func (tr *translation) envoyRoute(a *model.API) *routev3.Route {
 			s.LegacyBufferLimit = tr.g.LegacyEnvoy
 		}
 	}
-	return envoy.Route(s)
+	return envoy.Route(s), nil
 }
 
 // prefixRewrite is the API's rewritePrefix; without one, the backends' common URL path
@@ -184,7 +192,10 @@ func (tr *translation) grpcAPIs() error {
 		}
 		s := envoy.RouteSpec{Name: a.Name, Prefix: "/", Cluster: a.Backend}
 		if a.Retry != nil {
-			policy, warnings := grpcRetry(a)
+			policy, warnings, err := grpcRetry(a)
+			if err != nil {
+				return err
+			}
 			tr.warn(warnings...)
 			s.Retry = policy
 		}

@@ -5,10 +5,11 @@ import (
 	"sort"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/poolpilot/poolpilot/envoy"
 	"github.com/poolpilot/poolpilot/model"
-	"google.golang.org/protobuf/proto"
 )
 
 // Translate returns the resources every node of group g receives for model m. The
@@ -72,8 +73,8 @@ func TranslateUnvalidatedWith(m *model.Model, g Group, tripped Tripped) (*Resour
 	if m == nil {
 		return nil, fmt.Errorf("translate %s: no model", g)
 	}
-	if g.Client != Envoy && g.Client != GRPC {
-		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %q or %q)", g, g.Client, Envoy, GRPC)
+	if !g.Client.Valid() {
+		return nil, fmt.Errorf("translate %s: unknown client kind %q (want %s)", g, g.Client, model.OneOf(ClientKinds))
 	}
 	tr := &translation{
 		m: m, ix: model.NewIndex(m), g: g, tripped: tripped, res: &Resources{Members: map[string][]string{}},
@@ -81,10 +82,13 @@ func TranslateUnvalidatedWith(m *model.Model, g Group, tripped Tripped) (*Resour
 		clusters: map[string]*clusterv3.Cluster{}, warned: map[string]bool{},
 	}
 	var err error
-	if g.Client == GRPC {
-		err = tr.grpcAPIs()
-	} else {
+	switch g.Client {
+	case Envoy:
 		err = tr.envoyListeners()
+	case GRPC:
+		err = tr.grpcAPIs()
+	default: // a kind added to ClientKinds without its translation (TestClientKindsHandled)
+		err = fmt.Errorf("client kind %q has no translation", g.Client)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("translate %s: %w", g, err)

@@ -14,12 +14,13 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
-	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/poolpilot/poolpilot/envoy"
-	"github.com/poolpilot/poolpilot/model"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
 )
 
 func translate(t *testing.T, m *model.Model, g Group) *Resources {
@@ -249,8 +250,8 @@ func TestGRPCRules(t *testing.T) {
 	})
 }
 
-// eachCase translates every testdata/in case for every golden region, for client, and
-// calls f with the case's name (and region) and the resources.
+// eachCase translates every testdata/in case for every golden group of client kind
+// client, and calls f with the case's name (and group key) and the resources.
 func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)) {
 	t.Helper()
 	ins, err := filepath.Glob("testdata/in/*.yaml")
@@ -259,8 +260,10 @@ func eachCase(t *testing.T, client ClientKind, f func(in string, res *Resources)
 	}
 	for _, in := range ins {
 		m := loadCase(t, in)
-		for _, region := range goldenRegions {
-			f(in+"/"+region, translate(t, m, Group{Region: region, Client: client}))
+		for _, g := range goldenGroups() {
+			if g.Client == client {
+				f(in+"/"+g.Key(), translate(t, m, g))
+			}
 		}
 	}
 }
@@ -321,7 +324,7 @@ func checkDense(t *testing.T, la *endpointv3.ClusterLoadAssignment) {
 func TestSecretsOnlyInEndpointMetadata(t *testing.T) {
 	m := failover(t)
 	const secret = "primary-demo-key"
-	for _, client := range []ClientKind{Envoy, GRPC} {
+	for _, client := range ClientKinds {
 		res := translate(t, m, Group{Region: "swedencentral", Client: client})
 		found := false
 		for _, r := range all(res) {
@@ -361,7 +364,7 @@ func TestErrorMatcherNeedsEnvoy136(t *testing.T) {
 	m := loadCase(t, "testdata/in/statuses.yaml")
 	modern := translate(t, m, Group{Region: "swedencentral", Client: Envoy})
 	c := clusterOf(t, modern, "ratelimited")
-	opts := &httpv3.HttpProtocolOptions{}
+	opts := &upstreamhttpv3.HttpProtocolOptions{}
 	if err := c.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptionsName].UnmarshalTo(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +435,7 @@ func TestPoolOrder(t *testing.T) {
 		{"norwayeast", false, [][]string{sdc, nwe}},
 	} {
 		p.PreferLocalRegion = c.prefer
-		for _, client := range []ClientKind{Envoy, GRPC} {
+		for _, client := range ClientKinds {
 			if got := PoolOrder(ix, p, Group{Region: c.region, Client: client}); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("%s/%s prefer %v: %v, want %v", c.region, client, c.prefer, got, c.want)
 			}

@@ -65,18 +65,14 @@ func (s *Server) Breaker() *breaker.Engine { return s.brk.eng }
 // LoadReporting is the LRS service the server registers, for its counters and interval.
 func (s *Server) LoadReporting() *lrs.Server { return s.brk.lrs }
 
-// breakerScope is the model's scope as the engine names it.
-func breakerScope(b *model.Backend) breaker.Scope {
-	if b.CircuitBreaker == nil || len(b.CircuitBreaker.Rules) == 0 || b.CircuitBreaker.Rules[0] == nil {
-		return ""
-	}
-	return breaker.Scope(b.CircuitBreaker.Rules[0].Scope)
-}
-
 // setBreakerRules gives the engine the rules of m, just applied, and asks the loop to
 // publish any change of state they make (a rule removed closes its trips).
 func (s *Server) setBreakerRules(m *model.Model) {
-	if err := s.brk.eng.SetRules(breaker.RulesFromModel(m, breakerScope)); err != nil {
+	rules, err := breaker.RulesFromModel(m)
+	if err == nil {
+		err = s.brk.eng.SetRules(rules)
+	}
+	if err != nil {
 		s.log.Error("fleet breaker rules not set; the previous rules stay", "error", err)
 	}
 	s.brk.poke()
@@ -180,7 +176,7 @@ func (cur *servedModel) trippedFor(g translator.Group) translator.Tripped {
 // region of the model, "" for nodes that report none, or OtherRegion for any other, so
 // the engine's regions stay bounded by the model's.
 func (cur *servedModel) foldRegion(region string) string {
-	return resolveGroup(translator.Group{Region: region}, cur.regions).Region
+	return translator.Group{Region: region}.Resolve(cur.known).Region
 }
 
 func regionName(r string) string {
@@ -239,43 +235,4 @@ func unionMembers(built map[string]*builtGroup) lrs.Members {
 		}
 	}
 	return out
-}
-
-// BreakerView is the fleet breaker's open trips in /status.
-type BreakerView struct {
-	// Open are the trips in force, sorted by backend, fleet before region scope.
-	Open []TripView `json:"open"`
-}
-
-// TripView is one trip: who it takes the backend out for, why, and until when.
-type TripView struct {
-	Backend   string    `json:"backend"`
-	Scope     string    `json:"scope"`
-	Region    string    `json:"region,omitempty"`
-	Rule      string    `json:"rule,omitempty"`
-	Condition string    `json:"condition"`
-	Requests  uint64    `json:"requests"`
-	Failures  uint64    `json:"failures"`
-	Proxies   int       `json:"proxies"`
-	At        time.Time `json:"at"`
-	OpenUntil time.Time `json:"openUntil"`
-}
-
-// breakerView is the open trips with the counts that tripped them.
-func (s *Server) breakerView() BreakerView {
-	st := s.brk.eng.State()
-	trips := s.brk.eng.Trips()
-	v := BreakerView{Open: []TripView{}}
-	for _, o := range st.Open {
-		tv := TripView{Backend: o.Backend, Scope: string(o.Scope), Region: o.Region, OpenUntil: o.OpenUntil}
-		for _, t := range trips {
-			if t.Backend == o.Backend && t.Scope == o.Scope && t.Region == o.Region && t.OpenUntil.Equal(o.OpenUntil) {
-				tv.Rule, tv.Condition, tv.At = t.Rule, t.Condition, t.At
-				tv.Requests, tv.Failures, tv.Proxies = t.Requests, t.Failures, t.Proxies
-				break
-			}
-		}
-		v.Open = append(v.Open, tv)
-	}
-	return v
 }

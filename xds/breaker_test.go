@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
@@ -75,7 +76,10 @@ func startRealServer(t *testing.T, opts Options) (*Server, string) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Errorf("Serve did not return within 10s of cancel")
 		}
@@ -85,15 +89,15 @@ func startRealServer(t *testing.T, opts Options) (*Server, string) {
 
 // edsHealth subscribes c to cluster's EDS and returns a function that waits (at most
 // 10 s) for the next response and returns each backend's health in it, ACKing it.
-func edsHealth(t *testing.T, c *sotwClient, cluster string) func() map[string]core.HealthStatus {
+func edsHealth(t *testing.T, c *sotwClient, cluster string) func() map[string]corev3.HealthStatus {
 	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{cluster}})
-	return func() map[string]core.HealthStatus {
+	return func() map[string]corev3.HealthStatus {
 		t.Helper()
 		r := c.next(resourcev3.EndpointType)
 		c.ack(r, cluster)
-		out := map[string]core.HealthStatus{}
+		out := map[string]corev3.HealthStatus{}
 		for _, a := range r.GetResources() {
-			cla := &endpoint.ClusterLoadAssignment{}
+			cla := &endpointv3.ClusterLoadAssignment{}
 			if err := a.UnmarshalTo(cla); err != nil {
 				t.Fatal(err)
 			}
@@ -108,14 +112,14 @@ func edsHealth(t *testing.T, c *sotwClient, cluster string) func() map[string]co
 }
 
 // openLRS opens a load reporting stream for node and reads the server's answer.
-func openLRS(t *testing.T, addr string, node *core.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
+func openLRS(t *testing.T, addr string, node *corev3.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); conn.Close() })
+	t.Cleanup(func() { cancel(); _ = conn.Close() })
 	st, err := lrsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -137,12 +141,12 @@ func openLRS(t *testing.T, addr string, node *core.Node) lrsv3.LoadReportingServ
 // request, one upstream_locality_stats per locality and priority with traffic, the
 // latched deltas and the active level, the time since the cluster's last report, and
 // Envoy's own static xDS cluster next to the pools.
-func envoyLoadReport(node *core.Node, cluster string, priority uint32, region, backend string, ok, failed uint64) *lrsv3.LoadStatsRequest {
-	return &lrsv3.LoadStatsRequest{Node: node, ClusterStats: []*endpoint.ClusterStats{
+func envoyLoadReport(node *corev3.Node, cluster string, priority uint32, region, backend string, ok, failed uint64) *lrsv3.LoadStatsRequest {
+	return &lrsv3.LoadStatsRequest{Node: node, ClusterStats: []*endpointv3.ClusterStats{
 		{
 			ClusterName: cluster,
-			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{
-				Locality:                &core.Locality{Region: region, SubZone: backend},
+			UpstreamLocalityStats: []*endpointv3.UpstreamLocalityStats{{
+				Locality:                &corev3.Locality{Region: region, SubZone: backend},
 				Priority:                priority,
 				TotalSuccessfulRequests: ok,
 				TotalErrorRequests:      failed,
@@ -150,7 +154,7 @@ func envoyLoadReport(node *core.Node, cluster string, priority uint32, region, b
 				TotalRequestsInProgress: 1,
 			}, {
 				// The standby, one priority down: only a retry's traffic, no errors.
-				Locality:                &core.Locality{Region: "norwayeast", SubZone: "standby"},
+				Locality:                &corev3.Locality{Region: "norwayeast", SubZone: "standby"},
 				Priority:                priority + 1,
 				TotalSuccessfulRequests: 1,
 				TotalIssuedRequests:     1,
@@ -159,7 +163,7 @@ func envoyLoadReport(node *core.Node, cluster string, priority uint32, region, b
 		},
 		{
 			ClusterName:           "poolpilot_xds",
-			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{Locality: &core.Locality{}, TotalSuccessfulRequests: 1, TotalIssuedRequests: 1}},
+			UpstreamLocalityStats: []*endpointv3.UpstreamLocalityStats{{Locality: &corev3.Locality{}, TotalSuccessfulRequests: 1, TotalIssuedRequests: 1}},
 			LoadReportInterval:    durationpb.New(1003 * time.Millisecond),
 		},
 	}}
@@ -179,7 +183,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	ads := newSotwClient(t, addr, node)
 	next := edsHealth(t, ads, "pool")
 	h := next()
-	if h["primary"] != core.HealthStatus_UNKNOWN || h["standby"] != core.HealthStatus_UNKNOWN {
+	if h["primary"] != corev3.HealthStatus_UNKNOWN || h["standby"] != corev3.HealthStatus_UNKNOWN {
 		t.Fatalf("before any report: %v", h)
 	}
 	healthyVersion := groupVersions(t, s, "swedencentral/envoy")
@@ -190,7 +194,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first report to be counted", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
-	if n := len(s.breakerView().Open); n != 0 {
+	if n := len(openTrips(s)); n != 0 {
 		t.Fatalf("%d trips after 2 failures of 3", n)
 	}
 	start := time.Now()
@@ -199,20 +203,20 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	}
 	h = next()
 	t.Logf("report meeting the rule → EDS with primary UNHEALTHY: %s", time.Since(start))
-	if h["primary"] != core.HealthStatus_UNHEALTHY || h["standby"] != core.HealthStatus_UNKNOWN {
+	if h["primary"] != corev3.HealthStatus_UNHEALTHY || h["standby"] != corev3.HealthStatus_UNKNOWN {
 		t.Fatalf("after the trip: %v", h)
 	}
-	open := s.breakerView().Open
+	open := openTrips(s)
 	if len(open) != 1 || open[0].Backend != "primary" || open[0].Scope != "fleet" || open[0].Failures != 3 || open[0].Requests != 13 ||
 		open[0].Rule != "primary-breaker" || !open[0].OpenUntil.After(time.Now()) {
 		t.Fatalf("status breaker.open = %+v", open)
 	}
 	h = next()
 	t.Logf("trip → EDS healthy again: %s (tripDuration 2s)", time.Since(start))
-	if h["primary"] != core.HealthStatus_UNKNOWN {
+	if h["primary"] != corev3.HealthStatus_UNKNOWN {
 		t.Fatalf("after tripDuration: %v", h)
 	}
-	if n := len(s.breakerView().Open); n != 0 {
+	if n := len(openTrips(s)); n != 0 {
 		t.Fatalf("%d trips after tripDuration", n)
 	}
 	if after := groupVersions(t, s, "swedencentral/envoy"); !equalVersions(after, healthyVersion) || len(after) == 0 {
@@ -240,26 +244,26 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
-	open := s.breakerView().Open
-	if len(open) != 1 || open[0].Region != OtherRegion || open[0].Scope != "region" {
-		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, OtherRegion)
+	open := openTrips(s)
+	if len(open) != 1 || open[0].Region != translator.OtherRegion || open[0].Scope != "region" {
+		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, translator.OtherRegion)
 	}
 
 	node := envoyNode("envoy-sdc-1", "swedencentral")
 	next := edsHealth(t, newSotwClient(t, addr, node), "pool")
-	if h := next(); h["primary"] != core.HealthStatus_UNKNOWN {
+	if h := next(); h["primary"] != corev3.HealthStatus_UNKNOWN {
 		t.Fatalf("swedencentral before its own reports: %v", h)
 	}
 	if err := openLRS(t, addr, node).Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 0, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if h := next(); h["primary"] != core.HealthStatus_UNHEALTHY {
+	if h := next(); h["primary"] != corev3.HealthStatus_UNHEALTHY {
 		t.Fatalf("swedencentral after its reports: %v", h)
 	}
 	for _, g := range s.Status().Groups {
 		changed := !equalVersions(before[g.Key], g.Versions)
 		// The mars node is served in the OtherRegion group.
-		want := g.Group.Region == "swedencentral" || g.Group.Region == OtherRegion
+		want := g.Group.Region == "swedencentral" || g.Group.Region == translator.OtherRegion
 		if changed != want {
 			t.Errorf("group %s: versions changed = %v, want %v", g.Key, changed, want)
 		}
@@ -337,4 +341,23 @@ func TestBreakerLookup(t *testing.T) {
 			t.Errorf("Backend(%q, %+v) = %q, %v; want %q", c.cluster, c.loc, got, ok, c.want)
 		}
 	}
+}
+
+// openTrips are the trips in force in s's engine, each once (a fleet trip opens every row
+// of its backend), as /status lists them under breaker.open.
+func openTrips(s *Server) []breaker.Trip {
+	type key struct {
+		backend, region string
+		scope           breaker.Scope
+		until           time.Time
+	}
+	seen := map[key]bool{}
+	var out []breaker.Trip
+	for _, r := range s.Breaker().Stats() {
+		if k := (key{r.Trip.Backend, r.Trip.Region, r.Trip.Scope, r.Trip.OpenUntil}); r.Open && !seen[k] {
+			seen[k] = true
+			out = append(out, r.Trip)
+		}
+	}
+	return out
 }

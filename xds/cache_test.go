@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
@@ -118,10 +118,10 @@ func TestSotwPartialEDSAndRDS(t *testing.T) {
 // comes back, and a stream two snapshots behind gets what changed over both.
 func TestPartialTableFollowsSnapshots(t *testing.T) {
 	cla := func(name string, port uint32) types.Resource {
-		return &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
-			LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
-				Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
-					Address: "10.0.0.1", PortSpecifier: &core.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
+		return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: "10.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}}}}}}}}
 	}
 	var prev *partialTable
 	table := func(version string, res ...types.Resource) *partialTable {
@@ -134,7 +134,7 @@ func TestPartialTableFollowsSnapshots(t *testing.T) {
 		prev = tb
 		return tb
 	}
-	sub := stream.NewSotwSubscription([]string{"a", "b", "c"}, false)
+	sub := streamv3.NewSotwSubscription([]string{"a", "b", "c"}, false)
 	// get answers a request at version, records what the server would, and returns the
 	// names sent (nil: no response).
 	get := func(tb *partialTable, version string) []string {

@@ -7,9 +7,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // callbacks feed the status registry, the observer and the NACK-aware cache from the
@@ -37,9 +39,9 @@ func (c callbacks) open(ctx context.Context, k streamKey, typeURL string) error 
 	return nil
 }
 
-func (c callbacks) OnStreamClosed(id int64, _ *core.Node) { c.closed(streamKey{SotW, id}) }
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.closed(streamKey{SotW, id}) }
 
-func (c callbacks) OnDeltaStreamClosed(id int64, _ *core.Node) { c.closed(streamKey{Delta, id}) }
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.closed(streamKey{Delta, id}) }
 
 func (c callbacks) closed(k streamKey) {
 	ev, known, rejecting := c.s.reg.close(k)
@@ -99,9 +101,9 @@ func (c callbacks) checkType(k streamKey, typeURL string) error {
 // firstRequest registers the stream's node and makes sure its group has a snapshot before
 // the cache is asked for a watch. A node that changes group mid-stream, or claims a
 // region its certificate does not allow, ends the stream.
-func (c callbacks) firstRequest(k streamKey, node *core.Node) error {
-	regions := c.s.regions()
-	ev, claimed, first, err := c.s.reg.setNode(k, node, regions)
+func (c callbacks) firstRequest(k streamKey, node *corev3.Node) error {
+	known := c.s.known()
+	ev, claimed, first, err := c.s.reg.setNode(k, node, known)
 	if err != nil {
 		code := codes.InvalidArgument
 		if _, ok := err.(*identityError); ok {
@@ -114,10 +116,10 @@ func (c callbacks) firstRequest(k streamKey, node *core.Node) error {
 	if !first {
 		return nil
 	}
-	group := resolveGroup(claimed, regions)
+	group := claimed.Resolve(known)
 	attrs := []any{"node", ev.NodeID, "group", ev.Group, "kind", ev.Kind, "stream", ev.StreamID,
 		"user_agent", clipText(node.GetUserAgentName(), maxUserAgentLen)}
-	if group.Region == OtherRegion {
+	if group.Region == translator.OtherRegion {
 		attrs = append(attrs, "region", clipText(node.GetLocality().GetRegion(), 64))
 		c.s.log.Info("xDS stream opened; the node's region is not in the model, so it shares the group of such nodes", attrs...)
 	} else {
@@ -134,7 +136,7 @@ func (c callbacks) answered(k streamKey, typeURL, nonce string, isNack bool, msg
 		// A client may quote the rejected resource, endpoint metadata (credentials) included:
 		// redact before the detail reaches the log, the status registry or the observer,
 		// and keep a bounded prefix only.
-		msg = c.s.redactor().clientText(msg, MaxNackDetailLen)
+		msg = clientText(c.s.Redactor(), msg, MaxNackDetailLen)
 	}
 	ev, kind, version := c.s.reg.answer(k, typeURL, nonce, isNack, msg, latestOnly, time.Now())
 	switch kind {

@@ -5,10 +5,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
-	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // Everything an xDS client sends is untrusted: these bound what is kept of it. A real
@@ -17,10 +16,6 @@ import (
 const (
 	// MaxNodeIDLen is how much of a node id is stored, logged and shown in /status.
 	MaxNodeIDLen = 256
-	// MaxRegionLen and the region charset are the model's own rule for a region name
-	// (model.MaxNameLen, A-Z a-z 0-9 . _ -): a region outside it can never be one the
-	// model names, so it only ever joins OtherRegion.
-	MaxRegionLen = 100
 	// MaxNackDetailLen is how much of a NACK's error detail is stored, logged and shown.
 	MaxNackDetailLen = 1024
 	// maxUserAgentLen bounds the user agent name as logged.
@@ -30,12 +25,6 @@ const (
 	// matched whole, and bounded, so redaction costs the same for a 1 MB detail.
 	redactWindow = 4 * MaxNackDetailLen
 )
-
-// OtherRegion is the region of the node group of every node whose region the served
-// model does not name. Such nodes all get the same priority order (no member is local
-// to them), so they share one snapshot, and a client inventing regions cannot create
-// groups, snapshots, status entries or metric series. "*" is not a valid model region.
-const OtherRegion = "*"
 
 // servedTypes are the type URLs poolpilot serves; a request for any other is refused.
 var servedTypes = map[string]bool{
@@ -55,44 +44,14 @@ func checkTypeURL(typeURL string) error {
 		clipText(typeURL, 128), resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType, resourcev3.ListenerType)
 }
 
-// validRegion reports whether r can be a model region (see MaxRegionLen).
-func validRegion(r string) bool {
-	if r == "" || len(r) > MaxRegionLen {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		c := r[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// claimedGroup is the group a node asks for, with its region reduced to what can matter:
-// "" (none), a valid region name, or OtherRegion for anything else. Two requests of one
-// stream must claim the same group.
-func claimedGroup(node *core.Node) translator.Group {
-	g := GroupOf(node)
-	if g.Region != "" && !validRegion(g.Region) {
-		g.Region = OtherRegion
-	}
-	return g
-}
-
-// resolveGroup maps a claimed group onto the groups the model has: a region the model
-// does not name becomes OtherRegion.
-func resolveGroup(g translator.Group, regions map[string]bool) translator.Group {
-	if g.Region != "" && !regions[g.Region] {
-		g.Region = OtherRegion
-	}
-	return g
-}
-
 // clipText makes client text safe to keep: at most n bytes (cut on a rune boundary, with
 // a marker saying how long it was), control characters and invalid UTF-8 replaced, so it
 // cannot forge log lines or blow up /status.
 func clipText(s string, n int) string { return clipTextOf(s, n, 0) }
+
+// ClipText is clipText for the packages beside the ADS core (the reload guard's list of
+// removed names).
+func ClipText(s string, n int) string { return clipText(s, n) }
 
 // clipTextOf is clipText of s, which stands for a client text total bytes long already
 // cut to s (total 0: s is the whole text). The result is at most n bytes plus the marker.
@@ -116,4 +75,14 @@ func clipTextOf(s string, n, total int) string {
 		fmt.Fprintf(&b, "…[cut: %d bytes]", max(total, len(s)))
 	}
 	return b.String()
+}
+
+// clientText is client-sent free text made safe to log, store and show: a bounded
+// window redacted with r, then cut to n bytes (clipText). The window is wider than n, so
+// a secret the cut would split is matched whole first.
+func clientText(r redact.Redactor, s string, n int) string {
+	if len(s) <= redactWindow {
+		return clipText(r.Text(s), n)
+	}
+	return clipTextOf(r.Text(s[:redactWindow]), n, len(s))
 }

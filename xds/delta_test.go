@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -17,10 +17,10 @@ type deltaClient struct {
 	*adsStream[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse]
 }
 
-func newDeltaClient(t *testing.T, addr string, node *core.Node) *deltaClient {
+func newDeltaClient(t *testing.T, addr string, node *corev3.Node) *deltaClient {
 	t.Helper()
 	return &deltaClient{newADSStream(t, "delta", node,
-		func(r *discovery.DeltaDiscoveryRequest, n *core.Node) { r.Node = n },
+		func(r *discovery.DeltaDiscoveryRequest, n *corev3.Node) { r.Node = n },
 		func(ctx context.Context) (bidiStream[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse], error) {
 			return dial(t, addr).DeltaAggregatedResources(ctx)
 		})}

@@ -6,7 +6,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 
 	"github.com/poolpilot/poolpilot/translator"
 )

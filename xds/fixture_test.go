@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -67,19 +67,19 @@ func dial(t *testing.T, addr string) discovery.AggregatedDiscoveryServiceClient 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return discovery.NewAggregatedDiscoveryServiceClient(conn)
 }
 
-func envoyNode(id, region string) *core.Node {
-	return &core.Node{
-		Id: id, Cluster: "gateway", Locality: &core.Locality{Region: region},
+func envoyNode(id, region string) *corev3.Node {
+	return &corev3.Node{
+		Id: id, Cluster: "gateway", Locality: &corev3.Locality{Region: region},
 		UserAgentName: "envoy",
 	}
 }
 
-func grpcNode(id, region string) *core.Node {
-	return &core.Node{Id: id, Locality: &core.Locality{Region: region}, UserAgentName: "gRPC Go"}
+func grpcNode(id, region string) *corev3.Node {
+	return &corev3.Node{Id: id, Locality: &corev3.Locality{Region: region}, UserAgentName: "gRPC Go"}
 }
 
 // adsStream is a real ADS stream, state-of-the-world or incremental: a goroutine moves
@@ -88,8 +88,8 @@ func grpcNode(id, region string) *core.Node {
 type adsStream[Req, Resp adsMessage] struct {
 	t       *testing.T
 	stream  bidiStream[Req, Resp]
-	node    *core.Node
-	setNode func(Req, *core.Node)
+	node    *corev3.Node
+	setNode func(Req, *corev3.Node)
 	label   string // the protocol in messages: "sotw" or "delta"
 	resp    chan Resp
 	sendMu  sync.Mutex
@@ -107,7 +107,7 @@ type bidiStream[Req, Resp any] interface {
 }
 
 // newADSStream opens a stream with open; it ends at the end of the test.
-func newADSStream[Req, Resp adsMessage](t *testing.T, label string, node *core.Node, setNode func(Req, *core.Node),
+func newADSStream[Req, Resp adsMessage](t *testing.T, label string, node *corev3.Node, setNode func(Req, *corev3.Node),
 	open func(context.Context) (bidiStream[Req, Resp], error)) *adsStream[Req, Resp] {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,10 +193,10 @@ type sotwClient struct {
 	*adsStream[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse]
 }
 
-func newSotwClient(t *testing.T, addr string, node *core.Node) *sotwClient {
+func newSotwClient(t *testing.T, addr string, node *corev3.Node) *sotwClient {
 	t.Helper()
 	return &sotwClient{newADSStream(t, "sotw", node,
-		func(r *discovery.DiscoveryRequest, n *core.Node) { r.Node = n },
+		func(r *discovery.DiscoveryRequest, n *corev3.Node) { r.Node = n },
 		func(ctx context.Context) (bidiStream[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse], error) {
 			return dial(t, addr).StreamAggregatedResources(ctx)
 		})}
@@ -237,7 +237,7 @@ func nameOf(m types.Resource) string {
 	if n, ok := m.(interface{ GetName() string }); ok {
 		return n.GetName()
 	}
-	if c, ok := m.(*endpoint.ClusterLoadAssignment); ok {
+	if c, ok := m.(*endpointv3.ClusterLoadAssignment); ok {
 		return c.GetClusterName()
 	}
 	return fmt.Sprintf("<%T>", m)

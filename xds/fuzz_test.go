@@ -5,14 +5,18 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // FuzzNackText: whatever a client puts in a NACK detail, what is kept is valid UTF-8, one
-// line, bounded, and holds no minRedactPrefix-byte run of any form of the secret.
+// line, bounded, and holds no redact.MinPrefix-byte run of any form of the secret.
 // Run longer with: go test ./xds -run '^$' -fuzz FuzzNackText -fuzztime 60s
 func FuzzNackText(f *testing.F) {
-	r := newRedactor(secretModel(f, hostileSecret))
+	r := redact.New(secretModel(f, hostileSecret))
 	for _, form := range quotedForms(hostileSecret) {
 		f.Add("rejected: " + form)
 		f.Add(strings.Repeat("é", 600) + form)
@@ -20,16 +24,16 @@ func FuzzNackText(f *testing.F) {
 	f.Add(strings.Repeat("a", MaxNackDetailLen-3) + hostileSecret)
 	f.Add("\x00\x1b[31m\nforged log line\r\n\xff\xfe")
 	f.Fuzz(func(t *testing.T, detail string) {
-		got := r.clientText(detail, MaxNackDetailLen)
+		got := clientText(r, detail, MaxNackDetailLen)
 		if !utf8.ValidString(got) || strings.ContainsAny(got, "\n\r\x00\x1b") {
 			t.Fatalf("kept %q: invalid UTF-8 or a control character", got)
 		}
 		if len(got) > MaxNackDetailLen+64 {
 			t.Fatalf("kept %d bytes; want at most %d and a marker", len(got), MaxNackDetailLen)
 		}
-		for _, form := range secretForms(hostileSecret) {
+		for _, form := range redact.Forms(hostileSecret) {
 			// A fragment the fuzzer cannot have forged: it only appears if the detail had it.
-			if k := form[:minRedactPrefix]; strings.Contains(got, k) && !strings.Contains(detail, redactedMark) {
+			if k := form[:redact.MinPrefix]; strings.Contains(got, k) && !strings.Contains(detail, redact.Mark) {
 				t.Fatalf("kept %q holds %q of a form of the secret", got, k)
 			}
 		}
@@ -39,12 +43,12 @@ func FuzzNackText(f *testing.F) {
 // FuzzNodeGroup: whatever region and user agent a node sends, its cache key is one of
 // the groups Apply builds for the model's regions, and what is logged of it is bounded.
 func FuzzNodeGroup(f *testing.F) {
-	regions := map[string]bool{"swedencentral": true, "norwayeast": true}
+	known := translator.KnownRegions("swedencentral", "norwayeast")
 	keys := map[string]bool{}
-	for _, g := range append(otherGroups(), baseGroups(regions)...) {
-		keys[g.String()] = true
+	for _, g := range append(translator.OtherGroups(), known.Groups()...) {
+		keys[g.Key()] = true
 		g.LegacyEnvoy = true
-		keys[g.String()] = true
+		keys[g.Key()] = true
 	}
 	f.Add("swedencentral", "envoy", uint32(1), uint32(35))
 	f.Add(strings.Repeat("r", 5000), "grpc-go", uint32(0), uint32(0))
@@ -53,15 +57,15 @@ func FuzzNodeGroup(f *testing.F) {
 	f.Fuzz(func(t *testing.T, region, agent string, major, minor uint32) {
 		node := envoyNode(region, region)
 		node.UserAgentName = agent
-		node.UserAgentVersionType = &core.Node_UserAgentBuildVersion{UserAgentBuildVersion: &core.BuildVersion{}}
+		node.UserAgentVersionType = &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: &corev3.BuildVersion{}}
 		node.GetUserAgentBuildVersion().Version = nil
 		if major+minor > 0 {
-			node = liveNode(region, region)
+			node = adstest.Node(region, region)
 			node.UserAgentName = agent
 			v := node.GetUserAgentBuildVersion().GetVersion()
 			v.MajorNumber, v.MinorNumber = major, minor
 		}
-		k := resolveGroup(claimedGroup(node), regions).String()
+		k := translator.ClaimedGroup(node).Resolve(known).Key()
 		if !keys[k] {
 			t.Fatalf("region %.40q, agent %.40q → key %.80q; want one of the built groups", region, agent, k)
 		}

@@ -3,15 +3,15 @@ package xds
 import (
 	"testing"
 
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-func unmarshalListener(t *testing.T, a *anypb.Any) *listener.Listener {
+func unmarshalListener(t *testing.T, a *anypb.Any) *listenerv3.Listener {
 	t.Helper()
-	l := &listener.Listener{}
+	l := &listenerv3.Listener{}
 	if err := a.UnmarshalTo(l); err != nil {
 		t.Fatalf("unmarshal listener: %v", err)
 	}
@@ -25,7 +25,7 @@ func rdsNames(t *testing.T, lds *discovery.DiscoveryResponse) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(a *anypb.Any) {
-		m := &hcm.HttpConnectionManager{}
+		m := &hcmv3.HttpConnectionManager{}
 		if a == nil || a.UnmarshalTo(m) != nil {
 			return
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/envoyproxy/go-control-plane/pkg/log"
+	cplog "github.com/envoyproxy/go-control-plane/pkg/log"
 )
 
 // cacheLogger adapts slog to go-control-plane's printf-style logger.
@@ -16,7 +16,7 @@ type cacheLogger struct{ l *slog.Logger }
 // maxCacheLogLen bounds one go-control-plane log message.
 const maxCacheLogLen = 2048
 
-var _ log.Logger = cacheLogger{}
+var _ cplog.Logger = cacheLogger{}
 
 func (c cacheLogger) logf(level slog.Level, format string, args []any) {
 	if !c.l.Enabled(context.Background(), level) {

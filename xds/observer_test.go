@@ -65,7 +65,7 @@ func TestObserverSeesStreamEvents(t *testing.T) {
 		c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce(),
 			ErrorDetail: &rpcstatus.Status{Code: 3, Message: "no"}})
 		waitFor(t, "NACK observed", func() bool { return obs.has("nack norwayeast/grpc " + resourcev3.ClusterType) })
-		c.stream.CloseSend()
+		_ = c.stream.CloseSend()
 	}()
 	waitFor(t, "stream close observed", func() bool { return obs.has("close norwayeast/grpc ") })
 

@@ -2,16 +2,17 @@ package xds
 
 import (
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // hostileSecret has every character the escapes treat differently: a quote, a backslash
@@ -30,7 +31,7 @@ func secretModel(t testing.TB, secret string) *model.Model {
 
 // liveModelWith is liveModel with key as sdc's credential.
 func liveModelWith(key string) string {
-	return strings.Replace(liveModel(9, false), "${LIVE_KEY}", key, 1)
+	return strings.Replace(adstest.Model(9, false), "${LIVE_KEY}", key, 1)
 }
 
 // quotedForms are the ways a client can quote secret in a NACK.
@@ -42,35 +43,11 @@ func quotedForms(secret string) map[string]string {
 		"go %q":      q[1 : len(q)-1],
 		"ascii %+q":  strings.Trim(strconv.QuoteToASCII(secret), `"`),
 		"json":       string(j[1 : len(j)-1]),
-		"c octal":    cEscape(secret),
+		"c octal":    redact.CEscape(secret),
 		"cut raw":    secret[:12],
-		"cut octal":  cEscape(secret)[:14],
+		"cut octal":  redact.CEscape(secret)[:14],
 		"twice %q":   strings.Trim(strconv.Quote(q), `"`),
 		"json in %q": strings.Trim(strconv.Quote(string(j)), `"`),
-	}
-}
-
-// TestRedactorEscapedForms: every quoted form of a secret is redacted, and no run of
-// minRedactPrefix bytes of any form survives.
-func TestRedactorEscapedForms(t *testing.T) {
-	r := newRedactor(secretModel(t, hostileSecret))
-	if got := cEscape(`S3cr"et\key-é`); got != `S3cr\"et\\key-\303\251` {
-		t.Fatalf("cEscape = %s; want the protobuf text form S3cr\\\"et\\\\key-\\303\\251", got)
-	}
-	for name, form := range quotedForms(hostileSecret) {
-		msg := fmt.Sprintf("field value=%s; at the end: %s", form, form)
-		got := r.text(msg)
-		if strings.Count(got, redactedMark) != 2 {
-			t.Errorf("%s: %q → %q; want both redacted", name, msg, got)
-		}
-		for _, f := range secretForms(hostileSecret) {
-			if len(f) >= minRedactPrefix && strings.Contains(got, f[:minRedactPrefix]) {
-				t.Errorf("%s: %q still holds %q", name, got, f[:minRedactPrefix])
-			}
-		}
-	}
-	if got := r.text("nothing secret here"); got != "nothing secret here" {
-		t.Errorf("ordinary text changed: %q", got)
 	}
 }
 
@@ -83,25 +60,25 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 	mustApply(t, s, secretModel(t, hostileSecret))
 
 	for name, form := range quotedForms(hostileSecret) {
-		a := openLiveADS(t, addr, nil, liveNode("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
-		if err := a.request(resource.EndpointType, "", "", ""); err != nil {
+		a := adstest.Open(t, addr, nil, adstest.Node("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
+		if err := a.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		r, err := a.recv(10 * time.Second)
+		r, err := a.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A long prefix, so a cut at MaxNackDetailLen would split an unredacted quote.
 		detail := strings.Repeat("x", MaxNackDetailLen-20) + " metadata: " + form
-		if err := a.request(resource.EndpointType, "", r.GetNonce(), detail); err != nil {
+		if err := a.Request(resourcev3.EndpointType, "", r.GetNonce(), detail); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := len(quotedForms(hostileSecret))
-	waitFor(t, "NACKs recorded", func() bool {
+	adstest.WaitFor(t, "NACKs recorded", func() bool {
 		got := 0
 		for _, st := range s.Status().Streams {
-			if st.Types[resource.EndpointType].LastNack != nil {
+			if st.Types[resourcev3.EndpointType].LastNack != nil {
 				got++
 			}
 		}
@@ -109,11 +86,11 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 	})
 	var kept strings.Builder
 	for _, st := range s.Status().Streams {
-		kept.WriteString(st.Types[resource.EndpointType].LastNack.Message + "\n")
+		kept.WriteString(st.Types[resourcev3.EndpointType].LastNack.Message + "\n")
 	}
 	for where, text := range map[string]string{"status": kept.String(), "log": logBuf.String()} {
-		for _, f := range secretForms(hostileSecret) {
-			if k := f[:min(len(f), minRedactPrefix)]; strings.Contains(text, k) {
+		for _, f := range redact.Forms(hostileSecret) {
+			if k := f[:min(len(f), redact.MinPrefix)]; strings.Contains(text, k) {
 				t.Errorf("the %s holds %q of a form of the secret", where, k)
 			}
 		}

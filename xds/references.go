@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"sort"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	aggregate "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
@@ -41,11 +41,11 @@ func checkSnapshot(res *translator.Resources) error {
 	var problems []string
 
 	for _, r := range res.Clusters {
-		c, ok := r.(*cluster.Cluster)
+		c, ok := r.(*clusterv3.Cluster)
 		if !ok {
 			return fmt.Errorf("cluster resource is a %T", r)
 		}
-		if c.GetType() == cluster.Cluster_EDS {
+		if c.GetType() == clusterv3.Cluster_EDS {
 			want := c.GetEdsClusterConfig().GetServiceName()
 			if want == "" {
 				want = c.GetName()
@@ -55,7 +55,7 @@ func checkSnapshot(res *translator.Resources) error {
 			}
 		}
 		if ct := c.GetClusterType(); ct != nil {
-			agg := &aggregate.ClusterConfig{}
+			agg := &aggregatev3.ClusterConfig{}
 			if err := ct.GetTypedConfig().UnmarshalTo(agg); err == nil {
 				for _, child := range agg.GetClusters() {
 					if !clusters[child] {
@@ -66,7 +66,7 @@ func checkSnapshot(res *translator.Resources) error {
 		}
 	}
 	for _, r := range res.Endpoints {
-		cla, ok := r.(*endpoint.ClusterLoadAssignment)
+		cla, ok := r.(*endpointv3.ClusterLoadAssignment)
 		if !ok {
 			return fmt.Errorf("endpoint resource is a %T", r)
 		}
@@ -75,7 +75,7 @@ func checkSnapshot(res *translator.Resources) error {
 		}
 	}
 	for _, r := range res.Routes {
-		rc, ok := r.(*route.RouteConfiguration)
+		rc, ok := r.(*routev3.RouteConfiguration)
 		if !ok {
 			return fmt.Errorf("route resource is a %T", r)
 		}
@@ -90,7 +90,7 @@ func checkSnapshot(res *translator.Resources) error {
 		}
 	}
 	for _, r := range res.Listeners {
-		l, ok := r.(*listener.Listener)
+		l, ok := r.(*listenerv3.Listener)
 		if !ok {
 			return fmt.Errorf("listener resource is a %T", r)
 		}
@@ -127,7 +127,7 @@ func checkNames(typeURL string, items []types.Resource) (map[string]bool, error)
 	return seen, nil
 }
 
-func routeClusters(a *route.RouteAction) []string {
+func routeClusters(a *routev3.RouteAction) []string {
 	if a == nil {
 		return nil
 	}
@@ -143,17 +143,17 @@ func routeClusters(a *route.RouteAction) []string {
 
 // listenerManagers returns the HTTP connection managers of a listener: the API listener's
 // (gRPC nodes) and those in every filter chain (Envoy nodes).
-func listenerManagers(l *listener.Listener) []*hcm.HttpConnectionManager {
-	var out []*hcm.HttpConnectionManager
+func listenerManagers(l *listenerv3.Listener) []*hcmv3.HttpConnectionManager {
+	var out []*hcmv3.HttpConnectionManager
 	if api := l.GetApiListener().GetApiListener(); api != nil {
-		m := &hcm.HttpConnectionManager{}
+		m := &hcmv3.HttpConnectionManager{}
 		if err := api.UnmarshalTo(m); err == nil {
 			out = append(out, m)
 		}
 	}
 	for _, fc := range l.GetFilterChains() {
 		for _, f := range fc.GetFilters() {
-			m := &hcm.HttpConnectionManager{}
+			m := &hcmv3.HttpConnectionManager{}
 			if tc := f.GetTypedConfig(); tc != nil && tc.UnmarshalTo(m) == nil {
 				out = append(out, m)
 			}

@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	aggregate "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -67,18 +67,18 @@ func TestCheckReferences(t *testing.T) {
 		{"route config missing (socket listener)", envoyGroup, func(r *translator.Resources) { r.Routes = nil }, "names missing route config"},
 		{"route config missing (API listener)", grpcGroup, func(r *translator.Resources) { r.Routes = nil }, "names missing route config"},
 		{"route to a missing cluster", envoyGroup, func(r *translator.Resources) {
-			rc := proto.Clone(r.Routes[0].(*route.RouteConfiguration)).(*route.RouteConfiguration)
-			rc.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &route.RouteAction_Cluster{Cluster: "nope"}
+			rc := proto.Clone(r.Routes[0].(*routev3.RouteConfiguration)).(*routev3.RouteConfiguration)
+			rc.VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: "nope"}
 			r.Routes = []types.Resource{rc}
 		}, `names missing cluster "nope"`},
 		{"aggregate child missing", envoyGroup, func(r *translator.Resources) {
-			cfg, _ := anypb.New(&aggregate.ClusterConfig{Clusters: []string{"ghost"}})
-			r.Clusters = append(r.Clusters, &cluster.Cluster{Name: "agg", ClusterDiscoveryType: &cluster.Cluster_ClusterType{
-				ClusterType: &cluster.Cluster_CustomClusterType{Name: "envoy.clusters.aggregate", TypedConfig: cfg}}})
+			cfg, _ := anypb.New(&aggregatev3.ClusterConfig{Clusters: []string{"ghost"}})
+			r.Clusters = append(r.Clusters, &clusterv3.Cluster{Name: "agg", ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{
+				ClusterType: &clusterv3.Cluster_CustomClusterType{Name: "envoy.clusters.aggregate", TypedConfig: cfg}}})
 		}, `names missing cluster "ghost"`},
 		{"nil resource", envoyGroup, func(r *translator.Resources) { r.Listeners = append(r.Listeners, nil) }, "Listener: resource 1 is nil"},
 		{"resource without a name", envoyGroup, func(r *translator.Resources) {
-			r.Routes = append(r.Routes, &route.RouteConfiguration{})
+			r.Routes = append(r.Routes, &routev3.RouteConfiguration{})
 		}, "RouteConfiguration: resource 1 has no name"},
 		{"duplicate name", envoyGroup, func(r *translator.Resources) {
 			r.Clusters = append(r.Clusters, proto.Clone(r.Clusters[0]))

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
 	"github.com/poolpilot/poolpilot/translator"
@@ -31,7 +31,7 @@ type registry struct {
 type streamState struct {
 	status StreamStatus
 	// known: the node's first request has been seen, and claimed is the group it asked
-	// for (claimedGroup); every later node of the stream must claim the same.
+	// for (translator.ClaimedGroup); every later node of the stream must claim the same.
 	known   bool
 	claimed translator.Group
 	// ident is what the client's certificate allows it to claim (nil: no mutual TLS).
@@ -92,15 +92,15 @@ func (r *registry) setRejecting(k streamKey, req *discovery.DiscoveryRequest) {
 // reports whether this was the first time, with the group the node claims. A node that
 // claims another group than the stream's first node, or a region its certificate does
 // not allow, is an error: the caller ends the stream. The stream's status and events
-// carry the group resolved against regions (a bounded set), never the raw claim.
-func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool) (Event, translator.Group, bool, error) {
+// carry the group resolved against known (a bounded set), never the raw claim.
+func (r *registry) setNode(k streamKey, node *corev3.Node, known translator.Known) (Event, translator.Group, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.streams[k]
 	if !ok || node == nil {
 		return Event{}, translator.Group{}, false, nil
 	}
-	g := claimedGroup(node)
+	g := translator.ClaimedGroup(node)
 	if st.known {
 		if g != st.claimed {
 			return Event{}, g, false, fmt.Errorf("node changed group mid-stream, from %s to %s: open a new stream for another group",
@@ -114,7 +114,7 @@ func (r *registry) setNode(k streamKey, node *core.Node, regions map[string]bool
 	st.known = true
 	st.claimed = g
 	st.status.NodeID = clipText(node.GetId(), MaxNodeIDLen)
-	st.status.Group = resolveGroup(g, regions).String()
+	st.status.Group = g.Resolve(known).Key()
 	return st.event(), g, true, nil
 }
 
@@ -191,15 +191,15 @@ func (r *registry) answer(k streamKey, typeURL, nonce string, nack bool, detail 
 }
 
 // groups returns the node groups of the streams whose node is known, each resolved
-// against regions (resolveGroup).
-func (r *registry) groups(regions map[string]bool) map[string]translator.Group {
+// against known (Group.Resolve).
+func (r *registry) groups(known translator.Known) map[string]translator.Group {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]translator.Group{}
 	for _, st := range r.streams {
 		if st.known {
-			g := resolveGroup(st.claimed, regions)
-			out[g.String()] = g
+			g := st.claimed.Resolve(known)
+			out[g.Key()] = g
 		}
 	}
 	return out

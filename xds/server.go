@@ -2,7 +2,8 @@
 // over ADS, state-of-the-world and delta, using go-control-plane's server and snapshot
 // cache. It keeps one snapshot per node group (region × client kind), versions every
 // resource type by content hash, applies a model atomically, records each node's ACKs and
-// NACKs, and never resends a rejected version in a loop.
+// NACKs, and never resends a rejected version in a loop. Reloading the model (xds/reload)
+// and the admin endpoints (xds/admin) are packages of their own that use this one.
 package xds
 
 import (
@@ -18,12 +19,12 @@ import (
 	"time"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
-	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
@@ -33,6 +34,7 @@ import (
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds/lrs"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // TranslateFunc turns a model into the resources of one node group.
@@ -131,7 +133,7 @@ func New(opts Options) *Server {
 // Register adds the aggregated (ADS) and the per-type CDS, EDS, LDS and RDS services,
 // state-of-the-world and delta, and the load reporting service (LRS) to g.
 func (s *Server) Register(g *grpc.Server) {
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
 	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
@@ -209,7 +211,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.Serv
 		g.Stop()
 		<-stopped
 	}
-	<-errc
+	<-errc //nolint:errcheck // after Stop, Serve returns nil or grpc.ErrServerStopped
 	return nil
 }
 
@@ -230,19 +232,19 @@ func (s *Server) Apply(m *model.Model) error {
 	if m == nil {
 		return s.applyFailed(errors.New("apply: nil model"))
 	}
-	regions := modelRegions(m)
-	base := baseGroups(regions)
+	known := translator.KnownOf(m)
+	base := known.Groups()
 	all := map[string]translator.Group{}
-	for _, g := range append(otherGroups(), base...) {
-		all[g.String()] = g
+	for _, g := range append(translator.OtherGroups(), base...) {
+		all[g.Key()] = g
 	}
-	for k, g := range s.reg.groups(regions) {
+	for k, g := range s.reg.groups(known) {
 		all[k] = g
 	}
 
 	// The breaker state the snapshots are built with: the rules of m replace the
 	// engine's after a successful apply, and the breaker loop publishes what they change.
-	next := &servedModel{model: m, regions: regions, redact: newRedactor(m), breaker: s.brk.eng.State()}
+	next := &servedModel{model: m, known: known, redact: redact.New(m), breaker: s.brk.eng.State()}
 	built, err := s.buildAll(next, all)
 	if err != nil {
 		return s.applyFailed(err)
@@ -257,7 +259,7 @@ func (s *Server) Apply(m *model.Model) error {
 		}
 	}
 	s.served.Store(next)
-	s.dropStaleKeys(built, regions)
+	s.dropStaleKeys(built, known)
 	s.stateMu.Lock()
 	prev := s.groups
 	s.groups = make(map[string]*GroupStatus, len(built))
@@ -268,8 +270,8 @@ func (s *Server) Apply(m *model.Model) error {
 		applied[k] = b.status.Versions
 	}
 	for _, g := range base {
-		for url, v := range built[g.String()].status.Versions {
-			baseVersions[g.String()+" "+url] = v
+		for url, v := range built[g.Key()].status.Versions {
+			baseVersions[g.Key()+" "+url] = v
 		}
 	}
 	s.modelVersion = combineVersions(baseVersions)
@@ -292,7 +294,7 @@ func (s *Server) Apply(m *model.Model) error {
 // with open watches gets the snapshot of the group its nodes now resolve to, so they are
 // answered (and their next request moves to that key); a key without is cleared, status
 // included, so the cache keeps nothing for groups that went away.
-func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]bool) {
+func (s *Server) dropStaleKeys(built map[string]*builtGroup, served translator.Known) {
 	for _, k := range s.cache.GetStatusKeys() {
 		if _, ok := built[k]; ok {
 			continue
@@ -300,7 +302,7 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 		info := s.cache.GetStatusInfo(k)
 		g, known := s.keyGroups.Load(k)
 		if info != nil && known && info.GetNumWatches()+info.GetNumDeltaWatches() > 0 {
-			if b := built[resolveGroup(g.(translator.Group), regions).String()]; b != nil {
+			if b := built[g.(translator.Group).Resolve(served).Key()]; b != nil {
 				if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
 					s.log.Error("set snapshot", "group", k, "error", err)
 				}
@@ -312,13 +314,13 @@ func (s *Server) dropStaleKeys(built map[string]*builtGroup, regions map[string]
 	}
 }
 
-// regions are the served model's regions; nil before the first Apply (then every node
+// known is what the served model names; nothing before the first Apply (then every node
 // with a region resolves to OtherRegion, a group every Apply builds).
-func (s *Server) regions() map[string]bool {
+func (s *Server) known() translator.Known {
 	if cur := s.served.Load(); cur != nil {
-		return cur.regions
+		return cur.known
 	}
-	return nil
+	return translator.Known{}
 }
 
 func (s *Server) applyFailed(err error) error {
@@ -375,7 +377,7 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if cur == nil {
 		return
 	}
-	k := g.String()
+	k := g.Key()
 	s.stateMu.Lock()
 	_, ok := s.groups[k]
 	s.stateMu.Unlock()
@@ -398,10 +400,11 @@ func (s *Server) ensureGroup(g translator.Group) {
 
 // servedModel is the applied model with what is derived from it once per Apply.
 type servedModel struct {
-	model   *model.Model
-	regions map[string]bool
+	model *model.Model
+	// known is what m names of each group dimension (its regions), for Group.Resolve.
+	known translator.Known
 	// redact hides the model's secret values in free text (NACK details, /status).
-	redact redactor
+	redact redact.Redactor
 	// breaker is the fleet breaker state the snapshots were built with.
 	breaker breaker.State
 	// members maps each served cluster to its backends, for load reports.
@@ -435,7 +438,7 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 		{resourcev3.ListenerType, types.Listener, res.Listeners},
 	}
 	b := &builtGroup{snapshot: &cache.Snapshot{}, status: GroupStatus{
-		Key: g.String(), Group: g, Versions: map[string]string{},
+		Key: g.Key(), Group: g, Versions: map[string]string{},
 		Clusters: len(res.Clusters), Endpoints: len(res.Endpoints), Routes: len(res.Routes), Listeners: len(res.Listeners),
 		Warnings: append([]string(nil), res.Warnings...), BuiltAt: time.Now(),
 	}, members: res.Members}
@@ -522,34 +525,6 @@ func (s *Server) Version() string {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	return s.modelVersion
-}
-
-// modelRegions are the regions the model's backends are in.
-func modelRegions(m *model.Model) map[string]bool {
-	out := map[string]bool{}
-	for _, b := range m.Backends {
-		if b != nil && b.Region != "" {
-			out[b.Region] = true
-		}
-	}
-	return out
-}
-
-// baseGroups are the model's groups: each region and "" × Envoy, gRPC. The model version
-// is a hash of their versions.
-func baseGroups(regions map[string]bool) []translator.Group {
-	names := append([]string{""}, sortedKeys(regions)...)
-	out := make([]translator.Group, 0, 2*len(names))
-	for _, r := range names {
-		out = append(out, translator.Group{Region: r, Client: translator.Envoy}, translator.Group{Region: r, Client: translator.GRPC})
-	}
-	return out
-}
-
-// otherGroups are the groups of nodes whose region the model does not name, which every
-// Apply builds too (they get the same resources as "", without its warning).
-func otherGroups() []translator.Group {
-	return []translator.Group{{Region: OtherRegion, Client: translator.Envoy}, {Region: OtherRegion, Client: translator.GRPC}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -314,7 +314,7 @@ func TestUnseenRegionNodeGetsASnapshot(t *testing.T) {
 	if len(cds.GetResources()) == 0 {
 		t.Fatal("node of an unseen region got no clusters")
 	}
-	if want := groupVersions(t, s, OtherRegion+"/envoy")[resourcev3.ClusterType]; cds.GetVersionInfo() != want {
+	if want := groupVersions(t, s, translator.OtherRegion+"/envoy")[resourcev3.ClusterType]; cds.GetVersionInfo() != want {
 		t.Errorf("version %q, want the shared group's %q", cds.GetVersionInfo(), want)
 	}
 	c.ack(cds)

@@ -1,4 +1,4 @@
-package xds
+package xds_test
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,6 +24,10 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
+	"github.com/poolpilot/poolpilot/xds/internal/livetest"
 )
 
 // soakRSSBound is the stated bound on the test process's peak RSS during the soak: the
@@ -48,7 +52,7 @@ func TestSoakHostileClients(t *testing.T) {
 			t.Fatalf("POOLPILOT_SOAK=%q: want a duration up to 30m", v)
 		}
 	}
-	l := startLive(t, map[string]string{"model.yaml": liveModel(8001, false)}, liveOptions{debounce: 50 * time.Millisecond})
+	l := livetest.Start(t, map[string]string{"model.yaml": adstest.Model(8001, false)}, livetest.Options{Debounce: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -56,11 +60,11 @@ func TestSoakHostileClients(t *testing.T) {
 	var problems sync.Map // text → struct{}: what went wrong, reported once each
 	problem := func(format string, args ...any) { problems.Store(fmt.Sprintf(format, args...), struct{}{}) }
 	conn := func() *grpc.ClientConn {
-		c, err := grpc.NewClient(l.xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(l.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	loop := func(f func(i int)) {
@@ -94,9 +98,9 @@ func TestSoakHostileClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node := liveNode(fmt.Sprintf("good-%d", i), region)
+		node := adstest.Node(fmt.Sprintf("good-%d", i), region)
 		// Every load assignment too: the edits change endpoints (ports, priorities).
-		for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+		for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType} {
 			if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
 				t.Fatal(err)
 			}
@@ -114,12 +118,12 @@ func TestSoakHostileClients(t *testing.T) {
 				}
 				responses.Add(1)
 				if len(r.GetResources()) == 0 {
-					problem("good node %d got an empty %s (version %s)", i, TypeName(r.GetTypeUrl()), r.GetVersionInfo())
+					problem("good node %d got an empty %s (version %s)", i, xds.TypeName(r.GetTypeUrl()), r.GetVersionInfo())
 				}
 				h.mu.Lock()
 				h.versions[r.GetTypeUrl()] = r.GetVersionInfo()
 				h.mu.Unlock()
-				stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
+				_ = stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
 					ResponseNonce: r.GetNonce()})
 			}
 		}()
@@ -142,22 +146,22 @@ func TestSoakHostileClients(t *testing.T) {
 				return
 			}
 		}
-		s.Recv()
+		_, _ = s.Recv()
 	}
-	secretForms := quotedForms(liveSecret)
+	secretForms := xds.QuotedForms(adstest.Secret)
 	hostile("made-up regions", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
 		region := fmt.Sprintf("made-up-%d", i)
 		if i%10 == 0 {
 			region = strings.Repeat("r", 100<<10)
 		}
-		once(c, &discovery.DiscoveryRequest{Node: liveNode(fmt.Sprintf("bad-%d", i), region), TypeUrl: resource.ClusterType})
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node(fmt.Sprintf("bad-%d", i), region), TypeUrl: resourcev3.ClusterType})
 	})
 	hostile("group changer", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
-		once(c, &discovery.DiscoveryRequest{Node: liveNode("shifty", "swedencentral"), TypeUrl: resource.ClusterType},
-			&discovery.DiscoveryRequest{Node: liveNode("shifty", strings.Repeat("x", 64<<10)), TypeUrl: resource.ListenerType})
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("shifty", "swedencentral"), TypeUrl: resourcev3.ClusterType},
+			&discovery.DiscoveryRequest{Node: adstest.Node("shifty", strings.Repeat("x", 64<<10)), TypeUrl: resourcev3.ListenerType})
 	})
 	hostile("unknown types", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
-		once(c, &discovery.DiscoveryRequest{Node: liveNode("typer", "norwayeast"), TypeUrl: resource.ClusterType},
+		once(c, &discovery.DiscoveryRequest{Node: adstest.Node("typer", "norwayeast"), TypeUrl: resourcev3.ClusterType},
 			&discovery.DiscoveryRequest{TypeUrl: fmt.Sprintf("type.googleapis.com/made.up.T%d", i)})
 	})
 	hostile("NACK quoting the secret", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
@@ -167,8 +171,8 @@ func TestSoakHostileClients(t *testing.T) {
 		if err != nil {
 			return
 		}
-		node := liveNode(strings.Repeat("n", 200<<10), "swedencentral")
-		if s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}) != nil {
+		node := adstest.Node(strings.Repeat("n", 200<<10), "swedencentral")
+		if s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}) != nil {
 			return
 		}
 		r, err := s.Recv()
@@ -176,45 +180,45 @@ func TestSoakHostileClients(t *testing.T) {
 			return
 		}
 		form := []string{secretForms["raw"], secretForms["go %q"], secretForms["c octal"], secretForms["cut raw"]}[i%4]
-		s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType, ResponseNonce: r.GetNonce(),
+		_ = s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType, ResponseNonce: r.GetNonce(),
 			ErrorDetail: &rpcstatus.Status{Code: 3, Message: strings.Repeat("detail ", 50<<10) + form}})
-		s.Recv()
+		_, _ = s.Recv()
 	})
 	big, err := structpb.NewStruct(map[string]any{"junk": strings.Repeat("m", 3<<20)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hostile("3 MB requests", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
-		n := liveNode("big", "swedencentral")
+		n := adstest.Node("big", "swedencentral")
 		n.Metadata = big
-		once(c, &discovery.DiscoveryRequest{Node: n, TypeUrl: resource.ClusterType})
+		once(c, &discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.ClusterType})
 	})
-	adminHost := strings.TrimPrefix(l.adminURL, "http://")
-	for range 2 * AdminMaxConns {
+	adminHost := strings.TrimPrefix(l.AdminURL, "http://")
+	for range 2 * admin.MaxConns {
 		if c, err := net.Dial("tcp", adminHost); err == nil {
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 		}
 	}
 
 	// The model edited every second: good edits, and every 5th invalid, every 7th without
 	// its APIs (refused). latestGood is the last good content written.
-	latestGood := liveModel(8001, false)
+	latestGood := adstest.Model(8001, false)
 	loop(func(i int) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
 		}
-		content := liveModel(8001+i%50, i%2 == 1)
+		content := adstest.Model(8001+i%50, i%2 == 1)
 		switch {
 		case i%5 == 4:
 			content = "backends: [oops\n"
 		case i%7 == 6:
-			content = withoutAPIs(content)
+			content = adstest.WithoutAPIs(content)
 		default:
 			latestGood = content
 		}
-		if err := writeAtomically(l.dir, "model.yaml", content); err != nil {
+		if err := writeAtomically(l.Dir, "model.yaml", content); err != nil {
 			problem("edit the model: %v", err)
 		}
 	})
@@ -236,28 +240,28 @@ func TestSoakHostileClients(t *testing.T) {
 	problems.Range(func(k, _ any) bool { t.Error(k); return true })
 
 	// The server is alive and answering.
-	resp, err := http.Get(l.adminURL + "/healthz")
+	resp, err := http.Get(l.AdminURL + "/healthz")
 	if err != nil {
 		t.Fatalf("/healthz after the soak: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// Every good node holds the latest good model: the versions a fresh server gives it.
-	replaceFile(t, l.dir, "model.yaml", latestGood)
-	fresh := New(Options{Logger: testLogger(t), Translate: translator.Translate})
-	lookup := func(k string) (string, bool) { v, ok := liveEnv[k]; return v, ok }
+	adstest.ReplaceFile(t, l.Dir, "model.yaml", latestGood)
+	fresh := xds.New(xds.Options{Logger: adstest.Logger(t), Translate: translator.Translate})
+	lookup := func(k string) (string, bool) { v, ok := adstest.Env[k]; return v, ok }
 	m, err := model.LoadBytes("model.yaml", []byte(latestGood), model.WithLookupEnv(lookup))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustApply(t, fresh, m)
-	waitFor(t, "the latest good model served", func() bool { return l.srv.Version() == fresh.Version() })
+	xds.MustApply(t, fresh, m)
+	adstest.WaitFor(t, "the latest good model served", func() bool { return l.Srv.Version() == fresh.Version() })
 	for i, h := range nodes {
-		want := groupVersions(t, fresh, h.group)
-		waitFor(t, fmt.Sprintf("node %d holding the latest good model", i), func() bool {
+		want := xds.GroupVersions(t, fresh, h.group)
+		adstest.WaitFor(t, fmt.Sprintf("node %d holding the latest good model", i), func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			for _, typ := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType} {
+			for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType} {
 				if h.versions[typ] != want[typ] {
 					return false
 				}
@@ -265,9 +269,9 @@ func TestSoakHostileClients(t *testing.T) {
 			return true
 		})
 	}
-	last, _ := l.reloader.Last()
+	last, _ := l.Reloader.Last()
 	t.Logf("soak %v: %d good-node responses, %d reloads (%v ok, %v error, %v refused), peak RSS %d MiB (bound %d MiB), last reload ok=%v",
-		d, responses.Load(), l.reloader.Attempts(), l.reloads(reloadOK), l.reloads(reloadError), l.reloads(reloadRefused),
+		d, responses.Load(), l.Reloader.Attempts(), l.Reloads(admin.ReloadOK), l.Reloads(admin.ReloadError), l.Reloads(admin.ReloadRefused),
 		peak.Load()>>20, soakRSSBound>>20, last.OK)
 	if p := peak.Load(); p > soakRSSBound {
 		t.Errorf("peak RSS %d MiB; want under %d MiB", p>>20, soakRSSBound>>20)
@@ -289,7 +293,7 @@ func readRSS() int64 {
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {

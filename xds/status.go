@@ -1,9 +1,12 @@
 package xds
 
 import (
+	"strings"
 	"time"
 
+	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/redact"
 )
 
 // StreamKind is the xDS protocol variant of a stream.
@@ -123,3 +126,39 @@ func (NopObserver) Response(Event)     {}
 func (NopObserver) Ack(Event)          {}
 func (NopObserver) Nack(Event)         {}
 func (NopObserver) Applied(ApplyEvent) {}
+
+// Model is the last applied model, nil before the first Apply.
+func (s *Server) Model() *model.Model {
+	if cur := s.served.Load(); cur != nil {
+		return cur.model
+	}
+	return nil
+}
+
+// Redactor is the applied model's redactor, built once by Apply; before the first Apply
+// it redacts nothing, as no secret is served.
+func (s *Server) Redactor() redact.Redactor {
+	if cur := s.served.Load(); cur != nil {
+		return cur.redact
+	}
+	return redact.Redactor{}
+}
+
+// TypeName is a short, stable label for an xDS type URL: "clusters", "endpoints",
+// "routes", "listeners" for the four types poolpilot serves, else the message name.
+func TypeName(typeURL string) string {
+	msg := typeURL[strings.LastIndex(typeURL, "/")+1:]
+	switch msg {
+	case "envoy.config.cluster.v3.Cluster":
+		return "clusters"
+	case "envoy.config.endpoint.v3.ClusterLoadAssignment":
+		return "endpoints"
+	case "envoy.config.route.v3.RouteConfiguration":
+		return "routes"
+	case "envoy.config.listener.v3.Listener":
+		return "listeners"
+	case "":
+		return "unknown"
+	}
+	return msg
+}

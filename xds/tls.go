@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // TLSFiles are the PEM files that secure the xDS server (--xds-tls-cert, --xds-tls-key,
@@ -127,7 +129,7 @@ func identityOf(ctx context.Context) *clientIdentity {
 		}
 		if r == "*" {
 			id.any = true
-		} else if validRegion(r) {
+		} else if translator.ValidRegion(r) {
 			id.regions = append(id.regions, r)
 		}
 	}

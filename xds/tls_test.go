@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,15 +19,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/poolpilot/poolpilot/internal/testcerts"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 func TestServerTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "ca")
 	certPEM, keyPEM := ca.Issue(t, "server", true)
-	cert := liveWriteFile(t, dir, "server.pem", certPEM)
-	key := liveWriteFile(t, dir, "server.key", keyPEM)
-	notPEM := liveWriteFile(t, dir, "ca.pem", []byte("not a certificate\n"))
+	cert := adstest.WriteFile(t, dir, "server.pem", certPEM)
+	key := adstest.WriteFile(t, dir, "server.key", keyPEM)
+	notPEM := adstest.WriteFile(t, dir, "ca.pem", []byte("not a certificate\n"))
 
 	cases := []struct {
 		name  string
@@ -75,11 +76,11 @@ func TestMutualTLS(t *testing.T) {
 	addr := startTLSTestADS(t, opts)
 
 	t.Run("certificate from the client CA", func(t *testing.T) {
-		a := openLiveADS(t, addr, credentials.NewTLS(ca.ClientConfig(t, goodCert, goodKey)), liveNode("n1", "r1"))
-		if err := a.request(resource.ClusterType, "", "", ""); err != nil {
+		a := adstest.Open(t, addr, credentials.NewTLS(ca.ClientConfig(t, goodCert, goodKey)), adstest.Node("n1", "r1"))
+		if err := a.Request(resourcev3.ClusterType, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := a.recv(10 * time.Second)
+		resp, err := a.Recv(10 * time.Second)
 		if err != nil {
 			t.Fatalf("no response: %v", err)
 		}
@@ -114,12 +115,12 @@ func TestMutualTLS(t *testing.T) {
 // when opening the stream, on Send, or on Recv.
 func tlsRefused(t *testing.T, addr string, creds credentials.TransportCredentials) error {
 	t.Helper()
-	a, err := dialLiveADS(t, addr, creds, liveNode("n2", "r1"))
+	a, err := adstest.Dial(t, addr, creds, adstest.Node("n2", "r1"))
 	if err != nil {
 		return err
 	}
-	_ = a.request(resource.ClusterType, "", "", "") // Send's error is io.EOF; Recv has the cause
-	resp, err := a.recv(10 * time.Second)
+	_ = a.Request(resourcev3.ClusterType, "", "", "") // Send's error is io.EOF; Recv has the cause
+	resp, err := a.Recv(10 * time.Second)
 	if resp != nil {
 		t.Fatalf("got %d resources; want nothing", len(resp.Resources))
 	}
@@ -133,26 +134,26 @@ func tlsRefused(t *testing.T, addr string, creds credentials.TransportCredential
 // given server options, on a free loopback port.
 func startTLSTestADS(t *testing.T, opts []grpc.ServerOption) string {
 	t.Helper()
-	cache := cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
-	snap, err := cachev3.NewSnapshot("v1", map[resource.Type][]types.Resource{
-		resource.ClusterType: {&cluster.Cluster{Name: "c1"}},
+	snaps := cache.NewSnapshotCache(false, cache.IDHash{}, nil)
+	snap, err := cache.NewSnapshot("v1", map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType: {&clusterv3.Cluster{Name: "c1"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"n1", "n2", "n3"} {
-		if err := cache.SetSnapshot(context.Background(), id, snap); err != nil {
+		if err := snaps.SetSnapshot(context.Background(), id, snap); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	gs := grpc.NewServer(opts...)
-	discovery.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, cache, nil))
+	discovery.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, snaps, nil))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go gs.Serve(lis)
+	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(func() {
 		cancel()
 		gs.Stop()

@@ -7,8 +7,8 @@ import (
 	"hash"
 	"sort"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 )
 
 // versionLen is the number of hex digits kept of a sha256: 64 bits is plenty to tell

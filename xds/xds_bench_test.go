@@ -12,7 +12,7 @@ import (
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// BenchmarkApply is the "translate and snapshot" target: one Apply of a loaded
+// BenchmarkApply measures "translate and snapshot" (docs/benchmarks.md): one Apply of a loaded
 // model translates every node group (5 regions and none, Envoy and gRPC: 12 groups),
 // hashes each type for its version and sets every snapshot. Each iteration applies the
 // model with one pool's priorities reversed, then back, as a reload would. The server

@@ -17,11 +17,11 @@ import (
 	"strings"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
@@ -29,7 +29,6 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
-	"github.com/poolpilot/poolpilot/xds"
 )
 
 // The baseline is the plain go-control-plane server a load run compares poolpilot with:
@@ -74,7 +73,7 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 	}
 	adminLis, err := net.Listen("tcp", *adminAddr)
 	if err != nil {
-		lis.Close()
+		_ = lis.Close()
 		return err
 	}
 	mux := http.NewServeMux()
@@ -82,11 +81,11 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	admin := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go admin.Serve(adminLis)
-	defer admin.Close()
+	go func() { _ = admin.Serve(adminLis) }()
+	defer func() { _ = admin.Close() }()
 
 	g := grpc.NewServer()
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, server.NewServer(ctx, snaps, nil))
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(ctx, snaps, nil))
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	defer g.Stop()
@@ -95,7 +94,7 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	dir := *path
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		dir = filepath.Dir(dir)
@@ -131,31 +130,24 @@ func runBaseline(ctx context.Context, args []string, stdout io.Writer, logger *s
 // and hold the same resources.
 type groupHash struct{}
 
-func (groupHash) ID(n *core.Node) string { return xds.GroupOf(n).String() }
+func (groupHash) ID(n *corev3.Node) string { return translator.GroupOf(n).Key() }
 
 // setBaselineSnapshots translates m for each region of it and "" (Envoy and gRPC) and
 // sets every group's snapshot.
 func setBaselineSnapshots(ctx context.Context, snaps cache.SnapshotCache, m *model.Model) error {
-	regions := map[string]bool{"": true}
-	for _, b := range m.Backends {
-		regions[b.Region] = true
-	}
-	for r := range regions {
-		for _, kind := range []translator.ClientKind{translator.Envoy, translator.GRPC} {
-			g := translator.Group{Region: r, Client: kind}
-			res, err := translator.Translate(m, g)
-			if err != nil {
-				return err
-			}
-			snap := &cache.Snapshot{}
-			for i, items := range map[types.ResponseType][]types.Resource{
-				types.Cluster: res.Clusters, types.Endpoint: res.Endpoints, types.Route: res.Routes, types.Listener: res.Listeners,
-			} {
-				snap.Resources[i] = cache.NewResources(contentVersion(items), items)
-			}
-			if err := snaps.SetSnapshot(ctx, g.String(), snap); err != nil {
-				return err
-			}
+	for _, g := range translator.BaseGroups(m) {
+		res, err := translator.Translate(m, g)
+		if err != nil {
+			return err
+		}
+		snap := &cache.Snapshot{}
+		for i, items := range map[types.ResponseType][]types.Resource{
+			types.Cluster: res.Clusters, types.Endpoint: res.Endpoints, types.Route: res.Routes, types.Listener: res.Listeners,
+		} {
+			snap.Resources[i] = cache.NewResources(contentVersion(items), items)
+		}
+		if err := snaps.SetSnapshot(ctx, g.Key(), snap); err != nil {
+			return err
 		}
 	}
 	return nil

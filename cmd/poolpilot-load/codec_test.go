@@ -3,10 +3,10 @@ package main
 import (
 	"testing"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -37,8 +37,8 @@ func TestLiteCodecSotw(t *testing.T) {
 		res     []proto.Message
 		decoded bool
 	}{
-		{resource.ClusterType, []proto.Message{&cluster.Cluster{Name: "a"}, &cluster.Cluster{Name: "b"}}, true},
-		{resource.EndpointType, []proto.Message{&endpoint.ClusterLoadAssignment{ClusterName: "a"}}, false},
+		{resourcev3.ClusterType, []proto.Message{&clusterv3.Cluster{Name: "a"}, &clusterv3.Cluster{Name: "b"}}, true},
+		{resourcev3.EndpointType, []proto.Message{&endpointv3.ClusterLoadAssignment{ClusterName: "a"}}, false},
 	} {
 		in := &discovery.DiscoveryResponse{VersionInfo: "v7", Nonce: "n3", TypeUrl: tc.typeURL}
 		for _, r := range tc.res {
@@ -62,13 +62,13 @@ func TestLiteCodecSotw(t *testing.T) {
 }
 
 func TestLiteCodecDelta(t *testing.T) {
-	in := &discovery.DeltaDiscoveryResponse{Nonce: "n1", TypeUrl: resource.ClusterType, RemovedResources: []string{"gone"},
-		Resources: []*discovery.Resource{{Name: "a", Version: "h1", Resource: mustAny(t, &cluster.Cluster{Name: "a"})}}}
+	in := &discovery.DeltaDiscoveryResponse{Nonce: "n1", TypeUrl: resourcev3.ClusterType, RemovedResources: []string{"gone"},
+		Resources: []*discovery.Resource{{Name: "a", Version: "h1", Resource: mustAny(t, &clusterv3.Cluster{Name: "a"})}}}
 	var out deltaResponse
 	if err := (liteCodec{}).Unmarshal(wire(t, in), &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Nonce != "n1" || out.TypeURL != resource.ClusterType || len(out.Removed) != 1 || out.Removed[0] != "gone" ||
+	if out.Nonce != "n1" || out.TypeURL != resourcev3.ClusterType || len(out.Removed) != 1 || out.Removed[0] != "gone" ||
 		len(out.Resources) != 1 || out.Resources[0].Name != "a" || out.Resources[0].Version != "h1" ||
 		!proto.Equal(out.Resources[0].Resource, in.Resources[0].Resource) || out.Size != proto.Size(in) {
 		t.Errorf("decoded %+v", out)

@@ -45,13 +45,13 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 		return nil, fmt.Errorf("--compare baseline: start %s: %w", self, err)
 	}
 	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 		}
 	}
@@ -64,7 +64,7 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 				break
 			}
 		}
-		io.Copy(io.Discard, out)
+		_, _ = io.Copy(io.Discard, out)
 	}()
 	select {
 	case m := <-lines:

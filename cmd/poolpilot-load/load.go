@@ -119,7 +119,7 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func measure(ctx context.Context, c config, logger *slog.Logger) (report, error)
 	}
 	defer func() {
 		for _, cc := range conns {
-			cc.Close()
+			_ = cc.Close()
 		}
 	}()
 
@@ -230,7 +230,7 @@ func dial(c config) ([]*grpc.ClientConn, error) {
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
 		if err != nil {
 			for _, o := range conns {
-				o.Close()
+				_ = o.Close()
 			}
 			return nil, fmt.Errorf("dial %s: %w", c.XDSAddress, err)
 		}

@@ -14,17 +14,17 @@ import (
 	"testing"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -36,51 +36,51 @@ import (
 // regionHash groups nodes by region, as poolpilot does.
 type regionHash struct{}
 
-func (regionHash) ID(n *core.Node) string { return n.GetLocality().GetRegion() }
+func (regionHash) ID(n *corev3.Node) string { return n.GetLocality().GetRegion() }
 
-var ads = &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
-	ResourceApiVersion: core.ApiVersion_V3}
+var ads = &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	ResourceApiVersion: corev3.ApiVersion_V3}
 
 // snapshotFor builds a small but complete Envoy configuration: clusters over EDS and a
 // listener over RDS. flip reverses the priorities of cluster 0 only.
 func snapshotFor(t *testing.T, version string, clusters int, flip bool) *cache.Snapshot {
 	t.Helper()
 	var cs, es, vhosts []types.Resource
-	var vh []*route.VirtualHost
+	var vh []*routev3.VirtualHost
 	for i := range clusters {
 		name := fmt.Sprintf("pool-%d", i)
-		cs = append(cs, &cluster.Cluster{Name: name,
-			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
-			EdsClusterConfig:     &cluster.Cluster_EdsClusterConfig{EdsConfig: ads}})
-		la := &endpoint.ClusterLoadAssignment{ClusterName: name}
+		cs = append(cs, &clusterv3.Cluster{Name: name,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads}})
+		la := &endpointv3.ClusterLoadAssignment{ClusterName: name}
 		for p := range 2 {
 			prio := uint32(p)
 			if flip && i == 0 {
 				prio = uint32(1 - p)
 			}
-			la.Endpoints = append(la.Endpoints, &endpoint.LocalityLbEndpoints{
-				Locality: &core.Locality{Region: fmt.Sprintf("r%d", p)}, Priority: prio,
+			la.Endpoints = append(la.Endpoints, &endpointv3.LocalityLbEndpoints{
+				Locality: &corev3.Locality{Region: fmt.Sprintf("r%d", p)}, Priority: prio,
 				LoadBalancingWeight: wrapperspb.UInt32(1),
-				LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{
-					Endpoint: &endpoint.Endpoint{Address: &core.Address{Address: &core.Address_SocketAddress{
-						SocketAddress: &core.SocketAddress{Address: fmt.Sprintf("10.0.%d.%d", i, p+1),
-							PortSpecifier: &core.SocketAddress_PortValue{PortValue: 8080}}}}}}}},
+				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
+					Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+						SocketAddress: &corev3.SocketAddress{Address: fmt.Sprintf("10.0.%d.%d", i, p+1),
+							PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 8080}}}}}}}},
 			})
 		}
 		es = append(es, la)
-		vh = append(vh, &route.VirtualHost{Name: name, Domains: []string{name}})
+		vh = append(vh, &routev3.VirtualHost{Name: name, Domains: []string{name}})
 	}
-	vhosts = append(vhosts, &route.RouteConfiguration{Name: "routes", VirtualHosts: vh})
-	mgr, err := anypb.New(&hcm.HttpConnectionManager{StatPrefix: "http",
-		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{ConfigSource: ads, RouteConfigName: "routes"}}})
+	vhosts = append(vhosts, &routev3.RouteConfiguration{Name: "routes", VirtualHosts: vh})
+	mgr, err := anypb.New(&hcmv3.HttpConnectionManager{StatPrefix: "http",
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: ads, RouteConfigName: "routes"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := []types.Resource{&listener.Listener{Name: "public",
-		FilterChains: []*listener.FilterChain{{Filters: []*listener.Filter{{Name: "hcm",
-			ConfigType: &listener.Filter_TypedConfig{TypedConfig: mgr}}}}}}}
-	snap, err := cache.NewSnapshot(version, map[resource.Type][]types.Resource{
-		resource.ClusterType: cs, resource.EndpointType: es, resource.RouteType: vhosts, resource.ListenerType: ls,
+	ls := []types.Resource{&listenerv3.Listener{Name: "public",
+		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{Name: "hcm",
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mgr}}}}}}}
+	snap, err := cache.NewSnapshot(version, map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType: cs, resourcev3.EndpointType: es, resourcev3.RouteType: vhosts, resourcev3.ListenerType: ls,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func startServer(t *testing.T, regions []string) (addr string, set func(version 
 		t.Fatal(err)
 	}
 	g := grpc.NewServer()
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, server.NewServer(ctx, snaps, nil))
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(ctx, snaps, nil))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = g.Serve(lis) }()
 	t.Cleanup(func() { cancel(); g.Stop(); <-done })

@@ -57,8 +57,8 @@ func readServer(ctx context.Context, c config, logger *slog.Logger) serverMemory
 		// pool's victim cache and are freed by the second.
 		for range 2 {
 			if body, err := get(ctx, client, "http://"+c.AdminAddress+"/debug/pprof/heap?gc=1"); err == nil {
-				io.Copy(io.Discard, body)
-				body.Close()
+				_, _ = io.Copy(io.Discard, body)
+				_ = body.Close()
 				m.ForcedGC = true
 			}
 		}
@@ -67,7 +67,7 @@ func readServer(ctx context.Context, c config, logger *slog.Logger) serverMemory
 			logger.Warn("cannot read server metrics", "admin", c.AdminAddress, "err", err)
 			return m
 		}
-		defer body.Close()
+		defer func() { _ = body.Close() }()
 		vals := scrape(body, "go_memstats_heap_inuse_bytes", "go_goroutines")
 		m.HeapInuseBytes = int64(vals["go_memstats_heap_inuse_bytes"])
 		m.Goroutines = int64(vals["go_goroutines"])
@@ -85,7 +85,7 @@ func get(ctx context.Context, client *http.Client, url string) (io.ReadCloser, e
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return resp.Body, nil

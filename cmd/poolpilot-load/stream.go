@@ -8,12 +8,12 @@ import (
 	"sync"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -22,20 +22,20 @@ import (
 // load assignments, listeners name their RDS route configurations. Envoy subscribes in
 // this order, and so do the simulated nodes.
 var child = map[string]string{
-	resource.ClusterType:  resource.EndpointType,
-	resource.ListenerType: resource.RouteType,
+	resourcev3.ClusterType:  resourcev3.EndpointType,
+	resourcev3.ListenerType: resourcev3.RouteType,
 }
 
 // shortType names a type URL in reports.
 func shortType(t string) string {
 	switch t {
-	case resource.ClusterType:
+	case resourcev3.ClusterType:
 		return "CDS"
-	case resource.EndpointType:
+	case resourcev3.EndpointType:
 		return "EDS"
-	case resource.ListenerType:
+	case resourcev3.ListenerType:
 		return "LDS"
-	case resource.RouteType:
+	case resourcev3.RouteType:
 		return "RDS"
 	}
 	return t
@@ -45,7 +45,7 @@ func shortType(t string) string {
 // state; the counters under mu are read and reset by the coordinator.
 type stream struct {
 	id     int
-	node   *core.Node
+	node   *corev3.Node
 	region string
 	names  *nameCache
 	start  time.Time
@@ -76,11 +76,11 @@ func newStream(id int, region string, names *nameCache) *stream {
 		id:     id,
 		region: region,
 		names:  names,
-		node: &core.Node{
+		node: &corev3.Node{
 			Id:            fmt.Sprintf("load-%06d", id),
 			Cluster:       "poolpilot-load",
 			UserAgentName: "envoy",
-			Locality:      &core.Locality{Region: region},
+			Locality:      &corev3.Locality{Region: region},
 		},
 		st: stats{resources: map[string]int{}},
 	}
@@ -192,16 +192,16 @@ func receive(ctx context.Context, st grpc.ClientStream, resp any) (ended bool, e
 func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 	// Only the first request carries the node, as Envoy does by default.
 	st, err := openADS(ctx, conn, "ADS stream", discovery.AggregatedDiscoveryService_StreamAggregatedResources_FullMethodName,
-		&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType},
-		&discovery.DiscoveryRequest{TypeUrl: resource.ListenerType})
+		&discovery.DiscoveryRequest{Node: s.node, TypeUrl: resourcev3.ClusterType},
+		&discovery.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	if err != nil {
 		return err
 	}
 	subs := map[string]*subState{
-		resource.ClusterType:  {},
-		resource.ListenerType: {},
-		resource.EndpointType: {names: []string{}},
-		resource.RouteType:    {names: []string{}},
+		resourcev3.ClusterType:  {},
+		resourcev3.ListenerType: {},
+		resourcev3.EndpointType: {names: []string{}},
+		resourcev3.RouteType:    {names: []string{}},
 	}
 	var resp sotwResponse
 	for {
@@ -277,13 +277,13 @@ func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 	// An explicit "*" is a wildcard subscription whether or not the server keeps the
 	// legacy meaning of an empty first request.
 	st, err := openADS(ctx, conn, "delta ADS stream", discovery.AggregatedDiscoveryService_DeltaAggregatedResources_FullMethodName,
-		&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resource.ClusterType, ResourceNamesSubscribe: []string{"*"}},
-		&discovery.DeltaDiscoveryRequest{TypeUrl: resource.ListenerType, ResourceNamesSubscribe: []string{"*"}})
+		&discovery.DeltaDiscoveryRequest{Node: s.node, TypeUrl: resourcev3.ClusterType, ResourceNamesSubscribe: []string{"*"}},
+		&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResourceNamesSubscribe: []string{"*"}})
 	if err != nil {
 		return err
 	}
 	states := map[string]*deltaState{}
-	for _, t := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType} {
+	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType, resourcev3.RouteType} {
 		states[t] = &deltaState{have: map[string]string{}, subscribed: map[string]bool{}, children: map[string][]string{}}
 	}
 	var resp deltaResponse
@@ -432,20 +432,20 @@ func (c *nameCache) delta(typeURL string, r deltaResource) ([]string, error) {
 // childNames decodes one cluster or listener and returns the names it subscribes to.
 func childNames(typeURL string, a *anypb.Any) ([]string, error) {
 	switch typeURL {
-	case resource.ClusterType:
-		var c cluster.Cluster
+	case resourcev3.ClusterType:
+		var c clusterv3.Cluster
 		if err := a.UnmarshalTo(&c); err != nil {
 			return nil, fmt.Errorf("decode cluster: %w", err)
 		}
-		if c.GetType() != cluster.Cluster_EDS {
+		if c.GetType() != clusterv3.Cluster_EDS {
 			return nil, nil
 		}
 		if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
 			return []string{n}, nil
 		}
 		return []string{c.GetName()}, nil
-	case resource.ListenerType:
-		var l listener.Listener
+	case resourcev3.ListenerType:
+		var l listenerv3.Listener
 		if err := a.UnmarshalTo(&l); err != nil {
 			return nil, fmt.Errorf("decode listener: %w", err)
 		}
@@ -473,7 +473,7 @@ func rdsName(a *anypb.Any) string {
 	if a == nil {
 		return ""
 	}
-	var m hcm.HttpConnectionManager
+	var m hcmv3.HttpConnectionManager
 	if a.MessageIs(&m) && a.UnmarshalTo(&m) == nil {
 		return m.GetRds().GetRouteConfigName()
 	}

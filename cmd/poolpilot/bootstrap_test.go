@@ -237,7 +237,7 @@ func TestSettingPrecedence(t *testing.T) {
 	}
 	// --config itself can come from the environment.
 	t.Setenv("POOLPILOT_XDS_ADDRESS", "")
-	os.Unsetenv("POOLPILOT_XDS_ADDRESS")
+	_ = os.Unsetenv("POOLPILOT_XDS_ADDRESS")
 	t.Setenv("POOLPILOT_CONFIG", cfg)
 	if got := xdsHost(base...); got != "fromconfig" {
 		t.Errorf("POOLPILOT_CONFIG: xds host %q, want fromconfig", got)
@@ -246,11 +246,11 @@ func TestSettingPrecedence(t *testing.T) {
 
 func TestConfigFileUnknownKey(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "poolpilot.yaml")
-	if err := os.WriteFile(cfg, []byte("xds-adress: typo:1\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("xds-adress: typo:1\n"), 0o600); err != nil { //nolint:misspell // the misspelt key is the test
 		t.Fatal(err)
 	}
 	_, errOut, code := runCLI(t, "bootstrap", "--node-id", "n", "--region", "r", "--config", cfg)
-	if code != exitUsage || !strings.Contains(errOut, `unknown key(s) xds-adress`) || !strings.Contains(errOut, "xds-address") {
+	if code != exitUsage || !strings.Contains(errOut, `unknown key(s) xds-adress`) || !strings.Contains(errOut, "xds-address") { //nolint:misspell // the misspelt key is the test
 		t.Errorf("exit %d, stderr %q; want exit %d naming the unknown key and the allowed ones", code, errOut, exitUsage)
 	}
 	// A flag of cobra's completion command is no setting of poolpilot's.

@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	udiff "github.com/aymanbagabas/go-udiff"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
-	"github.com/poolpilot/poolpilot/xds"
 )
 
 // Exit codes of diff, as diff(1) has them.
@@ -89,8 +88,8 @@ func (a *app) diff(oldPath, newPath string, verbose bool, opts []model.Option) (
 
 	groups := map[string]translator.Group{}
 	for _, s := range sides {
-		for _, g := range xds.BaseGroups(s.m) {
-			groups[g.String()] = g
+		for _, g := range translator.BaseGroups(s.m) {
+			groups[g.Key()] = g
 		}
 	}
 	// Regions in name order, nodes without a region first, as serve's status page lists them.
@@ -107,8 +106,8 @@ func (a *app) diff(oldPath, newPath string, verbose bool, opts []model.Option) (
 	for _, region := range regions {
 		orders := poolOrderChanges(old, cur, region)
 		var parts []string
-		for _, client := range []translator.ClientKind{translator.Envoy, translator.GRPC} {
-			g, ok := groups[translator.Group{Region: region, Client: client}.String()]
+		for _, client := range translator.ClientKinds {
+			g, ok := groups[translator.Group{Region: region, Client: client}.Key()]
 			if !ok {
 				continue
 			}
@@ -118,7 +117,7 @@ func (a *app) diff(oldPath, newPath string, verbose bool, opts []model.Option) (
 			}
 			if changes != "" {
 				changedGroups++
-				parts = append(parts, "  "+g.String()+"\n"+changes)
+				parts = append(parts, "  "+g.Key()+"\n"+changes)
 			}
 		}
 		if orders == "" && len(parts) == 0 {

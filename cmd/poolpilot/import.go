@@ -151,7 +151,7 @@ func readInput(path string) (apim.File, error) {
 	if err != nil {
 		return apim.File{}, fmt.Errorf("import apim: %w", err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }()
 	data, err := io.ReadAll(io.LimitReader(fh, model.MaxFileSize+1))
 	if err != nil {
 		return apim.File{}, fmt.Errorf("import apim: %s: %w", path, err)

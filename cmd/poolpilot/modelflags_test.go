@@ -65,7 +65,7 @@ func TestModelReadPolicy(t *testing.T) {
 
 	// The example's ${FUNC_PRIMARY_KEY:-primary-demo-key}: unset, the default; set but
 	// not allowed, an error rather than a silent default.
-	os.Unsetenv("FUNC_PRIMARY_KEY")
+	_ = os.Unsetenv("FUNC_PRIMARY_KEY")
 	if _, errOut, code := runCLI(t, "validate", exampleDir); code != exitOK {
 		t.Errorf("example, FUNC_PRIMARY_KEY unset: exit %d\n%s", code, errOut)
 	}

@@ -3,8 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/spf13/cobra"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -27,10 +28,12 @@ func (a *app) renderCmd() *cobra.Command {
 routes and listeners that a node of that group receives, as protojson (or YAML made
 from it). Secret values are redacted unless --show-secrets. --no-region renders the group
 of nodes that report no region (node.locality.region): the model's own priority order,
-with a warning for each pool that prefers the local region.`,
+with a warning for each pool that prefers the local region. --client envoy-legacy renders
+the group of Envoys that report a build older than 1.36.`,
 		Example: `  poolpilot render examples/failover --region swedencentral
   poolpilot render examples/failover --region norwayeast --client grpc -o yaml
-  poolpilot render examples/failover --no-region`,
+  poolpilot render examples/failover --no-region
+  poolpilot render examples/failover --region swedencentral --client envoy-legacy`,
 		Args: exactArgs(1, "PATH (a model file or directory)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, format, err := a.renderFlags()
@@ -54,7 +57,7 @@ with a warning for each pool that prefers the local region.`,
 				return fmt.Errorf("translate for %s: %w", g, err)
 			}
 			for _, w := range res.Warnings {
-				a.log.Warn(w, "group", g.String())
+				a.log.Warn(w, "group", g.Key())
 			}
 			out, err := renderResources(res, format)
 			if err != nil {
@@ -67,7 +70,8 @@ with a warning for each pool that prefers the local region.`,
 	f := cmd.Flags()
 	f.String("region", "", "the node's region (node.locality.region) (required unless --no-region)")
 	f.Bool("no-region", false, "render for nodes that report no region (they get the model's own order)")
-	f.String("client", string(translator.Envoy), "the node's client kind: envoy or grpc")
+	f.String("client", string(translator.Envoy), "the node's client kind: "+strings.Join(translator.ClientNames(), ", ")+
+		" (envoy-legacy: Envoy older than 1.36, which has no outlier_detection.error_matcher)")
 	f.StringP("output", "o", "json", "output format: json or yaml")
 	f.Bool("show-secrets", false, "print secret values (credentials headers) instead of redacting them")
 	addModelFlags(f)
@@ -75,18 +79,16 @@ with a warning for each pool that prefers the local region.`,
 }
 
 func (a *app) renderFlags() (translator.Group, string, error) {
-	g := translator.Group{
-		Region: a.v.GetString("region"),
-		Client: translator.ClientKind(a.v.GetString("client")),
-	}
+	client := a.v.GetString("client")
+	g, ok := translator.Group{Region: a.v.GetString("region")}.WithClient(client)
 	switch noRegion := a.v.GetBool("no-region"); {
 	case noRegion && g.Region != "":
 		return g, "", fmt.Errorf("render: --region %q and --no-region: give one of them", g.Region)
 	case !noRegion && g.Region == "":
 		return g, "", fmt.Errorf("render: --region is required (the node group's region), or --no-region for nodes that report none")
 	}
-	if g.Client != translator.Envoy && g.Client != translator.GRPC {
-		return g, "", fmt.Errorf("render: --client %q: want envoy or grpc", g.Client)
+	if !ok {
+		return g, "", fmt.Errorf("render: --client %q: want %s", client, strings.Join(translator.ClientNames(), ", "))
 	}
 	format := a.v.GetString("output")
 	if format != "json" && format != "yaml" {

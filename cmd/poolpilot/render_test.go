@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // parsedRender is render's JSON output read back strictly into Envoy protos.
@@ -233,13 +236,30 @@ func TestRenderRedactsSecrets(t *testing.T) {
 	}
 }
 
+// render --client envoy-legacy prints the legacy-Envoy group: the body buffer limit in the
+// field Envoy < 1.36 reads, and the current group keeps the new field.
+func TestRenderLegacyEnvoy(t *testing.T) {
+	legacy, errOut, code := runCLI(t, "render", exampleDir, "--region", "swedencentral", "--client", "envoy-legacy")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	current, _, _ := runCLI(t, "render", exampleDir, "--region", "swedencentral")
+	if !strings.Contains(legacy, `"per_request_buffer_limit_bytes"`) || strings.Contains(legacy, `"request_body_buffer_limit"`) {
+		t.Errorf("legacy group renders no per_request_buffer_limit_bytes:\n%s", legacy)
+	}
+	if strings.Contains(current, `"per_request_buffer_limit_bytes"`) || !strings.Contains(current, `"request_body_buffer_limit"`) {
+		t.Errorf("current group renders the legacy field")
+	}
+}
+
 func TestRenderUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"render", exampleDir}, "--region is required"},
-		{[]string{"render", exampleDir, "--region", "r", "--client", "curl"}, `--client "curl"`},
+		{[]string{"render", exampleDir, "--region", "r", "--client", "curl"}, `--client "curl": want envoy, grpc, envoy-legacy`},
+		{[]string{"render", exampleDir, "--region", "r", "--client", "grpc-legacy"}, `--client "grpc-legacy"`},
 		{[]string{"render", exampleDir, "--region", "r", "-o", "xml"}, `-o "xml"`},
 		{[]string{"render", "--region", "r"}, "want PATH"},
 		{[]string{"render", exampleDir, "--region", ""}, "--region is required"},
@@ -291,6 +311,45 @@ func TestRenderPassesEnvoyCheck(t *testing.T) {
 		}
 		if tls == 0 {
 			t.Errorf("%s: the example has https backends but render printed no TLS context", region)
+		}
+	}
+}
+
+// render -o yaml prints exactly the translator's golden files of a group, joined in xDS
+// order: goldens, render and docs share one format (proto field names). The cases here
+// have no credentials, so redaction changes nothing.
+func TestRenderYAMLIsTheGoldenFiles(t *testing.T) {
+	const dir = "../../translator/testdata"
+	for _, name := range []string{"statuses", "weighted"} {
+		for _, region := range []string{"swedencentral", "norwayeast", ""} {
+			for _, client := range translator.ClientNames() {
+				g, _ := translator.Group{Region: region}.WithClient(client)
+				args := []string{"render", filepath.Join(dir, "in", name+".yaml"), "--client", client, "-o", "yaml"}
+				if region == "" {
+					args = append(args, "--no-region")
+				} else {
+					args = append(args, "--region", region)
+				}
+				var want []byte
+				for _, part := range []string{"clusters", "endpoints", "routes", "listeners"} {
+					b, err := os.ReadFile(filepath.Join(dir, "out", name+"."+strings.ReplaceAll(g.Key(), "/", ".")+"."+part+".yaml"))
+					if err != nil {
+						if g.LegacyEnvoy && region != "swedencentral" {
+							want = nil // the legacy group has goldens in swedencentral only
+							break
+						}
+						t.Fatal(err)
+					}
+					want = append(want, b...)
+				}
+				if want == nil {
+					continue
+				}
+				out, errOut, code := runCLI(t, args...)
+				if code != 0 || out != string(want) {
+					t.Errorf("%v: exit %d (%s); output differs from the golden files:\n%s", args, code, errOut, out)
+				}
+			}
 		}
 	}
 }

@@ -93,7 +93,7 @@ Precedence: flag > environment > config file > default.`,
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.String("log-format", "text", "log format: text or json")
 
-	root.AddCommand(a.serveCmd(), a.validateCmd(), a.renderCmd(), a.diffCmd(), a.schemaCmd(), a.bootstrapCmd(), a.importCmd())
+	root.AddCommand(a.serveCmd(), a.validateCmd(), a.renderCmd(), a.diffCmd(), a.schemaCmd(), a.bootstrapCmd(), a.importCmd(), a.breakerCmd())
 	return root
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,7 +17,9 @@ import (
 	"github.com/poolpilot/poolpilot/examples"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 	"github.com/poolpilot/poolpilot/xds/lrs"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -38,9 +41,9 @@ the xDS port gives every client that connects its node group's credentials. With
 TLS a node may claim only the regions its certificate names (URI SAN
 urn:poolpilot:region:<region>).
 
-The admin address serves /healthz, /readyz, /metrics, /status (JSON) and / (HTML); it is
-not authenticated, so keep it on a private address.
+The admin address is not authenticated, so keep it on a private address. It serves:
 
+` + admin.HelpText() + `
 serve stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  poolpilot serve
   poolpilot serve --model examples/failover --log-format json
@@ -57,7 +60,7 @@ serve stops gracefully on SIGINT or SIGTERM.`,
 	f := cmd.Flags()
 	f.String("model", "", "model file or directory of *.yaml files (default: the embedded example)")
 	f.String("xds-address", "127.0.0.1:18000", "address to serve xDS (gRPC) on")
-	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints (healthz, readyz, metrics, status)")
+	f.String("admin-address", "127.0.0.1:19000", "address of the admin HTTP endpoints ("+strings.Join(admin.AlwaysServed(), " ")+")")
 	f.Bool("watch", true, "reload --model when its files change (SIGHUP always reloads)")
 	f.Duration("lrs-interval", lrs.DefaultInterval, "load reporting interval the fleet breaker asks every Envoy and gRPC client for (at least 1ms)")
 	addModelFlags(f)
@@ -91,20 +94,20 @@ func (a *app) serve(ctx context.Context) error {
 		}
 	}
 
-	metrics := xds.NewMetrics()
+	metrics := admin.NewMetrics()
 	srv := xds.New(xds.Options{Logger: a.log, Observer: metrics, LRSInterval: interval})
 	// Apply logs every node group it builds, with its versions.
 	if err := srv.Apply(m); err != nil {
 		return fmt.Errorf("apply model: %w", err)
 	}
-	ropts := xds.ReloaderOptions{Metrics: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
+	ropts := reload.Options{Observer: metrics, Logger: a.log, AllowShrink: a.v.GetBool("allow-shrink"), Check: guard}
 	reloadPath := path
 	if path == "" {
 		// The embedded model never changes; the Reloader only reports it in /status.
 		reloadPath = examples.FailoverModelPath + " (embedded)"
 		ropts.Load = func(string) (*model.Model, error) { return loadEmbedded(loadOpts) }
 	}
-	rl := xds.NewServerReloader(reloadPath, srv, ropts, loadOpts...)
+	rl := reload.ForServer(reloadPath, srv, ropts, loadOpts...)
 	rl.Adopt(m, "startup")
 
 	grpcOpts, err := a.xdsServerOptions()
@@ -117,10 +120,10 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	alis, err := net.Listen("tcp", adminAddr)
 	if err != nil {
-		xlis.Close()
+		_ = xlis.Close()
 		return fmt.Errorf("--admin-address %s: %w", adminAddr, err)
 	}
-	admin := xds.NewAdmin(xds.AdminOptions{Server: srv, Reloader: rl, Metrics: metrics, Logger: a.log,
+	adm := admin.New(admin.Options{Server: srv, Reloader: rl, Metrics: metrics, Breaker: srv.Breaker(), Logger: a.log,
 		Pprof: a.v.GetBool("admin-pprof")})
 
 	// Every part runs until ctx ends; the first to fail stops the others.
@@ -139,10 +142,10 @@ func (a *app) serve(ctx context.Context) error {
 		}()
 	}
 	start(0, func() error { return wrap("serve xDS", srv.Serve(ctx, xlis, grpcOpts...)) })
-	start(1, func() error { return wrap("serve admin", admin.Serve(ctx, alis)) })
+	start(1, func() error { return wrap("serve admin", adm.Serve(ctx, alis)) })
 	a.log.Info("serving xDS (ADS, state-of-the-world and delta)", "xds_address", xlis.Addr().String(),
 		"lrs_interval", srv.LoadReporting().Interval())
-	a.log.Info("serving admin endpoints (/healthz /readyz /metrics /status)", "admin_address", alis.Addr().String())
+	a.log.Info("serving admin endpoints ("+strings.Join(adm.Paths(), " ")+")", "admin_address", alis.Addr().String())
 	if path != "" {
 		onHUP := rl.ListenSignals(syscall.SIGHUP) // caught from here on, not from when the goroutine runs
 		start(2, func() error { onHUP(ctx); return nil })

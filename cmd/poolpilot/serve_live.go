@@ -16,13 +16,14 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/reload"
 )
 
 func addLiveFlags(f *pflag.FlagSet) {
 	f.String("xds-tls-cert", "", "PEM certificate (chain) to serve xDS over TLS; needs --xds-tls-key")
 	f.String("xds-tls-key", "", "PEM private key of --xds-tls-cert")
 	f.String("xds-client-ca", "", "PEM CA bundle: require every xDS client to present a certificate it signed (mutual TLS)")
-	f.Duration("reload-debounce", xds.DefaultDebounce, "quiet period after a model file change before reloading (a burst of writes is one reload)")
+	f.Duration("reload-debounce", reload.DefaultDebounce, "quiet period after a model file change before reloading (a burst of writes is one reload)")
 	f.Bool("admin-pprof", false, "serve Go profiling on /debug/pprof/ of the admin address")
 	f.Bool("allow-shrink", false, "apply a reload that removes more than half of the served listeners or APIs (refused otherwise)")
 	f.Bool("insecure-serve-credentials", false, "serve a model with backend credentials on a non-loopback --xds-address without "+
@@ -104,7 +105,7 @@ func (a *app) xdsServerOptions() ([]grpc.ServerOption, error) {
 
 // watchOptions passes --reload-debounce through (xds defaults a value <= 0) and lets a
 // long debounce stretch MaxWait, so a burst of writes is still one reload.
-func (a *app) watchOptions() xds.WatchOptions {
+func (a *app) watchOptions() reload.WatchOptions {
 	d := a.v.GetDuration("reload-debounce")
-	return xds.WatchOptions{Logger: a.log, Debounce: d, MaxWait: max(xds.DefaultMaxWait, 10*d)}
+	return reload.WatchOptions{Logger: a.log, Debounce: d, MaxWait: max(reload.DefaultMaxWait, 10*d)}
 }

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // logLines collects a child's JSON log lines and lets a test wait for one.
@@ -121,7 +123,7 @@ func startServe(t *testing.T, stdout io.Writer, env []string, args ...string) *s
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-c.done
+			<-c.done //nolint:errcheck // killed: its exit status says nothing
 		}
 	})
 	return c
@@ -159,7 +161,7 @@ func TestServeExampleStopsOnSIGTERM(t *testing.T) {
 	if !strings.HasPrefix(addr, "127.0.0.1:") || addr == "127.0.0.1:0" {
 		t.Fatalf("xds_address %q, want the bound 127.0.0.1 port", addr)
 	}
-	adminLog := logs.waitFor(t, "serving admin endpoints (/healthz /readyz /metrics /status)", 5*time.Second)
+	adminLog := logs.waitFor(t, "serving admin endpoints ("+strings.Join(admin.AlwaysServed(), " ")+")", 5*time.Second)
 	adminAddr, _ := adminLog["admin_address"].(string)
 	if !strings.HasPrefix(adminAddr, "127.0.0.1:") || adminAddr == "127.0.0.1:0" {
 		t.Fatalf("admin_address %q, want the bound 127.0.0.1 port", adminAddr)
@@ -243,18 +245,18 @@ func adsClusters(t *testing.T, addr, region string) string {
 
 // clusterStream opens an ADS stream as an Envoy node in region and asks for clusters; the
 // connection closes when ctx ends.
-func clusterStream(ctx context.Context, addr string, creds credentials.TransportCredentials, region string) (discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
+func clusterStream(ctx context.Context, addr string, creds credentials.TransportCredentials, region string) (discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
-	context.AfterFunc(ctx, func() { conn.Close() })
-	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	context.AfterFunc(ctx, func() { _ = conn.Close() })
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		return nil, err
 	}
 	node := &corev3.Node{Id: "test-node", UserAgentName: "envoy", Locality: &corev3.Locality{Region: region}}
-	if err := s.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}); err != nil {
+	if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -283,7 +285,7 @@ func TestServeReloadsModelAndStopsWhenContextEnds(t *testing.T) {
 		defer close(returned)
 		code <- run(ctx, []string{"serve", "--model", dir, "--xds-address", "127.0.0.1:0",
 			"--admin-address", "127.0.0.1:0", "--log-format", "json"}, io.Discard, pw)
-		pw.Close()
+		_ = pw.Close()
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -366,7 +368,7 @@ func httpGet(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)

@@ -23,7 +23,7 @@ func readDockerfile(t *testing.T) []dockerStage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var stages []dockerStage
 	var cur strings.Builder
 	sc := bufio.NewScanner(f)

@@ -76,7 +76,7 @@ func readDockerignore(t *testing.T, file string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var patterns []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {

@@ -76,7 +76,7 @@ func startServer(t *testing.T) *lsp {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		stdin.Close()
+		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if t.Failed() && stderr.Len() > 0 {

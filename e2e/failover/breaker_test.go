@@ -15,8 +15,8 @@ import (
 	"text/template"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -28,7 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/e2e/internal/harness"
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // The fleet breaker's scenarios. poolpilot asks every client for a load report each
@@ -110,11 +110,11 @@ func primaryFirst(f *fleet, count int, interval, trip time.Duration, scope strin
 
 // waitTrip polls /status until a trip of backend opened after since is open, and
 // returns it.
-func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) xds.TripView {
+func (f *fleet) waitTrip(t *testing.T, backend string, since time.Time, timeout time.Duration) admin.BreakerTrip {
 	t.Helper()
-	var trip xds.TripView
-	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st xds.AdminStatus) bool {
-		for _, o := range st.Breaker.Open {
+	var trip admin.BreakerTrip
+	f.waitStatus(t, "a fleet breaker trip of "+backend, timeout, func(st admin.Status) bool {
+		for _, o := range openTrips(st) {
 			if o.Backend == backend && o.At.After(since) {
 				trip = o
 				return true
@@ -165,9 +165,19 @@ func TestFleetBreakerBeatsProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	trip := f.waitTrip(t, primaryName, fault, 30*time.Second)
-	if trip.Scope != "fleet" || trip.Rule != ruleName || trip.Failures < count || trip.Proxies < 2 ||
+	if trip.Scope != "fleet" || trip.Rule != ruleName || trip.Errors < count || trip.Proxies < 2 ||
 		!trip.OpenUntil.Equal(trip.At.Add(30*time.Second)) || !strings.Contains(trip.Condition, "6") {
 		t.Errorf("/status breaker.open = %+v, want the fleet trip by %s with at least %d failures from at least 2 proxies, open for 30s", trip, ruleName, count)
+	}
+	// The metrics say what /status says while the trip lasts.
+	metrics := f.metrics(t)
+	for _, want := range []string{
+		`poolpilot_breaker_open{backend="` + primaryName + `",region="",scope="fleet"} 1`,
+		`poolpilot_breaker_trips_total{backend="` + primaryName + `",region="",scope="fleet"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics has no line %q while /status shows the trip", want)
+		}
 	}
 	cutoff := trip.At.Add(2 * lrsInterval)
 	for _, c := range clients {
@@ -186,7 +196,7 @@ func TestFleetBreakerBeatsProxy(t *testing.T) {
 	}
 	last, who := lastFailure(clients...)
 	t.Logf("MEASURED fleet breaker (lrs=%v count=%d interval=%v, %d clients at 0.5/s, grpc-js=%v): fault → trip %s (%d failures from %d proxies); last call to the primary started %s after the trip (negative: before it; by %s)",
-		lrsInterval, count, interval, len(clients), js != nil, secs(trip.At.Sub(fault)), trip.Failures, trip.Proxies, secs(last.Sub(trip.At)), who)
+		lrsInterval, count, interval, len(clients), js != nil, secs(trip.At.Sub(fault)), trip.Errors, trip.Proxies, secs(last.Sub(trip.At)), who)
 	for _, c := range clients[:3] {
 		c.stop(t)
 	}
@@ -204,14 +214,14 @@ func TestFleetBreakerCountWithinInterval(t *testing.T) {
 	start := time.Now()
 	c := f.startClient(t, "flaky-sdc", sdc, "--rate", "2")
 	trip := f.waitTrip(t, alt.backend.Name, start, 30*time.Second)
-	if trip.Failures < 4 || trip.Requests < 2*trip.Failures-2 {
+	if trip.Errors < 4 || trip.Requests < 2*trip.Errors-2 {
 		t.Errorf("trip %+v: want at least 4 failures, about half the requests", trip)
 	}
 	cutoff := trip.At.Add(2 * lrsInterval)
 	c.waitFor(t, "3 calls after the cutoff", cutoff.Add(1500*time.Millisecond), 20*time.Second, func(rpc) bool { return true })
 	requireServedBy(t, c.name+" after trip + 2 intervals", after(c.rpcs(), cutoff), secondaryName)
 	t.Logf("MEASURED fleet breaker, every other call failing (count=4 interval=10s rate=2/s): first call → trip %s (%d of %d failed); %d calls reached the flaky backend",
-		secs(trip.At.Sub(start)), trip.Failures, trip.Requests, alt.calls.Load())
+		secs(trip.At.Sub(start)), trip.Errors, trip.Requests, alt.calls.Load())
 	c.stop(t)
 }
 
@@ -268,7 +278,7 @@ func TestFleetBreakerRegionScope(t *testing.T) {
 		t.Errorf("norwayeast/grpc versions changed from %v to %v by a swedencentral trip", before, after)
 	}
 	st, _ := f.status(t)
-	for _, o := range st.Breaker.Open {
+	for _, o := range openTrips(st) {
 		if o.Region == nwe || o.Scope == "fleet" {
 			t.Errorf("trip %+v: only swedencentral's should be open", o)
 		}
@@ -289,10 +299,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx := t.Context()
 	// A node with an ADS stream, so that only the content of its reports is wrong.
-	forger := &core.Node{Id: "forger-sdc", Locality: &core.Locality{Region: sdc}, UserAgentName: "gRPC Go"}
+	forger := &corev3.Node{Id: "forger-sdc", Locality: &corev3.Locality{Region: sdc}, UserAgentName: "gRPC Go"}
 	ads, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +314,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := func(cluster string, ok, failedN uint64) *lrsv3.LoadStatsRequest {
-		return &lrsv3.LoadStatsRequest{ClusterStats: []*endpoint.ClusterStats{{
+		return &lrsv3.LoadStatsRequest{ClusterStats: []*endpointv3.ClusterStats{{
 			ClusterName: cluster,
-			UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{{
-				Locality:                &core.Locality{Region: sdc, SubZone: primaryName},
+			UpstreamLocalityStats: []*endpointv3.UpstreamLocalityStats{{
+				Locality:                &corev3.Locality{Region: sdc, SubZone: primaryName},
 				TotalSuccessfulRequests: ok, TotalErrorRequests: failedN, TotalIssuedRequests: ok + failedN,
 			}},
 			LoadReportInterval: durationpb.New(lrsInterval),
@@ -316,10 +326,10 @@ func TestFleetBreakerBadReports(t *testing.T) {
 	huge := ^uint64(0) // -1 sent as a uint64
 	cases := []struct {
 		name string
-		node *core.Node
+		node *corev3.Node
 		msgs []*lrsv3.LoadStatsRequest
 	}{
-		{"no ADS stream", &core.Node{Id: "ghost", Locality: &core.Locality{Region: sdc}}, []*lrsv3.LoadStatsRequest{report(poolName, 0, 50)}},
+		{"no ADS stream", &corev3.Node{Id: "ghost", Locality: &corev3.Locality{Region: sdc}}, []*lrsv3.LoadStatsRequest{report(poolName, 0, 50)}},
 		{"unknown cluster", forger, []*lrsv3.LoadStatsRequest{report("forged-cluster", 0, 50)}},
 		{"negative count", forger, []*lrsv3.LoadStatsRequest{report(poolName, 0, huge)}},
 		{"huge count", forger, []*lrsv3.LoadStatsRequest{report(poolName, 0, 2_000_000)}},
@@ -340,7 +350,7 @@ func TestFleetBreakerBadReports(t *testing.T) {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
 		}
-		st.CloseSend()
+		_ = st.CloseSend()
 	}
 	// Every case is logged; then nothing is open, and the client is still served.
 	for _, re := range []string{`without an open ADS stream`, `does not serve`, `18446744073709551615 is more than 1000000`, `2000000 is more than 1000000`} {
@@ -354,8 +364,8 @@ func TestFleetBreakerBadReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Breaker.Open) != 0 {
-		t.Errorf("bad reports opened %+v", st.Breaker.Open)
+	if len(openTrips(st)) != 0 {
+		t.Errorf("bad reports opened %+v", openTrips(st))
 	}
 	requireServedBy(t, c.name, after(c.rpcs(), checked), primaryName)
 	c.stop(t)
@@ -401,7 +411,7 @@ func startAlternatingBackend(t *testing.T, name, region string) *alternating {
 	a := &alternating{backend: &harness.Backend{Name: name, Region: region, GRPCAddr: lis.Addr().String()}}
 	g := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(g, a)
-	go g.Serve(lis)
+	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	return a
 }
@@ -471,7 +481,7 @@ func TestFleetBreakerDNSNamedLeaf(t *testing.T) {
 		requireServedBy(t, c.name+" after trip + 2 intervals", after(c.rpcs(), cutoff), secondaryName)
 	}
 	t.Logf("MEASURED DNS-named leaf (count=3 interval=10s, %d clients at 2/s): fault → trip %s (%d failures from %d proxies)",
-		len(clients), secs(trip.At.Sub(fault)), trip.Failures, trip.Proxies)
+		len(clients), secs(trip.At.Sub(fault)), trip.Errors, trip.Proxies)
 	clients[0].stop(t)
 }
 
@@ -521,4 +531,12 @@ func TestFleetBreakerAllTrippedFailsFast(t *testing.T) {
 	t.Logf("MEASURED all members tripped: trips %s and %s after the fault; %d calls after, all UNAVAILABLE, the slowest took %s (deadline %v)",
 		secs(first.At.Sub(fault)), secs(second.At.Sub(fault)), len(rs), secs(slowest), clientDeadline)
 	c.stop(t)
+}
+
+// openTrips is /status's breaker.open: none when the server shows no breaker section.
+func openTrips(st admin.Status) []admin.BreakerTrip {
+	if st.Breaker == nil {
+		return nil
+	}
+	return st.Breaker.Open
 }

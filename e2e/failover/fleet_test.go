@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 	"time"
 
 	"github.com/poolpilot/poolpilot/e2e/internal/harness"
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
 // The scenario's settings, shortened for test speed. docs/failover.md quotes them; every
@@ -189,9 +190,9 @@ func (f *fleet) startPoolpilot(t testing.TB) *harness.Process {
 }
 
 // status reads poolpilot's GET /status.
-func (f *fleet) status(t testing.TB) (xds.AdminStatus, error) {
+func (f *fleet) status(t testing.TB) (admin.Status, error) {
 	t.Helper()
-	var st xds.AdminStatus
+	var st admin.Status
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.adminAddr+"/status", nil)
@@ -202,19 +203,40 @@ func (f *fleet) status(t testing.TB) (xds.AdminStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return st, fmt.Errorf("GET /status: %s", resp.Status)
 	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// metrics reads poolpilot's GET /metrics.
+func (f *fleet) metrics(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.adminAddr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %v %s", err, resp.Status)
+	}
+	return string(body)
+}
+
 // waitStatus polls /status until ok accepts it, and returns it; it fails the test after
 // timeout with the last status seen.
-func (f *fleet) waitStatus(t testing.TB, what string, timeout time.Duration, ok func(xds.AdminStatus) bool) xds.AdminStatus {
+func (f *fleet) waitStatus(t testing.TB, what string, timeout time.Duration, ok func(admin.Status) bool) admin.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last xds.AdminStatus
+	var last admin.Status
 	var lastErr error
 	for time.Now().Before(deadline) {
 		st, err := f.status(t)

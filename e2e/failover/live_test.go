@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poolpilot/poolpilot/xds"
+	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
-// followLimit is how soon after a model edit every client must follow (the 2 s;
-// poolpilot's watcher debounces 200 ms).
+// followLimit is how soon after a model edit every client must follow (2 s; docs/failover.md
+// records the times; poolpilot's watcher debounces 200 ms).
 const followLimit = 2 * time.Second
 
 // Scenario 5: an edit on disk swaps the pool's priorities; both regions' clients follow
@@ -46,7 +46,7 @@ func TestModelEditSwapsPriorities(t *testing.T) {
 			t.Errorf("%s followed the edit after %v, want within %v", c.name, followed, followLimit)
 		}
 	}
-	st := f.waitStatus(t, "the edit applied", 5*time.Second, func(s xds.AdminStatus) bool {
+	st := f.waitStatus(t, "the edit applied", 5*time.Second, func(s admin.Status) bool {
 		return s.LastReload != nil && s.LastReload.OK && s.LastReload.Trigger == "file"
 	})
 	if st.ModelVersion == before.ModelVersion {
@@ -89,7 +89,7 @@ func TestBadModelKeepsLastGoodConfig(t *testing.T) {
 	}, Extra: "colour: blue"}
 	written := time.Now()
 	f.writeModel(t, bad)
-	st := f.waitStatus(t, "the bad model rejected", 10*time.Second, func(s xds.AdminStatus) bool {
+	st := f.waitStatus(t, "the bad model rejected", 10*time.Second, func(s admin.Status) bool {
 		return s.LastReload != nil && !s.LastReload.OK
 	})
 	if st.ModelVersion != good.ModelVersion {
@@ -120,7 +120,7 @@ func TestRestartServesSameVersionsWithoutNack(t *testing.T) {
 	cs, cn := f.startClient(t, "client-sdc", sdc), f.startClient(t, "client-nwe", nwe)
 	nodes := []string{"client-sdc", "client-nwe"}
 
-	acked := func(s xds.AdminStatus) map[string]map[string]string {
+	acked := func(s admin.Status) map[string]map[string]string {
 		out := map[string]map[string]string{}
 		for _, n := range s.Nodes {
 			out[n.NodeID] = map[string]string{}
@@ -130,7 +130,7 @@ func TestRestartServesSameVersionsWithoutNack(t *testing.T) {
 		}
 		return out
 	}
-	allAcked := func(s xds.AdminStatus) bool {
+	allAcked := func(s admin.Status) bool {
 		a := acked(s)
 		for _, id := range nodes {
 			for _, typ := range []string{"listeners", "routes", "clusters", "endpoints"} {
@@ -149,7 +149,7 @@ func TestRestartServesSameVersionsWithoutNack(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // the outage
 	f.startPoolpilot(t)
 	restarted := time.Now()
-	newSt := f.waitStatus(t, "both clients back with the same versions ACKed", 20*time.Second, func(s xds.AdminStatus) bool {
+	newSt := f.waitStatus(t, "both clients back with the same versions ACKed", 20*time.Second, func(s admin.Status) bool {
 		if !allAcked(s) {
 			return false
 		}

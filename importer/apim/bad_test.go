@@ -14,13 +14,6 @@ const armHead = `{"$schema": "https://schema.management.azure.com/schemas/2019-0
  "parameters": {"apim": {"type": "string"}, "site": {"type": "string", "defaultValue": "func"}},
  "resources": [`
 
-const policy = `<policies>
-  <inbound>
-    <base />
-    <set-backend-service backend-id="%s" />
-  </inbound>
-</policies>`
-
 // TestBadInput checks that each kind of bad input is an error naming the file and the
 // place (JSON path, line:column, or XML line), with the exact message.
 func TestBadInput(t *testing.T) {

@@ -688,11 +688,11 @@ func (im *importer) breaker(b *backend, where string, cb map[string]any) (*outRu
 		}
 		for i, x := range list {
 			s, _ := x.(string)
-			if s == string(model.BackendConnectionFailure) || s == string(model.Timeout) {
+			if model.ErrorReason(s).Valid() {
 				out.FailureCondition.ErrorReasons = append(out.FailureCondition.ErrorReasons, s)
 				continue
 			}
-			im.warn("%s.errorReasons[%d]: backend %q: %q is not an error reason poolpilot reads (BackendConnectionFailure, Timeout): dropped; statusCodeRanges say which responses count", fp, i, b.name, s)
+			im.warn("%s.errorReasons[%d]: backend %q: %q is not an error reason poolpilot reads (%s): dropped; statusCodeRanges say which responses count", fp, i, b.name, s, reasonsText("", ", "))
 		}
 	}
 	if v, ok := fc["statusCodeRanges"]; ok {
@@ -709,7 +709,7 @@ func (im *importer) breaker(b *backend, where string, cb map[string]any) (*outRu
 		}
 	}
 	if len(out.FailureCondition.ErrorReasons)+len(out.FailureCondition.StatusCodeRanges) == 0 {
-		return nil, fmt.Errorf("%s: backend %q: the rule names no statusCodeRanges and no error reason poolpilot reads (BackendConnectionFailure, Timeout)", fp, b.name)
+		return nil, fmt.Errorf("%s: backend %q: the rule names no statusCodeRanges and no error reason poolpilot reads (%s)", fp, b.name, reasonsText("", ", "))
 	}
 	return &out, nil
 }

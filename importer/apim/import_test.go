@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -105,7 +105,7 @@ func TestFailoverMatchesExample(t *testing.T) {
 				t.Fatalf("the imported model does not load: %v\n%s", err, res.YAML)
 			}
 			for _, region := range []string{"swedencentral", "norwayeast", ""} {
-				for _, client := range []translator.ClientKind{translator.Envoy, translator.GRPC} {
+				for _, client := range translator.ClientKinds {
 					g := translator.Group{Region: region, Client: client}
 					w, err := translator.Translate(want, g)
 					if err != nil {

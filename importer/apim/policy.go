@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // xmlElem is one element of a policy document with the line it starts on.
@@ -128,9 +130,9 @@ func parseCondition(s string) (condition, error) {
 		c.ranges = append(c.ranges, statusRange{lo, hi})
 		lo = hi
 	}
-	for _, r := range []string{"BackendConnectionFailure", "Timeout"} {
-		if set.reasons[r] {
-			c.reasons = append(c.reasons, r)
+	for _, r := range model.ErrorReasons {
+		if set.reasons[string(r)] {
+			c.reasons = append(c.reasons, string(r))
 		}
 	}
 	if len(c.ranges) == 0 && len(c.reasons) == 0 {
@@ -324,11 +326,11 @@ func (p *condParser) atom(depth int) (*condSet, error) {
 		if right != "null" || op != "==" {
 			return nil, errors.New("only context.Response == null is read (no response: the connection failed)")
 		}
-		set.reasons["BackendConnectionFailure"] = true
+		set.reasons[string(model.BackendConnectionFailure)] = true
 	case "context.LastError.Reason":
 		r := strings.Trim(right, `"`)
-		if op != "==" || (r != "BackendConnectionFailure" && r != "Timeout") {
-			return nil, fmt.Errorf("only context.LastError.Reason == \"BackendConnectionFailure\" or \"Timeout\" is read")
+		if op != "==" || !model.ErrorReason(r).Valid() {
+			return nil, fmt.Errorf("only context.LastError.Reason == %s is read", reasonsText(`"`, " or "))
 		}
 		set.reasons[r] = true
 	default:
@@ -365,4 +367,13 @@ func compare(a int, op string, b int) bool {
 		return a > b
 	}
 	return a >= b
+}
+
+// reasonsText lists model.ErrorReasons for messages, each quoted with q, joined by sep.
+func reasonsText(q, sep string) string {
+	out := make([]string, len(model.ErrorReasons))
+	for i, r := range model.ErrorReasons {
+		out[i] = q + string(r) + q
+	}
+	return strings.Join(out, sep)
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Sizes are the model sizes the benchmarks measure: 1k, 5k and 10k backends in pools of
-// ten, over five regions (the 10,000 backends / 1,000 pools / 5 regions target).
+// ten, over five regions (the 10,000 backends / 1,000 pools / 5 regions target of docs/benchmarks.md).
 var Sizes = []struct {
 	Name string
 	Spec Spec

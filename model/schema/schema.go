@@ -170,10 +170,11 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 		}
 		return &jsonschema.Schema{Type: "string", Enum: enum}
 	case errorReasonType:
-		return &jsonschema.Schema{
-			Type: "string",
-			Enum: []any{string(model.BackendConnectionFailure), string(model.Timeout)},
+		enum := make([]any, len(model.ErrorReasons))
+		for i, r := range model.ErrorReasons {
+			enum[i] = string(r)
 		}
+		return &jsonschema.Schema{Type: "string", Enum: enum}
 	}
 	return nil
 }

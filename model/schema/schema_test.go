@@ -59,3 +59,29 @@ func TestGoCommentsDescribeUnlistedFields(t *testing.T) {
 		t.Errorf("Backend's type comment: %q", got)
 	}
 }
+
+// TestErrorReasonEnumIsTheList: the schema's errorReasons enum is model.ErrorReasons.
+func TestErrorReasonEnumIsTheList(t *testing.T) {
+	enum := mapType(errorReasonType).Enum
+	if len(enum) != len(model.ErrorReasons) {
+		t.Fatalf("enum %v, want %v", enum, model.ErrorReasons)
+	}
+	for i, r := range model.ErrorReasons {
+		if enum[i] != string(r) {
+			t.Errorf("enum[%d] = %v, want %s", i, enum[i], r)
+		}
+	}
+}
+
+// TestBreakerScopeEnumIsTheList: the schema's scope enum is model.BreakerScopes.
+func TestBreakerScopeEnumIsTheList(t *testing.T) {
+	enum := mapType(scopeType).Enum
+	if len(enum) != len(model.BreakerScopes) {
+		t.Fatalf("enum %v, want %v", enum, model.BreakerScopes)
+	}
+	for i, sc := range model.BreakerScopes {
+		if enum[i] != string(sc) {
+			t.Errorf("enum[%d] = %v, want %s", i, enum[i], sc)
+		}
+	}
+}

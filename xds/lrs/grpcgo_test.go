@@ -16,9 +16,9 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
@@ -108,7 +108,7 @@ func TestGRPCGoClientReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	tc := testgrpc.NewTestServiceClient(cc)
 	for i := range okCalls + failed {
 		want := codes.OK
@@ -197,7 +197,7 @@ func serveXDS(ctx context.Context, t *testing.T, srv *Server, nodeID, api string
 		t.Fatal(err)
 	}
 	xs := grpc.NewServer()
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(xs, serverv3.NewServer(ctx, snaps, nil))
+	discovery.RegisterAggregatedDiscoveryServiceServer(xs, serverv3.NewServer(ctx, snaps, nil))
 	srv.Register(xs)
 	go func() { _ = xs.Serve(xl) }()
 	t.Cleanup(func() { srv.Close(); xs.Stop() })

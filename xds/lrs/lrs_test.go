@@ -145,7 +145,7 @@ func start(t *testing.T, o Options) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		srv.Close()
 		g.Stop()
 	})

@@ -183,7 +183,7 @@ func (a *AdminClient) do(ctx context.Context, method, path string, q url.Values)
 	if err != nil {
 		return st, fmt.Errorf("backend admin %s %s: %w", method, u, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return st, fmt.Errorf("backend admin %s %s: read: %w", method, u, err)

@@ -39,7 +39,7 @@ func Main(m *testing.M) {
 	code := m.Run()
 	builds.mu.Lock()
 	if builds.dir != "" {
-		os.RemoveAll(builds.dir)
+		_ = os.RemoveAll(builds.dir)
 	}
 	builds.mu.Unlock()
 	os.Exit(code)

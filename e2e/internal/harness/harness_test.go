@@ -60,7 +60,7 @@ func TestBackendProcess(t *testing.T) {
 		if err != nil {
 			return 0, "", err
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var body struct {
 			FunctionAppName string `json:"functionAppName"`
 			Region          string `json:"region"`
@@ -82,7 +82,7 @@ func TestBackendProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	uctx, ucancel := context.WithTimeout(ctx, bound)
 	defer ucancel()
 	if r, err := testgrpc.NewTestServiceClient(cc).UnaryCall(uctx, &testgrpc.SimpleRequest{}); err != nil || r.GetServerId() != "func-primary-sdc" {
@@ -239,5 +239,5 @@ func TestFreePortIsUniqueAndBindable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen on FreeAddr %s: %v", addr, err)
 	}
-	ln.Close()
+	_ = ln.Close()
 }

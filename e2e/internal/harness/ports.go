@@ -21,7 +21,7 @@ func FreePort(t testing.TB) int {
 			t.Fatalf("harness: free port: %v", err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		_ = ln.Close()
 		if _, taken := givenPorts.LoadOrStore(port, struct{}{}); !taken {
 			return port
 		}

@@ -157,7 +157,7 @@ const outputDrainTimeout = 2 * time.Second
 
 func closeAll(fs []*os.File) {
 	for _, f := range fs {
-		f.Close()
+		_ = f.Close()
 	}
 }
 

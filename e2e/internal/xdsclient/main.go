@@ -123,7 +123,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", c.target, err)
 	}
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	tc := testgrpc.NewTestServiceClient(cc)
 	out := &printer{enc: json.NewEncoder(os.Stdout)}
 

@@ -35,7 +35,7 @@ func (g *gate) hold() {
 	g.mu.Unlock()
 	// Closed outside the lock: gatedConn.Close takes it.
 	for _, c := range served {
-		c.Close()
+		_ = c.Close()
 	}
 }
 
@@ -48,7 +48,7 @@ func (g *gate) pass() {
 	g.held = nil
 	g.mu.Unlock()
 	for _, c := range held {
-		c.Close()
+		_ = c.Close()
 	}
 }
 
@@ -68,7 +68,7 @@ func (g *gate) admit(c net.Conn) net.Conn {
 	defer g.mu.Unlock()
 	switch {
 	case g.shut:
-		c.Close()
+		_ = c.Close()
 		return nil
 	case g.holding:
 		g.held = append(g.held, c)

@@ -142,7 +142,7 @@ func (s *Server) Start() error {
 	}
 	httpLn, grpcLn, err := listenServing(s.cfg.HTTPAddress, s.cfg.GRPCAddress)
 	if err != nil {
-		adminLn.Close()
+		_ = adminLn.Close()
 		return fmt.Errorf("demo backend: %w", err)
 	}
 	s.addrs = Addresses{HTTP: httpLn.Addr().String(), GRPC: grpcLn.Addr().String(), Admin: adminLn.Addr().String()}
@@ -232,7 +232,7 @@ func listenServing(httpAddr, grpcAddr string) (httpLn, grpcLn net.Listener, err 
 	}
 	grpcLn, err = net.Listen("tcp", grpcAddr)
 	if err != nil {
-		httpLn.Close()
+		_ = httpLn.Close()
 		return nil, nil, fmt.Errorf("gRPC listener on %s: %w", grpcAddr, err)
 	}
 	return httpLn, grpcLn, nil
@@ -244,7 +244,7 @@ func (s *Server) stopServingLocked() {
 	if s.serving == nil {
 		return
 	}
-	s.serving.http.Close()
+	_ = s.serving.http.Close()
 	s.serving.grpc.Stop()
 	s.serving = nil
 }
@@ -380,7 +380,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if g != nil {
 		if err := g.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
-			g.http.Close()
+			_ = g.http.Close()
 		}
 		done := make(chan struct{})
 		go func() { g.grpc.GracefulStop(); close(done) }()
@@ -394,7 +394,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.adminSrv != nil {
 		if err := s.adminSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
-			s.adminSrv.Close()
+			_ = s.adminSrv.Close()
 		}
 	}
 	s.wg.Wait()

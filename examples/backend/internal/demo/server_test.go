@@ -71,7 +71,7 @@ func post(t *testing.T, c *http.Client, url, body string, hdr map[string]string)
 	if err != nil {
 		return nil, Response{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var r Response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatalf("decode response body: %v", err)
@@ -90,7 +90,7 @@ func admin(t *testing.T, s *Server, path string) (int, State) {
 	if err != nil {
 		t.Fatalf("admin %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var st State
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK {
@@ -107,7 +107,7 @@ func dialGRPC(t *testing.T, addr string) testgrpc.TestServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cc.Close() })
+	t.Cleanup(func() { _ = cc.Close() })
 	return testgrpc.NewTestServiceClient(cc)
 }
 
@@ -169,7 +169,7 @@ func TestHTTPAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if bytes.Contains(b, []byte("secret-value")) {
 		t.Errorf("response body echoes the credential: %s", b)
 	}
@@ -184,7 +184,7 @@ func TestGRPCAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 
@@ -221,7 +221,7 @@ func TestGRPCAnswers(t *testing.T) {
 	if !strings.Contains(strings.Join(services, ","), "grpc.testing.TestService") {
 		t.Errorf("reflection lists %q, want grpc.testing.TestService", services)
 	}
-	rc.CloseSend()
+	_ = rc.CloseSend()
 	if _, st := admin(t, s, "/admin/state"); st.Requests.GRPC != 2 || st.Requests.HTTP != 0 {
 		t.Errorf("counters = %+v, want grpc=2 http=0 (health checks not counted)", st.Requests)
 	}
@@ -293,7 +293,7 @@ func TestAdminStopRecover(t *testing.T) {
 	for _, addr := range []string{s.Addresses().HTTP, s.Addresses().GRPC} {
 		conn, err := net.DialTimeout("tcp", addr, waitBound)
 		if err == nil {
-			conn.Close()
+			_ = conn.Close()
 			t.Fatalf("dial %s while stopped: connected, want connection refused", addr)
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
@@ -372,7 +372,7 @@ func TestAdminHangRPC(t *testing.T) {
 			done <- result{err: err}
 			return
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		done <- result{status: resp.StatusCode}
 	}()
 	deadline := time.Now().Add(waitBound)
@@ -407,8 +407,8 @@ func TestAdminHangRPC(t *testing.T) {
 // httpOverRaw sends one HTTP/1.1 request on a raw connection and returns the
 // status line, so the test controls which connection is used.
 func httpOverRaw(conn net.Conn) (string, error) {
-	conn.SetDeadline(time.Now().Add(waitBound))
-	defer conn.SetDeadline(time.Time{})
+	_ = conn.SetDeadline(time.Now().Add(waitBound))
+	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
 		return "", err
 	}
@@ -416,16 +416,16 @@ func httpOverRaw(conn net.Conn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
 	return resp.Status, nil
 }
 
 // readsNothing reports whether conn stays silent and open for d: a read times
 // out instead of returning data, EOF or a reset.
 func readsNothing(conn net.Conn, d time.Duration) error {
-	conn.SetReadDeadline(time.Now().Add(d))
-	defer conn.SetReadDeadline(time.Time{})
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
 	n, err := conn.Read(make([]byte, 1))
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		return nil
@@ -435,8 +435,8 @@ func readsNothing(conn net.Conn, d time.Duration) error {
 
 // closedByPeer waits (bounded) until the peer closes conn.
 func closedByPeer(conn net.Conn) error {
-	conn.SetReadDeadline(time.Now().Add(waitBound))
-	defer conn.SetReadDeadline(time.Time{})
+	_ = conn.SetReadDeadline(time.Now().Add(waitBound))
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
 	_, err := io.Copy(io.Discard, conn)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		return fmt.Errorf("still open after %v", waitBound)
@@ -454,7 +454,7 @@ func TestAdminHangTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer served.Close()
+	defer func() { _ = served.Close() }()
 	if st, err := httpOverRaw(served); err != nil || !strings.HasPrefix(st, "200") {
 		t.Fatalf("request before the hang: %q %v", st, err)
 	}
@@ -473,7 +473,7 @@ func TestAdminHangTCP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %s while tcp-hung: %v, want connected", addr, err)
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
 			t.Fatalf("write to %s while tcp-hung: %v", addr, err)
 		}
@@ -545,7 +545,7 @@ func TestHangTCPHasNoRefusedWindow(t *testing.T) {
 					result <- fmt.Errorf("dial %d: %w", n, err)
 					return
 				}
-				conn.Close()
+				_ = conn.Close()
 				dials.Add(1)
 			}
 			result <- fmt.Errorf("%d dials and never stopped", dials.Load())
@@ -589,7 +589,7 @@ func TestHangTCPHasNoRefusedWindow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dial after stop → tcp hang: %v", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: demo\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +620,7 @@ func TestCloseReleasesHungRequests(t *testing.T) {
 			done <- -1
 			return
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		done <- resp.StatusCode
 	}()
 	deadline := time.Now().Add(waitBound)
