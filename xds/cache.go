@@ -7,7 +7,9 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -46,6 +48,8 @@ type nackCache struct {
 	tables map[string]map[string]*partialTable
 	// watches are the open state-of-the-world watches of partial types, per snapshot key.
 	watches map[string]map[*partialWatch]struct{}
+	// deltaWatches are the open delta watches, per snapshot key (see CreateDeltaWatch).
+	deltaWatches map[string]map[*deltaWatch]struct{}
 }
 
 var _ cache.Cache = (*nackCache)(nil)
@@ -93,6 +97,11 @@ func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.Res
 		tb.diff(c.tables[node][t])
 	}
 	c.tables[node] = tables
+	for w := range c.deltaWatches[node] {
+		if snap.GetVersion(w.req.GetTypeUrl()) != w.version && c.answerDelta(node, w) {
+			delete(c.deltaWatches[node], w)
+		}
+	}
 	for w := range c.watches[node] {
 		if resp := tables[w.req.GetTypeUrl()].response(w.req, w.sub); resp != nil {
 			// The server's channel holds one response per type, and a watch is answered
@@ -111,6 +120,161 @@ func (c *nackCache) ClearSnapshot(node string) {
 	defer c.mu.Unlock()
 	c.SnapshotCache.ClearSnapshot(node)
 	delete(c.tables, node)
+	for w := range c.deltaWatches[node] {
+		w.version = noSnapshot
+	}
+}
+
+// GetStatusInfo implements cache.SnapshotCache: the watches waiting here count as open,
+// as they would in the stock cache (Apply keeps a key that has open watches).
+func (c *nackCache) GetStatusInfo(key string) cache.StatusInfo {
+	info := c.SnapshotCache.GetStatusInfo(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sotw, delta := len(c.watches[key]), len(c.deltaWatches[key])
+	if sotw+delta == 0 {
+		return info
+	}
+	return heldStatus{stock: info, sotw: sotw, delta: delta}
+}
+
+// GetStatusKeys implements cache.SnapshotCache: also the keys with watches waiting here.
+func (c *nackCache) GetStatusKeys() []string {
+	keys := c.SnapshotCache.GetStatusKeys()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, held := range []map[string]int{countWatches(c.watches), countWatches(c.deltaWatches)} {
+		for k := range held {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+func countWatches[W comparable](m map[string]map[W]struct{}) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, ws := range m {
+		if len(ws) > 0 {
+			out[k] = len(ws)
+		}
+	}
+	return out
+}
+
+// heldStatus adds the watches waiting in nackCache to the stock cache's status (nil
+// when the stock cache has none for the key).
+type heldStatus struct {
+	stock       cache.StatusInfo
+	sotw, delta int
+}
+
+func (h heldStatus) GetNode() *core.Node {
+	if h.stock == nil {
+		return nil
+	}
+	return h.stock.GetNode()
+}
+
+func (h heldStatus) GetNumWatches() int {
+	if h.stock == nil {
+		return h.sotw
+	}
+	return h.stock.GetNumWatches() + h.sotw
+}
+
+func (h heldStatus) GetNumDeltaWatches() int {
+	if h.stock == nil {
+		return h.delta
+	}
+	return h.stock.GetNumDeltaWatches() + h.delta
+}
+
+func (h heldStatus) GetLastWatchRequestTime() time.Time {
+	if h.stock == nil {
+		return time.Time{}
+	}
+	return h.stock.GetLastWatchRequestTime()
+}
+
+func (h heldStatus) GetLastDeltaWatchRequestTime() time.Time {
+	if h.stock == nil {
+		return time.Time{}
+	}
+	return h.stock.GetLastDeltaWatchRequestTime()
+}
+
+// deltaWatch is an open delta watch, answered when its type's version moves.
+type deltaWatch struct {
+	req *cache.DeltaRequest
+	sub cache.Subscription
+	ch  chan cache.DeltaResponse
+	// version is its type's version in the snapshot it was last compared with.
+	version string
+}
+
+// noSnapshot is a deltaWatch's version before any snapshot: no real version equals it.
+const noSnapshot = "\x00none"
+
+// CreateDeltaWatch implements cache.ConfigWatcher. The stock cache compares every open
+// delta watch of a node group with each new snapshot, every resource of its type, even
+// when that type did not change: with thousands of streams, each holding a watch per type,
+// that was most of a delta change's CPU. Here the stock cache still computes every
+// response (the same resources, versions and removals), but a watch waits here and is
+// compared only when its type's version moves: the same version is the same content
+// (versions are content hashes), which the stock comparison would find unchanged.
+func (c *nackCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	key := c.hash.ID(req.GetNode())
+	w := &deltaWatch{req: req, sub: sub, ch: ch}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.answerDelta(key, w) {
+		return func() {}, nil
+	}
+	if c.deltaWatches == nil {
+		c.deltaWatches = map[string]map[*deltaWatch]struct{}{}
+	}
+	if c.deltaWatches[key] == nil {
+		c.deltaWatches[key] = map[*deltaWatch]struct{}{}
+	}
+	c.deltaWatches[key][w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.deltaWatches[key], w)
+		if len(c.deltaWatches[key]) == 0 {
+			delete(c.deltaWatches, key)
+		}
+	}, nil
+}
+
+// answerDelta asks the stock cache for w's response against key's current snapshot and
+// forwards it; it reports whether there was one. Otherwise it notes the version compared
+// with. Callers hold c.mu.
+func (c *nackCache) answerDelta(key string, w *deltaWatch) bool {
+	w.version = noSnapshot
+	if snap, err := c.SnapshotCache.GetSnapshot(key); err == nil {
+		w.version = snap.GetVersion(w.req.GetTypeUrl())
+	}
+	// The stock cache answers at once into a free slot, or opens a watch of its own,
+	// which is closed again: the watch waits here instead.
+	tmp := make(chan cache.DeltaResponse, 1)
+	cancel, err := c.SnapshotCache.CreateDeltaWatch(w.req, w.sub, tmp)
+	if cancel != nil {
+		cancel()
+	}
+	if err != nil {
+		return false
+	}
+	select {
+	case resp := <-tmp:
+		// The server's channel holds a response per type, and a watch is answered once.
+		w.ch <- resp
+		return true
+	default:
+		return false
+	}
 }
 
 // partialWatch is an open state-of-the-world watch of a partial type.

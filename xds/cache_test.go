@@ -183,3 +183,84 @@ func TestPartialTableFollowsSnapshots(t *testing.T) {
 	v6 := table("v6", cla("a", 5), cla("b", 4), cla("c", 1))
 	check("a new version changing nothing subscribed", get(v6, "v5"), []string{}...)
 }
+
+// TestDeltaWatchesWaitForTheirType: open delta watches wait in nackCache, not in the stock
+// cache (which compares every open watch with every snapshot), and a change still reaches
+// exactly the watch of the type that changed, with only what changed.
+func TestDeltaWatchesWaitForTheirType(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, onePoolModel(t, 0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+
+	c := newDeltaClient(t, addr, envoyNode("envoy-delta-wait", region))
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	clusters := deltaNames(cds)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: clusters})
+	eds := c.next(resourcev3.EndpointType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+
+	// Both ACKs open a watch; wait until both are open, wherever they wait.
+	counts := func() (held, stock int) {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.deltaWatches[key]), s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches()
+	}
+	waitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
+	if held, stock := counts(); held != 2 || stock != 0 {
+		t.Fatalf("open delta watches: %d held by nackCache, %d by the stock cache; want 2 and 0", held, stock)
+	}
+
+	// One pool changes: EDS carries its load assignment only; CDS does not move.
+	mustApply(t, s, onePoolModel(t, 1))
+	want := groupVersions(t, s, key)
+	next := c.next(resourcev3.EndpointType)
+	if got := deltaNames(next); !slices.Equal(got, []string{modelgen.PoolName(0)}) {
+		t.Fatalf("delta EDS after a one-pool change carries %v, want only [%s]", got, modelgen.PoolName(0))
+	}
+	if next.GetSystemVersionInfo() != want[resourcev3.EndpointType] {
+		t.Errorf("delta EDS system version %q, want the group's %q", next.GetSystemVersionInfo(), want[resourcev3.EndpointType])
+	}
+	if n := c.each(resourcev3.ClusterType, 300*time.Millisecond, nil); n != 0 {
+		t.Errorf("%d delta CDS responses after an endpoint-only change, want 0", n)
+	}
+}
+
+// TestDeltaStreamFollowsItsRegionOut: a delta stream whose region leaves the model is
+// moved to the group its node now resolves to, although its watches wait in nackCache
+// rather than in the stock cache (Apply keeps a key only while it has open watches).
+func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	m, err := modelgen.Load(modelgen.Spec{Pools: 4, BackendsPerPool: 2, Regions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, m)
+	region := modelgen.RegionNames(2)[1]
+	key := region + "/envoy"
+
+	c := newDeltaClient(t, addr, envoyNode("envoy-region-out", region))
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
+	eds := c.next(resourcev3.EndpointType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	waitFor(t, "two open delta watches", func() bool {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.deltaWatches[key])+s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches() == 2
+	})
+
+	// The next model has one region: this node's region is gone.
+	one, err := modelgen.Load(modelgen.Spec{Pools: 4, BackendsPerPool: 2, Regions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, one)
+	if got := c.next(resourcev3.EndpointType).GetSystemVersionInfo(); got == eds.GetSystemVersionInfo() {
+		t.Fatalf("delta EDS after its region left the model has the old version %q", got)
+	}
+}

@@ -191,6 +191,9 @@ func clientLimitOptions() []grpc.ServerOption {
 func (s *Server) Serve(ctx context.Context, lis net.Listener, extra ...grpc.ServerOption) error {
 	g := grpc.NewServer(append(GRPCServerOptions(), extra...)...)
 	s.Register(g)
+	relCtx, stopRelease := context.WithCancel(ctx)
+	defer stopRelease()
+	go newMemoryRelease().run(relCtx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	select {
