@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -170,7 +170,7 @@ type heldStatus struct {
 	sotw, delta int
 }
 
-func (h heldStatus) GetNode() *core.Node {
+func (h heldStatus) GetNode() *corev3.Node {
 	if h.stock == nil {
 		return nil
 	}

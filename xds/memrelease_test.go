@@ -60,7 +60,7 @@ func TestMemoryReleaseAfterBurst(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	step(30)
 	step(1)
-	if step(1) || step(1) {
+	if third, fourth := step(1), step(1); third || fourth {
 		t.Fatal("released after allocating less than burst")
 	}
 	if released != 2 {
