@@ -16,6 +16,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 // onePoolModel is a generated model of four pools; bump moves one backend of the first
@@ -208,7 +209,7 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 		defer s.cache.mu.Unlock()
 		return len(s.cache.deltaWatches[key]), s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches()
 	}
-	waitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
+	adstest.WaitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
 	if held, stock := counts(); held != 2 || stock != 0 {
 		t.Fatalf("open delta watches: %d held by nackCache, %d by the stock cache; want 2 and 0", held, stock)
 	}
@@ -248,7 +249,7 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
 	eds := c.next(resourcev3.EndpointType)
 	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
-	waitFor(t, "two open delta watches", func() bool {
+	adstest.WaitFor(t, "two open delta watches", func() bool {
 		s.cache.mu.Lock()
 		defer s.cache.mu.Unlock()
 		return len(s.cache.deltaWatches[key])+s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches() == 2
