@@ -1,6 +1,7 @@
 // Package adstest holds the test fixtures shared by the xds packages' tests: a real ADS
-// client stream, the live two-region model, files on disk, metric parsing and bounded
-// polling. It imports no xds package, so the ADS core's own tests can use it too.
+// client stream, the live two-region model, files on disk, metric parsing, bounded
+// polling and the quoted forms of a secret. Of the xds packages it imports only
+// xds/redact, so the ADS core's own tests can use it too.
 package adstest
 
 import (
