@@ -215,6 +215,17 @@ func (h *harness) next() breaker.Report {
 	return breaker.Report{}
 }
 
+// engineWithRule gives the sink a real engine with cfg on the harness clock and r as
+// primary's one rule.
+func (h *harness) engineWithRule(cfg breaker.Config, r breaker.Rule) {
+	h.t.Helper()
+	cfg.Clock = h.clk.now
+	h.sink.engine = breaker.New(cfg)
+	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: r}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // none checks that nothing reached the sink. Call it only after next has seen a report
 // sent after the ones that must change nothing: a stream's messages are handled in order.
 func (h *harness) none() {
@@ -542,12 +553,7 @@ func TestFloodIsIgnored(t *testing.T) {
 // alone; their reports together meet the rule and trip the backend for the fleet.
 func TestReportsTripTheEngine(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	type client struct {
 		st   lrsv3.LoadReportingService_StreamLoadStatsClient
 		node *corev3.Node
@@ -592,12 +598,7 @@ func TestReportsTripTheEngine(t *testing.T) {
 // for it, which is no reason to log every second.
 func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now, MaxRegions: 1})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 1000, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{MaxRegions: 1}, breaker.Rule{Name: "rule", Count: 1000, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	h.streams.set("e", sdc)
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e", sdc)})
 	for range 3 {
@@ -623,12 +624,7 @@ func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 // load_report_interval: those failures are not "within interval" and must not trip.
 func TestLongReportIntervalIsStale(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	h.streams.set("g", sdc)
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", sdc)})
 	late := grpcReport(0, 100, 0)
@@ -651,12 +647,7 @@ func TestLongReportIntervalIsStale(t *testing.T) {
 // norwayeast, the region of its ADS stream.
 func TestRegionScopeThroughLRS(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 2, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeRegion,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 2, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeRegion})
 	h.streams.set("e-sdc", sdc)
 	h.streams.set("g-nwe", nwe)
 	e, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e-sdc", sdc)})
