@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -191,7 +192,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	if n := len(openTrips(s)); n != 0 {
 		t.Fatalf("%d trips after tripDuration", n)
 	}
-	if after := groupVersions(t, s, "swedencentral/envoy"); !equalVersions(after, healthyVersion) || len(after) == 0 {
+	if after := groupVersions(t, s, "swedencentral/envoy"); !maps.Equal(after, healthyVersion) || len(after) == 0 {
 		t.Errorf("versions after the trip closed %v, want the untripped %v", after, healthyVersion)
 	}
 }
@@ -233,7 +234,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 		t.Fatalf("swedencentral after its reports: %v", h)
 	}
 	for _, g := range s.Status().Groups {
-		changed := !equalVersions(before[g.Key], g.Versions)
+		changed := !maps.Equal(before[g.Key], g.Versions)
 		// The mars node is served in the OtherRegion group.
 		want := g.Group.Region == "swedencentral" || g.Group.Region == translator.OtherRegion
 		if changed != want {
@@ -268,10 +269,10 @@ func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
 		t.Fatalf("%d and %d groups", len(ga), len(gb))
 	}
 	for i := range ga {
-		if ga[i].Key != gb[i].Key || !equalVersions(ga[i].Versions, gb[i].Versions) {
+		if ga[i].Key != gb[i].Key || !maps.Equal(ga[i].Versions, gb[i].Versions) {
 			t.Errorf("group %s: versions %v and %v differ between replicas", ga[i].Key, ga[i].Versions, gb[i].Versions)
 		}
-		if equalVersions(ga[i].Versions, untripped[i].Versions) {
+		if maps.Equal(ga[i].Versions, untripped[i].Versions) {
 			t.Errorf("group %s: the trip did not change its versions", ga[i].Key)
 		}
 	}

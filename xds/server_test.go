@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -241,7 +242,7 @@ func testDeterministic(t *testing.T, path string) {
 	}
 	for i := range sa.Groups {
 		ga, gb := sa.Groups[i], sb.Groups[i]
-		if ga.Key != gb.Key || !equalVersions(ga.Versions, gb.Versions) {
+		if ga.Key != gb.Key || !maps.Equal(ga.Versions, gb.Versions) {
 			t.Errorf("group %s versions %v, other server %s %v", ga.Key, ga.Versions, gb.Key, gb.Versions)
 		}
 	}
@@ -282,7 +283,7 @@ func TestApplyIsAtomic(t *testing.T) {
 		t.Errorf("failed Apply changed the model version %q → %q", before.ModelVersion, after.ModelVersion)
 	}
 	for i := range before.Groups {
-		if !equalVersions(before.Groups[i].Versions, after.Groups[i].Versions) {
+		if !maps.Equal(before.Groups[i].Versions, after.Groups[i].Versions) {
 			t.Errorf("failed Apply changed group %s: %v → %v", before.Groups[i].Key, before.Groups[i].Versions, after.Groups[i].Versions)
 		}
 	}
