@@ -31,7 +31,7 @@ func liveModelWith(key string) string {
 // TestNackQuotingEscapedSecretIsRedacted: NACKs quoting the model's credential escaped or
 // cut reach neither /status nor the log.
 func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
-	var logBuf lockedBuffer
+	var logBuf adstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, addr := startServer(t, Options{Logger: log})
 	mustApply(t, s, secretModel(t, adstest.HostileSecret))

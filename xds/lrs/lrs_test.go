@@ -1,7 +1,6 @@
 package lrs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/breaker"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 const (
@@ -86,30 +86,13 @@ func (s *sink) Record(r breaker.Report) (bool, error) {
 	return false, nil
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
-
 type harness struct {
 	t       *testing.T
 	srv     *Server
 	clk     *clock
 	streams *streams
 	sink    *sink
-	logs    *logBuf
+	logs    *adstest.LogBuffer
 	client  lrsv3.LoadReportingServiceClient
 	sent    uint64 // messages sent on streams the server answered
 }
@@ -121,7 +104,7 @@ func start(t *testing.T, o Options) *harness {
 		clk:     &clock{t: t0},
 		streams: &streams{nodes: map[string]string{}},
 		sink:    &sink{reports: make(chan breaker.Report, 1000)},
-		logs:    &logBuf{},
+		logs:    &adstest.LogBuffer{},
 	}
 	o.Streams, o.Sink, o.Clock = h.streams, h.sink, h.clk.now
 	if o.Lookup == nil {
@@ -393,7 +376,7 @@ func TestEnvoyShapedReports(t *testing.T) {
 	h.next()
 	h.none()
 	if n := countLines(h.logs, "does not serve"); n != 1 {
-		t.Errorf("%d log lines about the unknown cluster, want 1 per stream:\n%s", n, strings.Join(h.logs.lines(), "\n"))
+		t.Errorf("%d log lines about the unknown cluster, want 1 per stream:\n%s", n, strings.Join(h.logs.Lines(), "\n"))
 	}
 }
 
@@ -607,7 +590,7 @@ func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 		h.next()
 	}
 	if n := countLines(h.logs, "load report not counted"); n != 0 {
-		t.Fatalf("%d lines about the member without a rule:\n%s", n, strings.Join(h.logs.lines(), "\n"))
+		t.Fatalf("%d lines about the member without a rule:\n%s", n, strings.Join(h.logs.Lines(), "\n"))
 	}
 	// Other refusals of the engine (here: a second reporting region) are logged once.
 	h.streams.set("g", nwe)
@@ -679,9 +662,9 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 }
 
-func countLines(l *logBuf, substr string) int {
+func countLines(l *adstest.LogBuffer, substr string) int {
 	n := 0
-	for _, line := range l.lines() {
+	for _, line := range l.Lines() {
 		if strings.Contains(line, substr) {
 			n++
 		}
@@ -690,12 +673,12 @@ func countLines(l *logBuf, substr string) int {
 }
 
 // checkLog wants one line containing substr and every line bounded in length.
-func checkLog(t *testing.T, l *logBuf, substr string) {
+func checkLog(t *testing.T, l *adstest.LogBuffer, substr string) {
 	t.Helper()
 	if n := countLines(l, substr); n != 1 {
-		t.Errorf("%d log lines with %q, want 1:\n%s", n, substr, strings.Join(l.lines(), "\n"))
+		t.Errorf("%d log lines with %q, want 1:\n%s", n, substr, strings.Join(l.Lines(), "\n"))
 	}
-	for _, line := range l.lines() {
+	for _, line := range l.Lines() {
 		if len(line) > 600 {
 			t.Errorf("log line of %d bytes: %.200s…", len(line), line)
 		}
