@@ -265,3 +265,37 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 		t.Fatalf("delta EDS after its region left the model has the old version %q", got)
 	}
 }
+
+// TestEndedStreamsLeaveNoWatches: the watches a sotw and a delta stream wait in here (EDS
+// after its ACK) are removed when the streams end, and with the last one its node key.
+func TestEndedStreamsLeaveNoWatches(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, onePoolModel(t, 0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+	held := func() (sotw, delta, keys int) {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.watches[key]), len(s.cache.deltaWatches[key]), len(s.cache.watches) + len(s.cache.deltaWatches)
+	}
+
+	// The streams end with the subtest.
+	t.Run("streams", func(t *testing.T) {
+		sc := newSotwClient(t, addr, envoyNode("envoy-sotw-ends", region))
+		sc.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+		cds := sc.next(resourcev3.ClusterType)
+		sc.ack(cds)
+		sc.subscribeExactly(resourcev3.EndpointType, resourceNames(t, cds))
+
+		dc := newDeltaClient(t, addr, envoyNode("envoy-delta-ends", region))
+		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+		dcds := dc.next(resourcev3.ClusterType)
+		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: dcds.GetNonce()})
+		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(dcds)})
+		eds := dc.next(resourcev3.EndpointType)
+		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+
+		adstest.WaitFor(t, "an EDS watch of each stream held here", func() bool { so, de, _ := held(); return so >= 1 && de >= 1 })
+	})
+	adstest.WaitFor(t, "no watch held once both streams ended", func() bool { _, _, keys := held(); return keys == 0 })
+}
