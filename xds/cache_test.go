@@ -195,13 +195,7 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 	key := region + "/envoy"
 
 	c := newDeltaClient(t, addr, envoyNode("envoy-delta-wait", region))
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-	cds := c.next(resourcev3.ClusterType)
-	clusters := deltaNames(cds)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: clusters})
-	eds := c.next(resourcev3.EndpointType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	ackCDSAndEDS(c)
 
 	// Both ACKs open a watch; wait until both are open, wherever they wait.
 	counts := func() (held, stock int) {
@@ -243,12 +237,7 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 	key := region + "/envoy"
 
 	c := newDeltaClient(t, addr, envoyNode("envoy-region-out", region))
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-	cds := c.next(resourcev3.ClusterType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
-	eds := c.next(resourcev3.EndpointType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	eds := ackCDSAndEDS(c)
 	adstest.WaitFor(t, "two open delta watches", func() bool {
 		s.cache.mu.Lock()
 		defer s.cache.mu.Unlock()
@@ -288,14 +277,21 @@ func TestEndedStreamsLeaveNoWatches(t *testing.T) {
 		sc.subscribeExactly(resourcev3.EndpointType, resourceNames(t, cds))
 
 		dc := newDeltaClient(t, addr, envoyNode("envoy-delta-ends", region))
-		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-		dcds := dc.next(resourcev3.ClusterType)
-		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: dcds.GetNonce()})
-		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(dcds)})
-		eds := dc.next(resourcev3.EndpointType)
-		dc.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+		ackCDSAndEDS(dc)
 
 		adstest.WaitFor(t, "an EDS watch of each stream held here", func() bool { so, de, _ := held(); return so >= 1 && de >= 1 })
 	})
 	adstest.WaitFor(t, "no watch held once both streams ended", func() bool { _, _, keys := held(); return keys == 0 })
+}
+
+// ackCDSAndEDS subscribes c to every cluster and to their load assignments and ACKs
+// both, so that each type then waits in a watch; it returns the EDS response.
+func ackCDSAndEDS(c *deltaClient) *discovery.DeltaDiscoveryResponse {
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
+	eds := c.next(resourcev3.EndpointType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	return eds
 }
