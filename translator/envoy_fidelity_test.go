@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,22 +49,10 @@ func TestHTTPSBackendsTrustAFile(t *testing.T) {
 			}
 			got[m.GetName()] = vc.GetTrustedCa().GetFilename()
 		}
-		if !equalMaps(got, tc.want) {
+		if !maps.Equal(got, tc.want) {
 			t.Errorf("%s: trusted_ca files = %v, want %v", tc.cluster, got, tc.want)
 		}
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // In a pool mixing credential header names and a member without any, the upstream

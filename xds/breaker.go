@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -129,7 +130,7 @@ func (s *Server) applyBreakerState() {
 	var changed []string
 	s.stateMu.Lock()
 	for _, k := range sortedKeys(built) {
-		if p := s.groups[k]; p != nil && equalVersions(p.Versions, built[k].status.Versions) {
+		if p := s.groups[k]; p != nil && maps.Equal(p.Versions, built[k].status.Versions) {
 			continue
 		}
 		changed = append(changed, k)

@@ -3,7 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
-	"net"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +20,7 @@ import (
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 	"github.com/poolpilot/poolpilot/xds/lrs"
 )
 
@@ -57,34 +58,6 @@ func loadBreakerModel(t *testing.T, scope string) *model.Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// startRealServer serves a Server that translates with the real translator.
-func startRealServer(t *testing.T, opts Options) (*Server, string) {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
-	}
-	s := New(opts)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
-		}
-	})
-	return s, lis.Addr().String()
 }
 
 // edsHealth subscribes c to cluster's EDS and returns a function that waits (at most
@@ -193,7 +166,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 2)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first report to be counted", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
+	adstest.WaitFor(t, "the first report to be counted", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
 	if n := len(openTrips(s)); n != 0 {
 		t.Fatalf("%d trips after 2 failures of 3", n)
 	}
@@ -219,7 +192,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	if n := len(openTrips(s)); n != 0 {
 		t.Fatalf("%d trips after tripDuration", n)
 	}
-	if after := groupVersions(t, s, "swedencentral/envoy"); !equalVersions(after, healthyVersion) || len(after) == 0 {
+	if after := groupVersions(t, s, "swedencentral/envoy"); !maps.Equal(after, healthyVersion) || len(after) == 0 {
 		t.Errorf("versions after the trip closed %v, want the untripped %v", after, healthyVersion)
 	}
 }
@@ -234,7 +207,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	}
 	stranger := envoyNode("envoy-mars-1", "mars")
 	newSotwClient(t, addr, stranger).send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-	waitFor(t, "the mars node's stream", func() bool { _, ok := s.reg.nodeGroup("envoy-mars-1"); return ok })
+	adstest.WaitFor(t, "the mars node's stream", func() bool { _, ok := s.reg.nodeGroup("envoy-mars-1"); return ok })
 	before := map[string]map[string]string{}
 	for _, g := range s.Status().Groups {
 		before[g.Key] = g.Versions
@@ -243,7 +216,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	if err := ls.Send(envoyLoadReport(stranger, "pool", 0, "swedencentral", "primary", 0, 5)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
+	adstest.WaitFor(t, "the mars report", func() bool { return s.LoadReporting().Counters().Reports.Load() >= 1 })
 	open := openTrips(s)
 	if len(open) != 1 || open[0].Region != translator.OtherRegion || open[0].Scope != "region" {
 		t.Fatalf("a node of an unknown region tripped %+v, want one trip for region %q", open, translator.OtherRegion)
@@ -261,7 +234,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 		t.Fatalf("swedencentral after its reports: %v", h)
 	}
 	for _, g := range s.Status().Groups {
-		changed := !equalVersions(before[g.Key], g.Versions)
+		changed := !maps.Equal(before[g.Key], g.Versions)
 		// The mars node is served in the OtherRegion group.
 		want := g.Group.Region == "swedencentral" || g.Group.Region == translator.OtherRegion
 		if changed != want {
@@ -274,7 +247,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 // enter the versions.
 func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
 	m := loadBreakerModel(t, "fleet")
-	a, b := New(Options{Logger: testLogger(t)}), New(Options{Logger: testLogger(t)})
+	a, b := New(Options{Logger: adstest.Logger(t)}), New(Options{Logger: adstest.Logger(t)})
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	for _, s := range []*Server{a, b} {
@@ -289,17 +262,17 @@ func TestReplicasShareVersionsForTheSameTrip(t *testing.T) {
 		t.Fatal("Adopt refused the trip")
 	}
 	for _, s := range []*Server{a, b} {
-		waitFor(t, "the trip in the snapshots", func() bool { return s.served.Load().breaker.Key() != "" })
+		adstest.WaitFor(t, "the trip in the snapshots", func() bool { return s.served.Load().breaker.Key() != "" })
 	}
 	ga, gb := a.Status().Groups, b.Status().Groups
 	if len(ga) != len(gb) || len(ga) == 0 {
 		t.Fatalf("%d and %d groups", len(ga), len(gb))
 	}
 	for i := range ga {
-		if ga[i].Key != gb[i].Key || !equalVersions(ga[i].Versions, gb[i].Versions) {
+		if ga[i].Key != gb[i].Key || !maps.Equal(ga[i].Versions, gb[i].Versions) {
 			t.Errorf("group %s: versions %v and %v differ between replicas", ga[i].Key, ga[i].Versions, gb[i].Versions)
 		}
-		if equalVersions(ga[i].Versions, untripped[i].Versions) {
+		if maps.Equal(ga[i].Versions, untripped[i].Versions) {
 			t.Errorf("group %s: the trip did not change its versions", ga[i].Key)
 		}
 	}
@@ -313,7 +286,7 @@ func breakerTrip(backend string, at, until time.Time) breaker.Trip {
 // one-backend cluster (a gRPC LOGICAL_DNS leaf, reported under an empty locality) by the
 // cluster alone. Nothing else maps.
 func TestBreakerLookup(t *testing.T) {
-	s := New(Options{Logger: testLogger(t)})
+	s := New(Options{Logger: adstest.Logger(t)})
 	t.Cleanup(s.Close)
 	src := strings.Replace(fmt.Sprintf(breakerModel, "fleet"), "http://10.0.0.1:8080", "http://primary.example:8080", 1)
 	m, err := model.LoadFiles([]model.File{{Name: "model.yaml", Data: []byte(src)}})

@@ -232,21 +232,7 @@ func (c *nackCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscrip
 	if c.answerDelta(key, w) {
 		return func() {}, nil
 	}
-	if c.deltaWatches == nil {
-		c.deltaWatches = map[string]map[*deltaWatch]struct{}{}
-	}
-	if c.deltaWatches[key] == nil {
-		c.deltaWatches[key] = map[*deltaWatch]struct{}{}
-	}
-	c.deltaWatches[key][w] = struct{}{}
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.deltaWatches[key], w)
-		if len(c.deltaWatches[key]) == 0 {
-			delete(c.deltaWatches, key)
-		}
-	}, nil
+	return addWatch(&c.mu, &c.deltaWatches, key, w), nil
 }
 
 // answerDelta asks the stock cache for w's response against key's current snapshot and
@@ -293,19 +279,25 @@ func (c *nackCache) createPartialWatch(req *discovery.DiscoveryRequest, sub cach
 		return func() {}
 	}
 	w := &partialWatch{req: req, sub: sub, ch: ch}
-	if c.watches == nil {
-		c.watches = map[string]map[*partialWatch]struct{}{}
+	return addWatch(&c.mu, &c.watches, key, w)
+}
+
+// addWatch records w under key in *watches (the caller holds mu) and returns the cancel:
+// it takes mu and removes w, and key with its last watch.
+func addWatch[W comparable](mu *sync.Mutex, watches *map[string]map[W]struct{}, key string, w W) func() {
+	if *watches == nil {
+		*watches = map[string]map[W]struct{}{}
 	}
-	if c.watches[key] == nil {
-		c.watches[key] = map[*partialWatch]struct{}{}
+	if (*watches)[key] == nil {
+		(*watches)[key] = map[W]struct{}{}
 	}
-	c.watches[key][w] = struct{}{}
+	(*watches)[key][w] = struct{}{}
 	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.watches[key], w)
-		if len(c.watches[key]) == 0 {
-			delete(c.watches, key)
+		mu.Lock()
+		defer mu.Unlock()
+		delete((*watches)[key], w)
+		if len((*watches)[key]) == 0 {
+			delete(*watches, key)
 		}
 	}
 }

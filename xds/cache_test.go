@@ -16,6 +16,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 // onePoolModel is a generated model of four pools; bump moves one backend of the first
@@ -194,13 +195,7 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 	key := region + "/envoy"
 
 	c := newDeltaClient(t, addr, envoyNode("envoy-delta-wait", region))
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-	cds := c.next(resourcev3.ClusterType)
-	clusters := deltaNames(cds)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: clusters})
-	eds := c.next(resourcev3.EndpointType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	ackCDSAndEDS(c)
 
 	// Both ACKs open a watch; wait until both are open, wherever they wait.
 	counts := func() (held, stock int) {
@@ -208,7 +203,7 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 		defer s.cache.mu.Unlock()
 		return len(s.cache.deltaWatches[key]), s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches()
 	}
-	waitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
+	adstest.WaitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
 	if held, stock := counts(); held != 2 || stock != 0 {
 		t.Fatalf("open delta watches: %d held by nackCache, %d by the stock cache; want 2 and 0", held, stock)
 	}
@@ -242,13 +237,8 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 	key := region + "/envoy"
 
 	c := newDeltaClient(t, addr, envoyNode("envoy-region-out", region))
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
-	cds := c.next(resourcev3.ClusterType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
-	eds := c.next(resourcev3.EndpointType)
-	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
-	waitFor(t, "two open delta watches", func() bool {
+	eds := ackCDSAndEDS(c)
+	adstest.WaitFor(t, "two open delta watches", func() bool {
 		s.cache.mu.Lock()
 		defer s.cache.mu.Unlock()
 		return len(s.cache.deltaWatches[key])+s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches() == 2
@@ -263,4 +253,45 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 	if got := c.next(resourcev3.EndpointType).GetSystemVersionInfo(); got == eds.GetSystemVersionInfo() {
 		t.Fatalf("delta EDS after its region left the model has the old version %q", got)
 	}
+}
+
+// TestEndedStreamsLeaveNoWatches: the watches a sotw and a delta stream wait in here (EDS
+// after its ACK) are removed when the streams end, and with the last one its node key.
+func TestEndedStreamsLeaveNoWatches(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, onePoolModel(t, 0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+	held := func() (sotw, delta, keys int) {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.watches[key]), len(s.cache.deltaWatches[key]), len(s.cache.watches) + len(s.cache.deltaWatches)
+	}
+
+	// The streams end with the subtest.
+	t.Run("streams", func(t *testing.T) {
+		sc := newSotwClient(t, addr, envoyNode("envoy-sotw-ends", region))
+		sc.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+		cds := sc.next(resourcev3.ClusterType)
+		sc.ack(cds)
+		sc.subscribeExactly(resourcev3.EndpointType, resourceNames(t, cds))
+
+		dc := newDeltaClient(t, addr, envoyNode("envoy-delta-ends", region))
+		ackCDSAndEDS(dc)
+
+		adstest.WaitFor(t, "an EDS watch of each stream held here", func() bool { so, de, _ := held(); return so >= 1 && de >= 1 })
+	})
+	adstest.WaitFor(t, "no watch held once both streams ended", func() bool { _, _, keys := held(); return keys == 0 })
+}
+
+// ackCDSAndEDS subscribes c to every cluster and to their load assignments and ACKs
+// both, so that each type then waits in a watch; it returns the EDS response.
+func ackCDSAndEDS(c *deltaClient) *discovery.DeltaDiscoveryResponse {
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.next(resourcev3.ClusterType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce()})
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: deltaNames(cds)})
+	eds := c.next(resourcev3.EndpointType)
+	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	return eds
 }

@@ -10,6 +10,8 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 // deltaClient is an incremental ADS stream.
@@ -67,7 +69,7 @@ func TestDeltaStreamReceivesAcksAndNackDoesNotLoop(t *testing.T) {
 		t.Errorf("delta EDS %v, want %v", got, clusters)
 	}
 	c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
-	waitFor(t, "delta ACKs in status", func() bool {
+	adstest.WaitFor(t, "delta ACKs in status", func() bool {
 		st := streamOf(t, s, "envoy-delta", Delta)
 		return st.Types[resourcev3.ClusterType].AckedVersion == want[resourcev3.ClusterType] &&
 			st.Types[resourcev3.EndpointType].Acks == 1

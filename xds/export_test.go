@@ -9,7 +9,6 @@ var (
 	Dial          = dial
 	MustApply     = mustApply
 	GroupVersions = groupVersions
-	QuotedForms   = quotedForms
 )
 
 // Served reports whether typeURL is one of the four types the server serves.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -19,25 +16,26 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
-// testLogger writes to the test log only when -v is given, so failures stay readable.
-func testLogger(t *testing.T) *slog.Logger {
-	t.Helper()
-	if !testing.Verbose() {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// startServer serves a new Server on a free loopback port; the test's end stops it.
+// startServer serves a new Server that translates with testTranslate unless opts says
+// otherwise.
 func startServer(t *testing.T, opts Options) (*Server, string) {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
-	}
 	if opts.Translate == nil {
 		opts.Translate = testTranslate
+	}
+	return startRealServer(t, opts)
+}
+
+// startRealServer serves a new Server on a free loopback port as opts gives it (a nil
+// Translate is the real translator with the breaker's state); the test's end stops it.
+func startRealServer(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = adstest.Logger(t)
 	}
 	s := New(opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -241,18 +239,6 @@ func nameOf(m types.Resource) string {
 		return c.GetClusterName()
 	}
 	return fmt.Sprintf("<%T>", m)
-}
-
-// waitFor polls cond every 10 ms for at most 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 1000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out after 10s waiting for %s", what)
 }
 
 var errInjected = errors.New("injected translation failure")

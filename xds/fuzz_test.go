@@ -16,12 +16,12 @@ import (
 // line, bounded, and holds no redact.MinPrefix-byte run of any form of the secret.
 // Run longer with: go test ./xds -run '^$' -fuzz FuzzNackText -fuzztime 60s
 func FuzzNackText(f *testing.F) {
-	r := redact.New(secretModel(f, hostileSecret))
-	for _, form := range quotedForms(hostileSecret) {
+	r := redact.New(secretModel(f, adstest.HostileSecret))
+	for _, form := range adstest.QuotedForms(adstest.HostileSecret) {
 		f.Add("rejected: " + form)
 		f.Add(strings.Repeat("é", 600) + form)
 	}
-	f.Add(strings.Repeat("a", MaxNackDetailLen-3) + hostileSecret)
+	f.Add(strings.Repeat("a", MaxNackDetailLen-3) + adstest.HostileSecret)
 	f.Add("\x00\x1b[31m\nforged log line\r\n\xff\xfe")
 	f.Fuzz(func(t *testing.T, detail string) {
 		got := clientText(r, detail, MaxNackDetailLen)
@@ -31,7 +31,7 @@ func FuzzNackText(f *testing.F) {
 		if len(got) > MaxNackDetailLen+64 {
 			t.Fatalf("kept %d bytes; want at most %d and a marker", len(got), MaxNackDetailLen)
 		}
-		for _, form := range redact.Forms(hostileSecret) {
+		for _, form := range redact.Forms(adstest.HostileSecret) {
 			// A fragment the fuzzer cannot have forged: it only appears if the detail had it.
 			if k := form[:redact.MinPrefix]; strings.Contains(got, k) && !strings.Contains(detail, redact.Mark) {
 				t.Fatalf("kept %q holds %q of a form of the secret", got, k)

@@ -1,12 +1,10 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +26,7 @@ import (
 // as a bounded prefix; a request over MaxRecvMsgSize (3 MB of metadata) is refused by
 // gRPC.
 func TestClientTextIsBounded(t *testing.T) {
-	var logBuf lockedBuffer
+	var logBuf adstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, addr := startServer(t, Options{Logger: log})
 	mustApply(t, s, testModel(t, 0))
@@ -72,24 +70,6 @@ func TestClientTextIsBounded(t *testing.T) {
 	if err := a.Request(resourcev3.ClusterType, "", "", ""); err == nil {
 		_ = a.WantCode(codes.ResourceExhausted, "3 MB request")
 	}
-}
-
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestRegionRemovedFromModel: a node whose region the model stops naming is answered (its

@@ -7,6 +7,8 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 type recordingObserver struct {
@@ -64,10 +66,10 @@ func TestObserverSeesStreamEvents(t *testing.T) {
 		cds := c.next(resourcev3.ClusterType)
 		c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce(),
 			ErrorDetail: &rpcstatus.Status{Code: 3, Message: "no"}})
-		waitFor(t, "NACK observed", func() bool { return obs.has("nack norwayeast/grpc " + resourcev3.ClusterType) })
+		adstest.WaitFor(t, "NACK observed", func() bool { return obs.has("nack norwayeast/grpc " + resourcev3.ClusterType) })
 		_ = c.stream.CloseSend()
 	}()
-	waitFor(t, "stream close observed", func() bool { return obs.has("close norwayeast/grpc ") })
+	adstest.WaitFor(t, "stream close observed", func() bool { return obs.has("close norwayeast/grpc ") })
 
 	for _, e := range []string{
 		"open norwayeast/grpc ",

@@ -1,9 +1,7 @@
 package xds
 
 import (
-	"encoding/json"
 	"log/slog"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +12,6 @@ import (
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 	"github.com/poolpilot/poolpilot/xds/redact"
 )
-
-// hostileSecret has every character the escapes treat differently: a quote, a backslash
-// and a non-ASCII letter.
-const hostileSecret = `S3cr"et\key-é-0123456789`
 
 func secretModel(t testing.TB, secret string) *model.Model {
 	t.Helper()
@@ -34,32 +28,15 @@ func liveModelWith(key string) string {
 	return strings.Replace(adstest.Model(9, false), "${LIVE_KEY}", key, 1)
 }
 
-// quotedForms are the ways a client can quote secret in a NACK.
-func quotedForms(secret string) map[string]string {
-	j, _ := json.Marshal(secret)
-	q := strconv.Quote(secret)
-	return map[string]string{
-		"raw":        secret,
-		"go %q":      q[1 : len(q)-1],
-		"ascii %+q":  strings.Trim(strconv.QuoteToASCII(secret), `"`),
-		"json":       string(j[1 : len(j)-1]),
-		"c octal":    redact.CEscape(secret),
-		"cut raw":    secret[:12],
-		"cut octal":  redact.CEscape(secret)[:14],
-		"twice %q":   strings.Trim(strconv.Quote(q), `"`),
-		"json in %q": strings.Trim(strconv.Quote(string(j)), `"`),
-	}
-}
-
 // TestNackQuotingEscapedSecretIsRedacted: NACKs quoting the model's credential escaped or
 // cut reach neither /status nor the log.
 func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
-	var logBuf lockedBuffer
+	var logBuf adstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, addr := startServer(t, Options{Logger: log})
-	mustApply(t, s, secretModel(t, hostileSecret))
+	mustApply(t, s, secretModel(t, adstest.HostileSecret))
 
-	for name, form := range quotedForms(hostileSecret) {
+	for name, form := range adstest.QuotedForms(adstest.HostileSecret) {
 		a := adstest.Open(t, addr, nil, adstest.Node("nack-"+strings.ReplaceAll(name, " ", "-"), "swedencentral"))
 		if err := a.Request(resourcev3.EndpointType, "", "", ""); err != nil {
 			t.Fatal(err)
@@ -74,7 +51,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := len(quotedForms(hostileSecret))
+	n := len(adstest.QuotedForms(adstest.HostileSecret))
 	adstest.WaitFor(t, "NACKs recorded", func() bool {
 		got := 0
 		for _, st := range s.Status().Streams {
@@ -89,7 +66,7 @@ func TestNackQuotingEscapedSecretIsRedacted(t *testing.T) {
 		kept.WriteString(st.Types[resourcev3.EndpointType].LastNack.Message + "\n")
 	}
 	for where, text := range map[string]string{"status": kept.String(), "log": logBuf.String()} {
-		for _, f := range redact.Forms(hostileSecret) {
+		for _, f := range redact.Forms(adstest.HostileSecret) {
 			if k := f[:min(len(f), redact.MinPrefix)]; strings.Contains(text, k) {
 				t.Errorf("the %s holds %q of a form of the secret", where, k)
 			}

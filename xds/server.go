@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime"
 	"sort"
@@ -476,7 +477,7 @@ func (s *Server) validatorFor(g translator.Group) (func(types.Resource) error, *
 
 func (s *Server) logBuilt(b *builtGroup, prev *GroupStatus) {
 	level := slog.LevelInfo
-	if prev != nil && equalVersions(prev.Versions, b.status.Versions) {
+	if prev != nil && maps.Equal(prev.Versions, b.status.Versions) {
 		level = slog.LevelDebug // unchanged: don't repeat it at every reload
 	}
 	v := b.status.Versions
@@ -534,16 +535,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func equalVersions(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

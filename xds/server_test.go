@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 // testTranslate and testModel are what the stream tests serve: the real translator on
@@ -104,7 +106,7 @@ func TestEnvoyNodeReceivesAndAcksItsGroup(t *testing.T) {
 
 	c.subscribeExactly(resourcev3.RouteType, routeNames)
 
-	waitFor(t, "four ACKs in status", func() bool {
+	adstest.WaitFor(t, "four ACKs in status", func() bool {
 		st := streamOf(t, s, "envoy-sdc-1", SotW)
 		for _, url := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
 			if st.Types[url].AckedVersion != want[url] || st.Types[url].Acks != 1 {
@@ -138,7 +140,7 @@ func TestGRPCNodeGetsAPIListeners(t *testing.T) {
 		t.Errorf("listener %q has no api_listener; a gRPC client needs one", l.GetName())
 	}
 	c.ack(lds, "resilient-api")
-	waitFor(t, "LDS ACK in status", func() bool {
+	adstest.WaitFor(t, "LDS ACK in status", func() bool {
 		return streamOf(t, s, "grpc-client-1", SotW).Types[resourcev3.ListenerType].Acks == 1
 	})
 	if g := streamOf(t, s, "grpc-client-1", SotW).Group; g != "norwayeast/grpc" {
@@ -185,7 +187,7 @@ func TestNackDoesNotLoopAndIsRecorded(t *testing.T) {
 		t.Errorf("got version %q, want the new snapshot's %q", next.GetVersionInfo(), want)
 	}
 	c.ack(next)
-	waitFor(t, "ACK of the new version", func() bool {
+	adstest.WaitFor(t, "ACK of the new version", func() bool {
 		return streamOf(t, s, "envoy-nack", SotW).Types[resourcev3.ClusterType].AckedVersion == next.GetVersionInfo()
 	})
 }
@@ -199,7 +201,7 @@ func TestNackOfOldVersionGetsNewerSnapshot(t *testing.T) {
 	c.send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
 	first := c.next(resourcev3.ClusterType)
 	c.ack(first)
-	waitFor(t, "ACK", func() bool {
+	adstest.WaitFor(t, "ACK", func() bool {
 		return streamOf(t, s, "envoy-old-nack", SotW).Types[resourcev3.ClusterType].Acks == 1
 	})
 
@@ -225,8 +227,8 @@ func TestVersionsAreDeterministic(t *testing.T) {
 // testDeterministic: two servers (as two replicas, or one before and after a restart)
 // loading the same file give identical versions.
 func testDeterministic(t *testing.T, path string) {
-	a := New(Options{Logger: testLogger(t), Translate: testTranslate})
-	b := New(Options{Logger: testLogger(t), Translate: testTranslate})
+	a := New(Options{Logger: adstest.Logger(t), Translate: testTranslate})
+	b := New(Options{Logger: adstest.Logger(t), Translate: testTranslate})
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	mustApply(t, a, loadVariant(t, path, 0))
@@ -240,7 +242,7 @@ func testDeterministic(t *testing.T, path string) {
 	}
 	for i := range sa.Groups {
 		ga, gb := sa.Groups[i], sb.Groups[i]
-		if ga.Key != gb.Key || !equalVersions(ga.Versions, gb.Versions) {
+		if ga.Key != gb.Key || !maps.Equal(ga.Versions, gb.Versions) {
 			t.Errorf("group %s versions %v, other server %s %v", ga.Key, ga.Versions, gb.Key, gb.Versions)
 		}
 	}
@@ -281,7 +283,7 @@ func TestApplyIsAtomic(t *testing.T) {
 		t.Errorf("failed Apply changed the model version %q → %q", before.ModelVersion, after.ModelVersion)
 	}
 	for i := range before.Groups {
-		if !equalVersions(before.Groups[i].Versions, after.Groups[i].Versions) {
+		if !maps.Equal(before.Groups[i].Versions, after.Groups[i].Versions) {
 			t.Errorf("failed Apply changed group %s: %v → %v", before.Groups[i].Key, before.Groups[i].Versions, after.Groups[i].Versions)
 		}
 	}
@@ -337,7 +339,7 @@ func TestNodeBeforeFirstApplyWaits(t *testing.T) {
 	if n := c.count(resourcev3.ClusterType, 300*time.Millisecond); n != 0 {
 		t.Fatalf("%d responses before any model, want 0", n)
 	}
-	waitFor(t, "stream registered", func() bool { return len(s.Status().Streams) == 1 })
+	adstest.WaitFor(t, "stream registered", func() bool { return len(s.Status().Streams) == 1 })
 	mustApply(t, s, testModel(t, 0))
 	if cds := c.next(resourcev3.ClusterType); len(cds.GetResources()) == 0 {
 		t.Fatal("no clusters after the first Apply")
@@ -370,13 +372,13 @@ func sameSet(a, b []string) bool {
 func TestVersionsStableAcrossProcesses(t *testing.T) {
 	const path = "../examples/failover/model.yaml"
 	if os.Getenv("POOLPILOT_PRINT_VERSIONS") == "1" {
-		s := New(Options{Logger: testLogger(t), Translate: testTranslate})
+		s := New(Options{Logger: adstest.Logger(t), Translate: testTranslate})
 		defer s.Close()
 		mustApply(t, s, loadVariant(t, path, 0))
 		fmt.Println("VERSIONS", versionsLine(s.Status()))
 		return
 	}
-	s := New(Options{Logger: testLogger(t), Translate: testTranslate})
+	s := New(Options{Logger: adstest.Logger(t), Translate: testTranslate})
 	t.Cleanup(s.Close)
 	mustApply(t, s, loadVariant(t, path, 0))
 	want := versionsLine(s.Status())

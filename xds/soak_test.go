@@ -148,7 +148,7 @@ func TestSoakHostileClients(t *testing.T) {
 		}
 		_, _ = s.Recv()
 	}
-	secretForms := xds.QuotedForms(adstest.Secret)
+	secretForms := adstest.QuotedForms(adstest.Secret)
 	hostile("made-up regions", func(c discovery.AggregatedDiscoveryServiceClient, i int) {
 		region := fmt.Sprintf("made-up-%d", i)
 		if i%10 == 0 {

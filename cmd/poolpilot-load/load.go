@@ -131,13 +131,7 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 		return err
 	}
 	if c.Compare == "" {
-		if c.JSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
-		}
-		rep.print(stdout)
-		return nil
+		return write(stdout, rep, c.JSON)
 	}
 
 	other, err := compareConfig(ctx, c, logger)
@@ -151,12 +145,17 @@ func run(ctx context.Context, c config, stdout io.Writer, logger *slog.Logger) e
 		return fmt.Errorf("--compare %s: %w", c.Compare, err)
 	}
 	cr := comparison{Server: rep, Compare: orep, Ratios: ratios(rep, orep)}
-	if c.JSON {
-		enc := json.NewEncoder(stdout)
+	return write(stdout, cr, c.JSON)
+}
+
+// write writes v as indented JSON when asJSON is set and as its text table otherwise.
+func write(w io.Writer, v interface{ print(io.Writer) }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(cr)
+		return enc.Encode(v)
 	}
-	cr.print(stdout)
+	v.print(w)
 	return nil
 }
 

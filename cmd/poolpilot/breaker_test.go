@@ -13,39 +13,15 @@ import (
 	"time"
 
 	"github.com/poolpilot/poolpilot/breaker"
+	"github.com/poolpilot/poolpilot/internal/breakertest"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
 	"github.com/poolpilot/poolpilot/xds/admin"
 )
 
-const breakerCmdModel = `backends:
-  - name: sdc
-    url: http://127.0.0.1:8001
-    region: swedencentral
-    circuitBreaker:
-      rules:
-        - name: sdc-breaker
-          tripDuration: PT30S
-          failureCondition: {count: 3, interval: PT10S, errorReasons: [BackendConnectionFailure]}
-  - name: nwe
-    url: http://127.0.0.2:8001
-    region: norwayeast
-    circuitBreaker:
-      rules:
-        - name: nwe-breaker
-          tripDuration: PT30S
-          failureCondition: {percentage: 50, interval: PT10S, errorReasons: [BackendConnectionFailure]}
-pools:
-  - name: pool
-    services:
-      - {backend: sdc, priority: 1}
-      - {backend: nwe, priority: 2}
-apis:
-  - {name: api, pathPrefix: /api/, backend: pool}
-listeners:
-  - {name: public, port: 10000, apis: [api]}
-`
+// breakerCmdModel: sdc trips on 3 failures within 10 s, nwe on 50% failed within 10 s.
+var breakerCmdModel = breakertest.Model("{percentage: 50, interval: PT10S, errorReasons: [BackendConnectionFailure]}")
 
 // startBreakerAdmin serves a real admin handler on 127.0.0.1 over an applied model and a
 // real engine on a fake clock (nil engine: no breaker). It returns host:port.

@@ -133,14 +133,7 @@ func TestServeReloadWithFIFOSecretDoesNotHang(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(secrets, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(dir, "model.yaml")
-	orig, err := os.ReadFile(filepath.Join(exampleDir, "model.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, orig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file, orig := copyExampleModel(t, dir)
 	child := startServe(t, nil, nil, "--model", dir, "--secrets-dir", secrets,
 		"--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-format", "json", "--reload-debounce", "50ms")
 	child.logs.waitFor(t, "watching model for changes", 30*time.Second) // logged once the watch is set

@@ -262,19 +262,27 @@ func clusterStream(ctx context.Context, addr string, creds credentials.Transport
 	return s, nil
 }
 
+// copyExampleModel writes the example model.yaml into dir and returns the file's path
+// and its text.
+func copyExampleModel(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	orig, err := os.ReadFile(filepath.Join(exampleDir, "model.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "model.yaml")
+	if err := os.WriteFile(file, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, orig
+}
+
 // TestServeReloadsModelAndStopsWhenContextEnds runs serve in-process on a model file in
 // a temp dir: a broken edit is rejected with its file:line while the old model keeps
 // serving, a good edit is applied, and serve returns 0 once its context is cancelled.
 func TestServeReloadsModelAndStopsWhenContextEnds(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "model.yaml")
-	orig, err := os.ReadFile(filepath.Join(exampleDir, "model.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, orig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file, orig := copyExampleModel(t, dir)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

@@ -436,15 +436,22 @@ func startGrpcJSClient(t *testing.T, f *fleet, nodeID, region string, rate float
 		t.Logf("no grpc-js-xds client in this run: %v (run `npm ci --prefix e2e/node`)", err)
 		return nil
 	}
-	p := harness.Start(f.ctx, t, harness.Options{
+	p := f.runGrpcJS(t, node, dir, nodeID, region, count, rate)
+	p.RequireLine(t, clientReady, startTimeout)
+	return &client{name: nodeID + " (grpc-js)", p: p}
+}
+
+// runGrpcJS starts e2e/node/client.js (in dir, run by node) as nodeID in region: count
+// calls to the API at rate per second, with poolpilot's xDS address in its bootstrap.
+func (f *fleet) runGrpcJS(t *testing.T, node, dir, nodeID, region string, count int, rate float64) *harness.Process {
+	t.Helper()
+	return harness.Start(f.ctx, t, harness.Options{
 		Bin:  node,
 		Args: []string{"client.js", "--target", "xds:///" + apiName, "--count", fmt.Sprint(count), "--rate", fmt.Sprint(rate)},
 		Dir:  dir,
 		Env:  []string{"GRPC_XDS_BOOTSTRAP_CONFIG=" + bootstrap(f.xdsAddr, nodeID, region)},
 		Name: "grpc-js-xds " + nodeID,
 	})
-	p.RequireLine(t, clientReady, startTimeout)
-	return &client{name: nodeID + " (grpc-js)", p: p}
 }
 
 // A DNS-named primary reaches gRPC clients as a LOGICAL_DNS leaf of an aggregate cluster,

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +41,7 @@ func TestGrpcJSXdsHealthyRegionsServeLocally(t *testing.T) {
 	f.startPoolpilot(t)
 	const calls = 20
 	run := func(nodeID, region string) *client {
-		p := harness.Start(f.ctx, t, harness.Options{
-			Bin:  node,
-			Args: []string{"client.js", "--target", "xds:///" + apiName, "--count", strconv.Itoa(calls), "--rate", strconv.Itoa(clientRate)},
-			Dir:  dir,
-			Env:  []string{"GRPC_XDS_BOOTSTRAP_CONFIG=" + bootstrap(f.xdsAddr, nodeID, region)},
-			Name: "grpc-js-xds " + nodeID,
-		})
-		return &client{name: nodeID, p: p}
+		return &client{name: nodeID, p: f.runGrpcJS(t, node, dir, nodeID, region, calls, clientRate)}
 	}
 	clients := map[string]*client{primaryName: run("node-sdc", sdc), secondaryName: run("node-nwe", nwe)}
 	for backend, c := range clients {

@@ -26,22 +26,16 @@ func escapeExpressions(data []byte) []byte {
 		case text:
 			switch {
 			case bytes.HasPrefix(data[i:], []byte("<!--")):
-				end := bytes.Index(data[i:], []byte("-->"))
-				if end < 0 {
-					out.Write(data[i:])
+				var closed bool
+				if i, closed = copyThrough(&out, data, i, "-->"); !closed {
 					return out.Bytes()
 				}
-				out.Write(data[i : i+end+3])
-				i += end + 3
 				continue
 			case bytes.HasPrefix(data[i:], []byte("<![CDATA[")):
-				end := bytes.Index(data[i:], []byte("]]>"))
-				if end < 0 {
-					out.Write(data[i:])
+				var closed bool
+				if i, closed = copyThrough(&out, data, i, "]]>"); !closed {
 					return out.Bytes()
 				}
-				out.Write(data[i : i+end+3])
-				i += end + 3
 				continue
 			case c == '<':
 				state = tag
@@ -69,6 +63,18 @@ func escapeExpressions(data []byte) []byte {
 		i++
 	}
 	return out.Bytes()
+}
+
+// copyThrough copies data from i through the first closer, unchanged, and returns the
+// index after it; without a closer it copies the rest and reports false.
+func copyThrough(out *bytes.Buffer, data []byte, i int, closer string) (int, bool) {
+	end := bytes.Index(data[i:], []byte(closer))
+	if end < 0 {
+		out.Write(data[i:])
+		return len(data), false
+	}
+	out.Write(data[i : i+end+len(closer)])
+	return i + end + len(closer), true
 }
 
 func isExprStart(data []byte, i int) bool {

@@ -19,6 +19,7 @@ import (
 	prommodel "github.com/prometheus/common/model"
 
 	"github.com/poolpilot/poolpilot/breaker"
+	"github.com/poolpilot/poolpilot/internal/breakertest"
 	"github.com/poolpilot/poolpilot/model"
 	"github.com/poolpilot/poolpilot/translator"
 	"github.com/poolpilot/poolpilot/xds"
@@ -28,33 +29,7 @@ import (
 
 // adminBreakerModel: a pool of two backends, each with a count rule of 3 failures within 10 s,
 // open for 30 s.
-const adminBreakerModel = `backends:
-  - name: sdc
-    url: http://127.0.0.1:8001
-    region: swedencentral
-    circuitBreaker:
-      rules:
-        - name: sdc-breaker
-          tripDuration: PT30S
-          failureCondition: {count: 3, interval: PT10S, errorReasons: [BackendConnectionFailure]}
-  - name: nwe
-    url: http://127.0.0.2:8001
-    region: norwayeast
-    circuitBreaker:
-      rules:
-        - name: nwe-breaker
-          tripDuration: PT30S
-          failureCondition: {count: 3, interval: PT10S, errorReasons: [BackendConnectionFailure]}
-pools:
-  - name: pool
-    services:
-      - {backend: sdc, priority: 1}
-      - {backend: nwe, priority: 2}
-apis:
-  - {name: api, pathPrefix: /api/, backend: pool}
-listeners:
-  - {name: public, port: 10000, apis: [api]}
-`
+var adminBreakerModel = breakertest.Model(breakertest.CountRule)
 
 var breakerBase = time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 

@@ -56,6 +56,47 @@ func mustAny(t *testing.T, m proto.Message) *anypb.Any {
 	return a
 }
 
+// serveBackend serves svc's TestService on 127.0.0.1 until the test ends and returns its
+// port.
+func serveBackend(t *testing.T, svc testgrpc.TestServiceServer) uint32 {
+	t.Helper()
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(bs, svc)
+	go func() { _ = bs.Serve(bl) }()
+	t.Cleanup(bs.Stop)
+	return uint32(bl.Addr().(*net.TCPAddr).Port)
+}
+
+// newReportingServer is an LRS server that places nodeID in region sdc, knows pool as
+// {primary}, asks for a report every 100 ms and hands each report to the returned sink.
+func newReportingServer(t *testing.T, nodeID string) (*Server, *sink) {
+	t.Helper()
+	rec := &sink{reports: make(chan breaker.Report, 1000)}
+	srv, err := New(Options{Streams: &streams{nodes: map[string]string{nodeID: sdc}}, Lookup: Members{pool: {primary}}, Sink: rec, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, rec
+}
+
+// clientBootstrap is a gRPC xDS bootstrap for nodeID in region sdc with the insecure ADS
+// server at xdsAddr.
+func clientBootstrap(xdsAddr, nodeID string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"xds_servers": []any{map[string]any{
+			"server_uri":      xdsAddr,
+			"channel_creds":   []any{map[string]string{"type": "insecure"}},
+			"server_features": []string{"xds_v3"},
+		}},
+		"node": map[string]any{"id": nodeID, "locality": map[string]string{"region": sdc}},
+	})
+	return b
+}
+
 // TestGRPCGoClientReports runs a real grpc-go xDS client whose cluster says
 // lrs_server: self, against an ADS server and this LRS server on one gRPC server, and
 // checks what reaches the sink: grpc-go's node id (sent only in its first request), the
@@ -70,37 +111,17 @@ func TestGRPCGoClientReports(t *testing.T) {
 	)
 	// The backend.
 	be := &backend{}
-	bl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(bs, be)
-	go func() { _ = bs.Serve(bl) }()
-	t.Cleanup(bs.Stop)
-	port := uint32(bl.Addr().(*net.TCPAddr).Port)
+	port := serveBackend(t, be)
 
 	// ADS (go-control-plane's snapshot cache, ads=false as DESIGN.md says) and LRS on
 	// one gRPC server, as poolpilot serves them.
-	rec := &sink{reports: make(chan breaker.Report, 1000)}
-	srv, err := New(Options{Streams: &streams{nodes: map[string]string{nodeID: sdc}}, Lookup: Members{pool: {primary}}, Sink: rec, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, rec := newReportingServer(t, nodeID)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	xdsAddr := serveXDS(ctx, t, srv, nodeID, api, port)
 
 	// The client, with its resolver built from the bootstrap in process.
-	bootstrap, _ := json.Marshal(map[string]any{
-		"xds_servers": []any{map[string]any{
-			"server_uri":      xdsAddr,
-			"channel_creds":   []any{map[string]string{"type": "insecure"}},
-			"server_features": []string{"xds_v3"},
-		}},
-		"node": map[string]any{"id": nodeID, "locality": map[string]string{"region": sdc}},
-	})
-	resolver, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
+	resolver, err := xds.NewXDSResolverWithConfigForTesting(clientBootstrap(xdsAddr, nodeID))
 	if err != nil {
 		t.Fatal(err)
 	}

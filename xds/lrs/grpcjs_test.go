@@ -3,8 +3,6 @@ package lrs
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -60,32 +57,13 @@ func TestGRPCJSClientReports(t *testing.T) {
 		calls  = 30 // after the readiness call
 	)
 	be := &okOnce{}
-	bl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(bs, be)
-	go func() { _ = bs.Serve(bl) }()
-	t.Cleanup(bs.Stop)
+	port := serveBackend(t, be)
 
-	rec := &sink{reports: make(chan breaker.Report, 1000)}
-	srv, err := New(Options{Streams: &streams{nodes: map[string]string{nodeID: sdc}}, Lookup: Members{pool: {primary}}, Sink: rec, Interval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, rec := newReportingServer(t, nodeID)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	xdsAddr := serveXDS(ctx, t, srv, nodeID, api, uint32(bl.Addr().(*net.TCPAddr).Port))
-
-	bootstrap, _ := json.Marshal(map[string]any{
-		"xds_servers": []any{map[string]any{
-			"server_uri":      xdsAddr,
-			"channel_creds":   []any{map[string]string{"type": "insecure"}},
-			"server_features": []string{"xds_v3"},
-		}},
-		"node": map[string]any{"id": nodeID, "locality": map[string]string{"region": sdc}},
-	})
+	xdsAddr := serveXDS(ctx, t, srv, nodeID, api, port)
+	bootstrap := clientBootstrap(xdsAddr, nodeID)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "client.js"), "--target", "xds:///"+api, "--count", "30", "--rate", "20")
 	cmd.Env = append(os.Environ(), "GRPC_XDS_BOOTSTRAP_CONFIG="+string(bootstrap))

@@ -1,7 +1,6 @@
 package lrs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/breaker"
+	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
 const (
@@ -86,30 +86,13 @@ func (s *sink) Record(r breaker.Report) (bool, error) {
 	return false, nil
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
-
 type harness struct {
 	t       *testing.T
 	srv     *Server
 	clk     *clock
 	streams *streams
 	sink    *sink
-	logs    *logBuf
+	logs    *adstest.LogBuffer
 	client  lrsv3.LoadReportingServiceClient
 	sent    uint64 // messages sent on streams the server answered
 }
@@ -121,7 +104,7 @@ func start(t *testing.T, o Options) *harness {
 		clk:     &clock{t: t0},
 		streams: &streams{nodes: map[string]string{}},
 		sink:    &sink{reports: make(chan breaker.Report, 1000)},
-		logs:    &logBuf{},
+		logs:    &adstest.LogBuffer{},
 	}
 	o.Streams, o.Sink, o.Clock = h.streams, h.sink, h.clk.now
 	if o.Lookup == nil {
@@ -213,6 +196,17 @@ func (h *harness) next() breaker.Report {
 		h.t.Fatal("no report reached the sink")
 	}
 	return breaker.Report{}
+}
+
+// engineWithRule gives the sink a real engine with cfg on the harness clock and r as
+// primary's one rule.
+func (h *harness) engineWithRule(cfg breaker.Config, r breaker.Rule) {
+	h.t.Helper()
+	cfg.Clock = h.clk.now
+	h.sink.engine = breaker.New(cfg)
+	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: r}); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // none checks that nothing reached the sink. Call it only after next has seen a report
@@ -382,7 +376,7 @@ func TestEnvoyShapedReports(t *testing.T) {
 	h.next()
 	h.none()
 	if n := countLines(h.logs, "does not serve"); n != 1 {
-		t.Errorf("%d log lines about the unknown cluster, want 1 per stream:\n%s", n, strings.Join(h.logs.lines(), "\n"))
+		t.Errorf("%d log lines about the unknown cluster, want 1 per stream:\n%s", n, strings.Join(h.logs.Lines(), "\n"))
 	}
 }
 
@@ -542,12 +536,7 @@ func TestFloodIsIgnored(t *testing.T) {
 // alone; their reports together meet the rule and trip the backend for the fleet.
 func TestReportsTripTheEngine(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	type client struct {
 		st   lrsv3.LoadReportingService_StreamLoadStatsClient
 		node *corev3.Node
@@ -592,12 +581,7 @@ func TestReportsTripTheEngine(t *testing.T) {
 // for it, which is no reason to log every second.
 func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now, MaxRegions: 1})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 1000, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{MaxRegions: 1}, breaker.Rule{Name: "rule", Count: 1000, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	h.streams.set("e", sdc)
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e", sdc)})
 	for range 3 {
@@ -606,7 +590,7 @@ func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 		h.next()
 	}
 	if n := countLines(h.logs, "load report not counted"); n != 0 {
-		t.Fatalf("%d lines about the member without a rule:\n%s", n, strings.Join(h.logs.lines(), "\n"))
+		t.Fatalf("%d lines about the member without a rule:\n%s", n, strings.Join(h.logs.Lines(), "\n"))
 	}
 	// Other refusals of the engine (here: a second reporting region) are logged once.
 	h.streams.set("g", nwe)
@@ -623,12 +607,7 @@ func TestMemberWithoutRuleIsQuiet(t *testing.T) {
 // load_report_interval: those failures are not "within interval" and must not trip.
 func TestLongReportIntervalIsStale(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 3, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeFleet})
 	h.streams.set("g", sdc)
 	st, _ := h.open(&lrsv3.LoadStatsRequest{Node: grpcNode("g", sdc)})
 	late := grpcReport(0, 100, 0)
@@ -651,12 +630,7 @@ func TestLongReportIntervalIsStale(t *testing.T) {
 // norwayeast, the region of its ADS stream.
 func TestRegionScopeThroughLRS(t *testing.T) {
 	h := start(t, Options{})
-	h.sink.engine = breaker.New(breaker.Config{Clock: h.clk.now})
-	if err := h.sink.engine.SetRules(map[string]breaker.Rule{primary: {
-		Name: "rule", Count: 2, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeRegion,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	h.engineWithRule(breaker.Config{}, breaker.Rule{Name: "rule", Count: 2, Interval: 15 * time.Second, TripDuration: 30 * time.Second, Scope: breaker.ScopeRegion})
 	h.streams.set("e-sdc", sdc)
 	h.streams.set("g-nwe", nwe)
 	e, _ := h.open(&lrsv3.LoadStatsRequest{Node: envoyNode("e-sdc", sdc)})
@@ -688,9 +662,9 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 }
 
-func countLines(l *logBuf, substr string) int {
+func countLines(l *adstest.LogBuffer, substr string) int {
 	n := 0
-	for _, line := range l.lines() {
+	for _, line := range l.Lines() {
 		if strings.Contains(line, substr) {
 			n++
 		}
@@ -699,12 +673,12 @@ func countLines(l *logBuf, substr string) int {
 }
 
 // checkLog wants one line containing substr and every line bounded in length.
-func checkLog(t *testing.T, l *logBuf, substr string) {
+func checkLog(t *testing.T, l *adstest.LogBuffer, substr string) {
 	t.Helper()
 	if n := countLines(l, substr); n != 1 {
-		t.Errorf("%d log lines with %q, want 1:\n%s", n, substr, strings.Join(l.lines(), "\n"))
+		t.Errorf("%d log lines with %q, want 1:\n%s", n, substr, strings.Join(l.Lines(), "\n"))
 	}
-	for _, line := range l.lines() {
+	for _, line := range l.Lines() {
 		if len(line) > 600 {
 			t.Errorf("log line of %d bytes: %.200s…", len(line), line)
 		}

@@ -1,9 +1,11 @@
 // Package adstest holds the test fixtures shared by the xds packages' tests: a real ADS
-// client stream, the live two-region model, files on disk, metric parsing and bounded
-// polling. It imports no xds package, so the ADS core's own tests can use it too.
+// client stream, the live two-region model, files on disk, metric parsing, bounded
+// polling and the quoted forms of a secret. Of the xds packages it imports only
+// xds/redact, so the ADS core's own tests can use it too.
 package adstest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,3 +312,27 @@ func (a *ADS) SetNode(n *corev3.Node) { a.node = n }
 // WithoutAPIs is model m cut before its "apis:" section: a valid model that drops every
 // API, as a save cut short leaves it.
 func WithoutAPIs(m string) string { return m[:strings.Index(m, "apis:")] }
+
+// LogBuffer is a log sink safe for the server's goroutines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Lines are the lines written so far.
+func (b *LogBuffer) Lines() []string {
+	return strings.Split(strings.TrimSpace(b.String()), "\n")
+}
