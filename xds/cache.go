@@ -50,6 +50,10 @@ type nackCache struct {
 	watches map[string]map[*partialWatch]struct{}
 	// deltaWatches are the open delta watches, per snapshot key (see CreateDeltaWatch).
 	deltaWatches map[string]map[*deltaWatch]struct{}
+	// full is, per snapshot key, the full-state types of its current snapshot encoded
+	// once (see fullResponse); a type is added when a stream first asks for it (nil: the
+	// stock cache answers that type).
+	full map[string]map[string]*fullTable
 }
 
 var _ cache.Cache = (*nackCache)(nil)
@@ -78,6 +82,13 @@ func (c *nackCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch c
 	if isPartial(req.GetTypeUrl()) {
 		return c.createPartialWatch(req, sub, ch), nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if resp := c.fullResponse(c.hash.ID(req.GetNode()), req, sub); resp != nil {
+		// The server's channel holds one response per type: this never blocks.
+		ch <- resp
+		return func() {}, nil
+	}
 	return c.SnapshotCache.CreateWatch(req, sub, ch)
 }
 
@@ -97,6 +108,7 @@ func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.Res
 		tb.diff(c.tables[node][t])
 	}
 	c.tables[node] = tables
+	delete(c.full, node)
 	for w := range c.deltaWatches[node] {
 		if snap.GetVersion(w.req.GetTypeUrl()) != w.version && c.answerDelta(node, w) {
 			delete(c.deltaWatches[node], w)
@@ -120,6 +132,7 @@ func (c *nackCache) ClearSnapshot(node string) {
 	defer c.mu.Unlock()
 	c.SnapshotCache.ClearSnapshot(node)
 	delete(c.tables, node)
+	delete(c.full, node)
 	for w := range c.deltaWatches[node] {
 		w.version = noSnapshot
 	}
