@@ -20,9 +20,11 @@ import (
 
 // nackCache is the snapshot cache, except that
 //
-//   - a state-of-the-world NACK does not make it resend the rejected version, and
+//   - a state-of-the-world NACK does not make it resend the rejected version,
 //   - state-of-the-world EDS and RDS responses carry only the resources the stream does
-//     not hold yet in their current form (partial responses, below).
+//     not hold yet in their current form (partial responses, below), and
+//   - wildcard state-of-the-world CDS and LDS requests answered at once share one
+//     encoding per snapshot key and version (fullResponse).
 //
 // A NACK carries the version the client last *accepted*, which is never the snapshot's
 // version, so the stock cache answers it at once with the same rejected resources, and the
@@ -42,7 +44,8 @@ type nackCache struct {
 	hash     cache.NodeHash
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
 
-	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
+	// mu guards tables, watches and full, and orders SetSnapshot against the watches
+	// answered here.
 	mu sync.Mutex
 	// tables is, per snapshot key, the partial types of its current snapshot.
 	tables map[string]map[string]*partialTable
