@@ -20,9 +20,11 @@ import (
 
 // nackCache is the snapshot cache, except that
 //
-//   - a state-of-the-world NACK does not make it resend the rejected version, and
+//   - a state-of-the-world NACK does not make it resend the rejected version,
 //   - state-of-the-world EDS and RDS responses carry only the resources the stream does
-//     not hold yet in their current form (partial responses, below).
+//     not hold yet in their current form (partial responses, below), and
+//   - wildcard state-of-the-world CDS and LDS requests answered at once share one
+//     encoding per snapshot key and version (fullResponse).
 //
 // A NACK carries the version the client last *accepted*, which is never the snapshot's
 // version, so the stock cache answers it at once with the same rejected resources, and the
@@ -42,7 +44,8 @@ type nackCache struct {
 	hash     cache.NodeHash
 	rejected sync.Map // *discovery.DiscoveryRequest → rejected version (string)
 
-	// mu guards tables and watches, and orders SetSnapshot against the partial watches.
+	// mu guards tables, watches and full, and orders SetSnapshot against the watches
+	// answered here.
 	mu sync.Mutex
 	// tables is, per snapshot key, the partial types of its current snapshot.
 	tables map[string]map[string]*partialTable
@@ -50,6 +53,10 @@ type nackCache struct {
 	watches map[string]map[*partialWatch]struct{}
 	// deltaWatches are the open delta watches, per snapshot key (see CreateDeltaWatch).
 	deltaWatches map[string]map[*deltaWatch]struct{}
+	// full is, per snapshot key, the full-state types of its current snapshot encoded
+	// once (see fullResponse); a type is added when a stream first asks for it (nil: the
+	// stock cache answers that type).
+	full map[string]map[string]*fullTable
 }
 
 var _ cache.Cache = (*nackCache)(nil)
@@ -78,6 +85,13 @@ func (c *nackCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch c
 	if isPartial(req.GetTypeUrl()) {
 		return c.createPartialWatch(req, sub, ch), nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if resp := c.fullResponse(c.hash.ID(req.GetNode()), req, sub); resp != nil {
+		// The server's channel holds one response per type: this never blocks.
+		ch <- resp
+		return func() {}, nil
+	}
 	return c.SnapshotCache.CreateWatch(req, sub, ch)
 }
 
@@ -97,6 +111,7 @@ func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.Res
 		tb.diff(c.tables[node][t])
 	}
 	c.tables[node] = tables
+	delete(c.full, node)
 	for w := range c.deltaWatches[node] {
 		if snap.GetVersion(w.req.GetTypeUrl()) != w.version && c.answerDelta(node, w) {
 			delete(c.deltaWatches[node], w)
@@ -120,6 +135,7 @@ func (c *nackCache) ClearSnapshot(node string) {
 	defer c.mu.Unlock()
 	c.SnapshotCache.ClearSnapshot(node)
 	delete(c.tables, node)
+	delete(c.full, node)
 	for w := range c.deltaWatches[node] {
 		w.version = noSnapshot
 	}
