@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -9,24 +10,34 @@ import (
 
 var givenPorts sync.Map // port → struct{}: never hand out the same port twice in one run
 
+// Ports are picked below Linux's default ephemeral range (32768–60999): a port the
+// kernel hands out for port 0 or for a connection's source port (every gRPC client in a
+// parallel test makes some) could be taken between FreePort closing it and the program
+// under test binding it.
+const (
+	portLow  = 20000
+	portHigh = 32768
+)
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
 // that no earlier FreePort call of this test binary returned. Another
 // process can still take it before it is used; prefer port 0 where the
 // program reports the port it bound (the demo backend does).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if _, taken := givenPorts.LoadOrStore(port, struct{}{}); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatalf("harness: free port: %v", err)
+			continue // another process has it
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		_ = ln.Close()
-		if _, taken := givenPorts.LoadOrStore(port, struct{}{}); !taken {
-			return port
-		}
+		return port
 	}
-	t.Fatal("harness: free port: 50 tries gave only ports already handed out")
+	t.Fatal("harness: free port: 200 tries in 20000–32767 found none free")
 	return 0
 }
 
