@@ -150,7 +150,7 @@ func (a *app) serve(ctx context.Context) error {
 		onHUP := rl.ListenSignals(syscall.SIGHUP) // caught from here on, not from when the goroutine runs
 		start(2, func() error { onHUP(ctx); return nil })
 		if a.v.GetBool("watch") {
-			a.log.Info("watching the model for changes", "model", path)
+			// Watch logs "watching model for changes" once its watch is in place.
 			start(3, func() error { return wrap("watch model", rl.Watch(ctx, a.watchOptions())) })
 		}
 	}

@@ -308,7 +308,7 @@ func TestServeReloadsModelAndStopsWhenContextEnds(t *testing.T) {
 	}
 	serving := logs.waitFor(t, "serving xDS (ADS, state-of-the-world and delta)", 30*time.Second)
 	addr := serving["xds_address"].(string)
-	logs.waitFor(t, "watching the model for changes", 10*time.Second)
+	logs.waitFor(t, "watching model for changes", 10*time.Second) // logged once the watch is set
 	before := adsClusters(t, addr, "swedencentral")
 
 	// A broken edit: rejected with file:line, nothing changes.

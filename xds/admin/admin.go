@@ -48,7 +48,10 @@ func New(opts Options) *Server {
 	}
 	opts.Breaker = breakerOrNil(opts.Breaker)
 	a := &Server{opts: opts, mux: http.NewServeMux()}
-	if opts.Metrics != nil && opts.Breaker != nil {
+	if err := opts.Metrics.ObserveServer(opts.Server); err != nil {
+		opts.Logger.Error("node group version metrics not registered", "error", err)
+	}
+	if opts.Breaker != nil {
 		if err := opts.Metrics.ObserveBreaker(opts.Breaker); err != nil {
 			opts.Logger.Error("breaker metrics not registered", "error", err)
 		}

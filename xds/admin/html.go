@@ -14,13 +14,8 @@ import (
 // statusPage is the / page: the same content as /status, for a person. html/template
 // escapes every value (node ids and NACK details come from clients).
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"region": func(r string) string {
-		if r == "" {
-			return "(no region)"
-		}
-		return r
-	},
-	"join": strings.Join,
+	"region": regionLabel,
+	"join":   strings.Join,
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 
@@ -49,13 +50,11 @@ type Metrics struct {
 	responses      *prometheus.CounterVec
 	acks           *prometheus.CounterVec
 	nacks          *prometheus.CounterVec
-	groupVersion   *prometheus.GaugeVec
 	watchUp        prometheus.Gauge
 	watchOnce      sync.Once
 
-	mu            sync.Mutex
-	modelVersion  string
-	groupVersions map[groupType]string
+	mu           sync.Mutex
+	modelVersion string
 	// openStreams counts each streams series, so one that reaches zero is deleted: a
 	// group that goes away leaves no series behind.
 	openStreams map[[2]string]int
@@ -89,13 +88,10 @@ func NewMetrics() *Metrics {
 		responses:      counterVec(MetricResponses, "xDS responses sent, by resource type.", "type"),
 		acks:           counterVec(MetricAcks, "xDS ACKs received (a request accepting a version), by resource type.", "type"),
 		nacks:          counterVec(MetricNacks, "xDS NACKs received (a request carrying error_detail), by resource type.", "type"),
-		groupVersion: gaugeVec(MetricGroupVersionInfo,
-			"Always 1; the version label is the version of one resource type in a node group's current snapshot.", "group", "type", "version"),
 		// Registered at the first ObserveWatch, so it is absent when nothing is watched.
 		watchUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricWatchUp, Help: "1 while the model directory is " +
 			"watched for changes, 0 while it is gone and being watched for again (edits are not seen)."}),
-		groupVersions: map[groupType]string{},
-		openStreams:   map[[2]string]int{},
+		openStreams: map[[2]string]int{},
 	}
 	// Both results exist from the start, so rate() and alerts work before the first failure.
 	m.reloads.WithLabelValues(ReloadOK)
@@ -170,37 +166,48 @@ func (m *Metrics) ObserveWatch(up bool) {
 
 var _ xds.Observer = (*Metrics)(nil)
 
-// Applied records the snapshot versions of a successful Apply. Failures are counted by
-// ObserveReload, which also sees models that never reach Apply (parse errors).
-func (m *Metrics) Applied(ev xds.ApplyEvent) {
-	if m == nil || ev.Err != nil {
-		return
+// Applied records nothing: the group versions are read from the server at scrape time
+// (ObserveServer), so they follow every publish, the fleet breaker's included, and
+// failures are counted by ObserveReload, which also sees models that never reach Apply.
+func (m *Metrics) Applied(xds.ApplyEvent) {}
+
+// ObserveServer exports the versions of s's node groups as MetricGroupVersionInfo, read
+// at scrape time. A second call with the same Metrics changes nothing.
+func (m *Metrics) ObserveServer(s *xds.Server) error {
+	if m == nil || s == nil {
+		return nil
 	}
-	now := map[groupType]string{}
-	for group, byType := range ev.Groups {
-		for url, v := range byType {
-			now[groupType{group, xds.TypeName(url)}] = v
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// Replace changed series one by one rather than Reset, so a scrape never sees a
-	// group without a version.
-	for k, old := range m.groupVersions {
-		if now[k] != old {
-			m.groupVersion.DeleteLabelValues(k.group, k.typ, old)
-			delete(m.groupVersions, k)
-		}
-	}
-	for k, v := range now {
-		if _, ok := m.groupVersions[k]; !ok {
-			m.groupVersions[k] = v
-			m.groupVersion.WithLabelValues(k.group, k.typ, v).Set(1)
+	return registerOnce(m.Registry, &groupVersionCollector{srv: s, desc: prometheus.NewDesc(MetricGroupVersionInfo,
+		"Always 1; the version label is the version of one resource type in a node group's current snapshot.",
+		[]string{"group", "type", "version"}, nil)})
+}
+
+// groupVersionCollector reads the server's groups at scrape time: a publish without a
+// model apply (a fleet breaker trip, which changes endpoint versions) shows at once, and
+// a group that goes away leaves no series behind.
+type groupVersionCollector struct {
+	srv  *xds.Server
+	desc *prometheus.Desc
+}
+
+func (c *groupVersionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *groupVersionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, g := range c.srv.Status().Groups {
+		for url, v := range g.Versions {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, g.Key, xds.TypeName(url), v)
 		}
 	}
 }
 
-type groupType struct{ group, typ string }
+// registerOnce registers c, treating one already registered as done.
+func registerOnce(reg *prometheus.Registry, c prometheus.Collector) error {
+	err := reg.Register(c)
+	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
+		return nil
+	}
+	return err
+}
 
 // StreamOpened counts an open stream of a known node.
 func (m *Metrics) StreamOpened(ev xds.Event) {

@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/poolpilot/poolpilot/breaker"
@@ -77,9 +75,5 @@ func (m *Metrics) ObserveBreaker(v BreakerView) error {
 	if m == nil || v == nil {
 		return nil
 	}
-	err := m.Registry.Register(newBreakerCollector(v))
-	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return nil
-	}
-	return err
+	return registerOnce(m.Registry, newBreakerCollector(v))
 }

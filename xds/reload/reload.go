@@ -293,11 +293,6 @@ func (r *Reloader) Watching() *WatchHealth {
 	return &h
 }
 
-// ReloadOnSignal reloads on each of sigs (SIGHUP by convention) until ctx ends.
-func (r *Reloader) ReloadOnSignal(ctx context.Context, sigs ...os.Signal) {
-	r.ListenSignals(sigs...)(ctx)
-}
-
 // ListenSignals starts catching sigs now and returns the loop that reloads on each until
 // ctx ends (run it on its own goroutine). Catching before the goroutine starts matters for
 // SIGHUP, whose default action ends the process: one sent right at startup must reload,

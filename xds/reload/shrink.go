@@ -2,7 +2,6 @@ package reload
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -43,18 +42,19 @@ func checkShrink(cur, next *model.Model) error {
 }
 
 func shrunk(what string, cur, next map[string]bool) error {
+	// Counted, not matched by name, so renaming every API is no shrink. More than half
+	// removed: 2 × kept < served (1 of 1, 2 of 3, 3 of 4 or 5, …).
+	if 2*len(next) >= len(cur) {
+		return nil
+	}
 	var removed []string
 	for n := range cur {
 		if !next[n] {
 			removed = append(removed, n)
 		}
 	}
-	// Counted, not matched by name, so renaming every API is no shrink. More than half
-	// removed: 2 × kept < served (1 of 1, 2 of 3, 3 of 4 or 5, …).
-	if 2*len(next) >= len(cur) {
-		return nil
-	}
-	return &ShrinkError{What: what, Served: len(cur), Reloaded: len(next), Removed: slices.Sorted(maps.Keys(setOf(removed)))}
+	slices.Sort(removed)
+	return &ShrinkError{What: what, Served: len(cur), Reloaded: len(next), Removed: removed}
 }
 
 func listenerName(l *model.Listener) string { return l.Name }
@@ -66,14 +66,6 @@ func names[T any](items []*T, name func(*T) string) map[string]bool {
 		if it != nil {
 			out[name(it)] = true
 		}
-	}
-	return out
-}
-
-func setOf(items []string) map[string]bool {
-	out := make(map[string]bool, len(items))
-	for _, s := range items {
-		out[s] = true
 	}
 	return out
 }
