@@ -9,6 +9,7 @@ import (
 
 	udiff "github.com/aymanbagabas/go-udiff"
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -257,19 +258,9 @@ func resourceChanges(old, cur diffSide, g translator.Group, verbose bool) (strin
 func byName(rs []types.Resource) map[string]types.Resource {
 	out := make(map[string]types.Resource, len(rs))
 	for _, r := range rs {
-		out[resourceName(r)] = r
+		out[cache.GetResourceName(r)] = r
 	}
 	return out
-}
-
-func resourceName(r types.Resource) string {
-	switch v := r.(type) {
-	case interface{ GetName() string }:
-		return v.GetName()
-	case interface{ GetClusterName() string }:
-		return v.GetClusterName()
-	}
-	return ""
 }
 
 // lineDiff writes the unified diff of a resource as render -o yaml prints it (redacted);
