@@ -1009,21 +1009,13 @@ func (im *importer) checkFlags() error {
 		{"--url", im.opts.URLs, func(n string) bool { b := im.byName[n]; return b != nil && !b.pool }},
 		{"--path-prefix", im.opts.PathPrefixes, func(n string) bool { _, ok := im.apiSeen[n]; return ok }},
 	} {
-		for _, k := range sortedKeys(anyMap(f.keys)) {
+		for _, k := range sortedKeys(f.keys) {
 			if !f.ok(k) {
 				return fmt.Errorf("%s %s=...: nothing imported is named %q", f.flag, k, k)
 			}
 		}
 	}
 	return nil
-}
-
-func anyMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (im *importer) result(files []File) (*Result, error) {
