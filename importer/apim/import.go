@@ -107,6 +107,15 @@ func (im *importer) warn(format string, args ...any) {
 
 var bom = []byte("\ufeff")
 
+// blankBOM turns a byte order mark (Windows tools write one) into spaces, so that
+// offsets and columns stay those of the file.
+func blankBOM(data []byte) []byte {
+	if bytes.HasPrefix(data, bom) {
+		return append([]byte("   "), data[len(bom):]...)
+	}
+	return data
+}
+
 // Import reads files (JSON backends or ARM templates, and policy XML) and returns the
 // model they describe. The first error stops it; the error names the file and the
 // place (a JSON path or an XML line).
@@ -119,11 +128,7 @@ func Import(files []File, opts Options) (*Result, error) {
 	}
 	im := &importer{opts: opts, byName: map[string]*backend{}, apiSeen: map[string]string{}, apiPaths: map[string]string{}}
 	for _, f := range files {
-		// A byte order mark (Windows tools write one) becomes spaces, so that offsets
-		// and columns stay those of the file.
-		if bytes.HasPrefix(f.Data, bom) {
-			f.Data = append([]byte("   "), f.Data[len(bom):]...)
-		}
+		f.Data = blankBOM(f.Data)
 		trimmed := bytes.TrimLeft(f.Data, " \t\r\n")
 		switch {
 		case len(trimmed) == 0:
@@ -1091,9 +1096,7 @@ func (im *importer) result(files []File) (*Result, error) {
 // ReadParameters reads an ARM parameters file: {"parameters": {"NAME": {"value": V}}}.
 // A Key Vault reference becomes a value known only at deployment.
 func ReadParameters(f File) (map[string]any, error) {
-	if bytes.HasPrefix(f.Data, bom) {
-		f.Data = append([]byte("   "), f.Data[len(bom):]...)
-	}
+	f.Data = blankBOM(f.Data)
 	obj, err := decodeJSON(f)
 	if err != nil {
 		return nil, err
