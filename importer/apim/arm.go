@@ -486,6 +486,9 @@ type exprParser struct {
 
 const maxExprDepth = 64
 
+// maxFuncName bounds a function name in an expression; ARM's longest are about 30 characters.
+const maxFuncName = 64
+
 func (p *exprParser) parse() (*exprNode, error) {
 	n, err := p.expr(0)
 	if err != nil {
@@ -538,6 +541,10 @@ func (p *exprParser) expr(depth int) (*exprNode, error) {
 			p.pos++
 		}
 		name := p.src[start:p.pos]
+		if len(name) > maxFuncName {
+			// The name is quoted in the messages below; no ARM function has so long a name.
+			return nil, fmt.Errorf("%s is not a function: its name is %d characters long", clip(name), len(name))
+		}
 		p.space()
 		if p.pos >= len(p.src) || p.src[p.pos] != '(' {
 			return nil, fmt.Errorf("%s is not a function call: want %s(...)", name, name)

@@ -150,6 +150,8 @@ func TestHugeValuesAreClipped(t *testing.T) {
 		{"ARM symbolic name", []File{{"m.json", []byte(`{"languageVersion": "2.0", "resources": {"` + huge + `": {"type": "Microsoft.Web/sites", "name": "s"}}}`)}}},
 		{"ARM variable", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "[variables('` + huge + `')]", "properties": {}}]}`)}}},
 		{"retry count", []File{backendA, policy(`count="` + huge + `"`)}},
+		{"ARM function name", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "[` + huge + `()]", "properties": {}}]}`)}}},
+		{"ARM list function", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "b", "properties": {"url": "[list` + huge + `()]"}}]}`)}}},
 		{"backend name", []File{{"n.json", []byte(`{"name": "` + huge + `", "properties": {}}`)}}},
 		{"ARM policy's API name", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/apis/policies", "name": "apim/` + huge + `/policy", "properties": {"value": "<policies><inbound /></policies>"}}]}`)}}},
 	} {
