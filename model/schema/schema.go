@@ -198,4 +198,6 @@ const (
 	urlPattern = `^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+(/[^?#]*)?$`
 	// A path starts with / and holds no ?, #, space or control character.
 	pathPattern = `^/[^?# \x00-\x1f\x7f-\x9f]*$`
+	// A file path on the proxy: absolute, without NUL or a line break.
+	absPathPattern = `^/[^\x00\n]*$`
 )
