@@ -166,12 +166,13 @@ func TestHugeValuesAreClipped(t *testing.T) {
 		})
 	}
 	t.Run("warnings", func(t *testing.T) {
-		res, err := Import([]File{backendA, policy(`count="3"`)}, Options{Regions: map[string]string{"a": "r"}})
+		headers := File{"h.json", []byte(`{"name": "h", "properties": {"url": "https://h.example.com", "credentials": {"header": {"` + huge + `": ["literal"], "x-key": ["{{` + huge + `}}"]}}}}`)}
+		res, err := Import([]File{backendA, headers, policy(`count="3"`)}, Options{Regions: map[string]string{"a": "r", "h": "r"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Warnings) == 0 {
-			t.Fatal("no warning about the rewrite-uri template")
+		if len(res.Warnings) != 4 {
+			t.Fatalf("want warnings about the literal header, the named value, the assumed path prefix and the rewrite-uri template, got %d:\n%.2000s", len(res.Warnings), strings.Join(res.Warnings, "\n"))
 		}
 		for _, w := range res.Warnings {
 			if len(w) > 2000 {

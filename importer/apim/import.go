@@ -101,7 +101,16 @@ type importer struct {
 	apiSeen  map[string]string
 }
 
+// maxWarnArg bounds each string a warning is made of: values of the input (header
+// names, named values) are quoted whole, and a normal one is far shorter.
+const maxWarnArg = 400
+
 func (im *importer) warn(format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxWarnArg {
+			args[i] = s[:maxWarnArg] + "..."
+		}
+	}
 	im.warnings = append(im.warnings, fmt.Sprintf(format, args...))
 }
 
