@@ -236,7 +236,7 @@ func TestLoadContextCancelled(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "m.yaml"), dirBackends)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := LoadContext(ctx, dir)
+	_, err := Load(dir, WithContext(ctx))
 	if err == nil || !strings.Contains(err.Error(), "loading was abandoned (context canceled)") {
 		t.Fatalf("error = %v", err)
 	}

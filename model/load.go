@@ -126,11 +126,6 @@ func Load(path string, opts ...Option) (*Model, error) {
 	return LoadFiles(files, opts...)
 }
 
-// LoadContext is Load with WithContext(ctx).
-func LoadContext(ctx context.Context, path string, opts ...Option) (*Model, error) {
-	return Load(path, append(slices.Clone(opts), WithContext(ctx))...)
-}
-
 // readAttempts bounds how often ReadFiles reads a model that keeps changing under it.
 const readAttempts = 5
 

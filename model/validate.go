@@ -381,12 +381,9 @@ func (ld *loader) validateBreaker(l loc, cb *CircuitBreaker) {
 
 // scopesWant lists the allowed breaker scopes, e.g. "fleet (the default) or region".
 func scopesWant() string {
-	out := make([]string, len(BreakerScopes))
-	for i, sc := range BreakerScopes {
-		out[i] = string(sc)
-	}
-	out[0] += " (the default)"
-	return strings.Join(out, " or ")
+	scopes := slices.Clone(BreakerScopes)
+	scopes[0] += " (the default)"
+	return OneOf(scopes)
 }
 
 func (ld *loader) validateReasons(l loc, reasons []ErrorReason) {

@@ -9,6 +9,7 @@ import (
 
 	udiff "github.com/aymanbagabas/go-udiff"
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -177,16 +178,16 @@ func poolOrder(s diffSide, name string, g translator.Group) string {
 	return strings.Join(parts, " → ")
 }
 
-// translated is one side's resources for a group: as built, and built from the redacted
-// model for printing.
+// translated is one side's resources for a group: as built, and, when the resources are
+// printed (verbose), built from the redacted model.
 type translated struct {
 	res, shown *translator.Resources
 }
 
-func translate(s diffSide, g translator.Group) (translated, error) {
+func translate(s diffSide, g translator.Group, verbose bool) (translated, error) {
 	res, err := translator.Translate(s.m, g)
-	if err != nil {
-		return translated{}, err
+	if err != nil || !verbose {
+		return translated{res: res}, err
 	}
 	shown, err := translator.Translate(s.shown, g)
 	if err != nil {
@@ -198,11 +199,11 @@ func translate(s diffSide, g translator.Group) (translated, error) {
 // resourceChanges lists the resources of group g that the edit adds, removes or changes,
 // by type (xDS order) and name, each with its line diff when verbose.
 func resourceChanges(old, cur diffSide, g translator.Group, verbose bool) (string, error) {
-	before, err := translate(old, g)
+	before, err := translate(old, g, verbose)
 	if err != nil {
 		return "", fmt.Errorf("old model: %w", err)
 	}
-	after, err := translate(cur, g)
+	after, err := translate(cur, g, verbose)
 	if err != nil {
 		return "", fmt.Errorf("new model: %w", err)
 	}
@@ -217,7 +218,10 @@ func resourceChanges(old, cur diffSide, g translator.Group, verbose bool) (strin
 		{"Listener", func(r *translator.Resources) []types.Resource { return r.Listeners }},
 	} {
 		oldRes, newRes := byName(kind.pick(before.res)), byName(kind.pick(after.res))
-		oldShown, newShown := byName(kind.pick(before.shown)), byName(kind.pick(after.shown))
+		var oldShown, newShown map[string]types.Resource
+		if verbose {
+			oldShown, newShown = byName(kind.pick(before.shown)), byName(kind.pick(after.shown))
+		}
 		var names []string
 		for n := range oldRes {
 			names = append(names, n)
@@ -257,19 +261,9 @@ func resourceChanges(old, cur diffSide, g translator.Group, verbose bool) (strin
 func byName(rs []types.Resource) map[string]types.Resource {
 	out := make(map[string]types.Resource, len(rs))
 	for _, r := range rs {
-		out[resourceName(r)] = r
+		out[cache.GetResourceName(r)] = r
 	}
 	return out
-}
-
-func resourceName(r types.Resource) string {
-	switch v := r.(type) {
-	case interface{ GetName() string }:
-		return v.GetName()
-	case interface{ GetClusterName() string }:
-		return v.GetClusterName()
-	}
-	return ""
 }
 
 // lineDiff writes the unified diff of a resource as render -o yaml prints it (redacted);

@@ -17,8 +17,8 @@ func addModelFlags(f *pflag.FlagSet) {
 	f.StringSlice("allow-env", nil, "environment variables a model may read as ${VAR}: names and prefixes ending in *, "+
 		"comma-separated (e.g. FUNC_*,MY_KEY; * allows all). Default none: another variable is an error when set, "+
 		"and gives way to its ${VAR:-default} when unset")
-	f.String("secrets-dir", "", "the only directory ${file:...} references may read (symlinks resolved, .. refused; "+
-		"regular files of at most 64 KiB). Default none: a model reads no file")
+	f.String("secrets-dir", "", fmt.Sprintf("the only directory ${file:...} references may read (symlinks resolved, .. refused; "+
+		"regular files of at most %d KiB). Default none: a model reads no file", model.MaxSecretFileSize>>10))
 }
 
 // modelOptions turns --allow-env and --secrets-dir into load options; ctx abandons a

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -152,7 +153,7 @@ func (e *armEval) eval(n *exprNode) (any, error) {
 				}
 			}
 			if !found {
-				return nil, fmt.Errorf("the object has no property %q", key)
+				return nil, fmt.Errorf("the object has no property %s", clip(key))
 			}
 		case []any:
 			i, err := strconv.Atoi(key)
@@ -291,22 +292,22 @@ func (e *armEval) parameter(name string) (any, error) {
 	decl, declared := e.params[key]
 	if v, ok := e.paramVals[key]; ok {
 		if !declared {
-			return nil, fmt.Errorf("parameter %q is in the parameters file but not declared in the template", name)
+			return nil, fmt.Errorf("parameter %s is in the parameters file but not declared in the template", clip(name))
 		}
 		return e.value(v, "parameters."+name)
 	}
 	if !declared {
-		return nil, fmt.Errorf("no parameter %q is declared in the template", name)
+		return nil, fmt.Errorf("no parameter %s is declared in the template", clip(name))
 	}
 	d, _ := decl.(map[string]any)
 	def, ok := d["defaultValue"]
 	if !ok {
-		return nil, fmt.Errorf("parameter %q has no defaultValue: give it in a parameters file (--parameters FILE)", name)
+		return nil, fmt.Errorf("parameter %s has no defaultValue: give it in a parameters file (--parameters FILE)", clip(name))
 	}
 	// A default may use other parameters and variables; a cycle would recurse forever.
 	busy := "parameter:" + key
 	if e.varBusy[busy] {
-		return nil, fmt.Errorf("parameter %q refers to itself", name)
+		return nil, fmt.Errorf("parameter %s refers to itself", clip(name))
 	}
 	e.varBusy[busy] = true
 	defer delete(e.varBusy, busy)
@@ -320,10 +321,10 @@ func (e *armEval) variable(name string) (any, error) {
 	}
 	raw, ok := e.vars[key]
 	if !ok {
-		return nil, fmt.Errorf("no variable %q is declared in the template", name)
+		return nil, fmt.Errorf("no variable %s is declared in the template", clip(name))
 	}
 	if e.varBusy[key] {
-		return nil, fmt.Errorf("variable %q refers to itself", name)
+		return nil, fmt.Errorf("variable %s refers to itself", clip(name))
 	}
 	e.varBusy[key] = true
 	defer delete(e.varBusy, key)
@@ -351,11 +352,11 @@ func format(f string, args []any) (any, error) {
 		case c == '{':
 			end := strings.IndexByte(f[i:], '}')
 			if end < 0 {
-				return nil, fmt.Errorf("format(): unclosed { in %q", clip(f))
+				return nil, fmt.Errorf("format(): unclosed { in %s", clip(f))
 			}
 			n, err := strconv.Atoi(f[i+1 : i+end])
 			if err != nil || n < 0 || n >= len(args) {
-				return nil, fmt.Errorf("format(): placeholder %s does not name one of the %d argument(s)", f[i:i+end+1], len(args))
+				return nil, fmt.Errorf("format(): placeholder %s does not name one of the %d argument(s)", clip(f[i:i+end+1]), len(args))
 			}
 			s, err := scalar(args[n])
 			if err != nil {
@@ -442,18 +443,12 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
-// clip shortens s for an error message.
+// clip quotes s for an error or a warning, shortened so that a huge value in an input
+// file makes a readable message; a full ARM resource id fits.
 func clip(s string) string {
-	const max = 80
+	const max = 200
 	if len(s) > max {
 		return strconv.Quote(s[:max] + "...")
 	}
@@ -490,6 +485,9 @@ type exprParser struct {
 }
 
 const maxExprDepth = 64
+
+// maxFuncName bounds a function name in an expression; ARM's longest are about 30 characters.
+const maxFuncName = 64
 
 func (p *exprParser) parse() (*exprNode, error) {
 	n, err := p.expr(0)
@@ -534,7 +532,7 @@ func (p *exprParser) expr(depth int) (*exprNode, error) {
 		}
 		v, err := strconv.ParseInt(p.src[start:p.pos], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("bad number %q", p.src[start:p.pos])
+			return nil, fmt.Errorf("bad number %s", clip(p.src[start:p.pos]))
 		}
 		n = &exprNode{kind: nodeInt, num: v}
 	case isIdentStart(c):
@@ -543,6 +541,10 @@ func (p *exprParser) expr(depth int) (*exprNode, error) {
 			p.pos++
 		}
 		name := p.src[start:p.pos]
+		if len(name) > maxFuncName {
+			// The name is quoted in the messages below; no ARM function has so long a name.
+			return nil, fmt.Errorf("%s is not a function: its name is %d characters long", clip(name), len(name))
+		}
 		p.space()
 		if p.pos >= len(p.src) || p.src[p.pos] != '(' {
 			return nil, fmt.Errorf("%s is not a function call: want %s(...)", name, name)

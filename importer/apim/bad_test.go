@@ -1,6 +1,7 @@
 package apim
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -128,4 +129,55 @@ func TestBadInput(t *testing.T) {
 func durationErr(s string) string {
 	_, err := toDuration(s, "x")
 	return err.Error()[len("x: "):]
+}
+
+// TestHugeValuesAreClipped: a value of an input file quoted in an error or a warning is
+// shortened, so a generated file gone wrong cannot make a message of megabytes.
+func TestHugeValuesAreClipped(t *testing.T) {
+	huge := strings.Repeat("x", 100_000)
+	backendA := File{"a.json", []byte(`{"name": "a", "properties": {"url": "https://a.example.com"}}`)}
+	policy := func(attrs string) File {
+		return File{"api.xml", []byte(`<policies><inbound><set-backend-service backend-id="a" /><rewrite-uri template="/{` + huge + `}" /></inbound>
+<backend><retry ` + attrs + ` condition="@(context.Response.StatusCode >= 500)"><forward-request /></retry></backend></policies>`)}
+	}
+	for _, tc := range []struct {
+		name  string
+		files []File
+	}{
+		{"resource type", []File{{"t.json", []byte(`{"name": "a", "type": "` + huge + `", "properties": {}}`)}}},
+		{"backend type", []File{{"b.json", []byte(`{"name": "a", "properties": {"type": "` + huge + `"}}`)}}},
+		{"pool member id", []File{backendA, {"p.json", []byte(`{"name": "p", "properties": {"type": "Pool", "pool": {"services": [{"id": "/backends/` + huge + `"}]}}}`)}}},
+		{"ARM symbolic name", []File{{"m.json", []byte(`{"languageVersion": "2.0", "resources": {"` + huge + `": {"type": "Microsoft.Web/sites", "name": "s"}}}`)}}},
+		{"ARM variable", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "[variables('` + huge + `')]", "properties": {}}]}`)}}},
+		{"retry count", []File{backendA, policy(`count="` + huge + `"`)}},
+		{"ARM function name", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "[` + huge + `()]", "properties": {}}]}`)}}},
+		{"ARM list function", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/backends", "name": "b", "properties": {"url": "[list` + huge + `()]"}}]}`)}}},
+		{"backend name", []File{{"n.json", []byte(`{"name": "` + huge + `", "properties": {}}`)}}},
+		{"ARM policy's API name", []File{{"m.json", []byte(`{"resources": [{"type": "Microsoft.ApiManagement/service/apis/policies", "name": "apim/` + huge + `/policy", "properties": {"value": "<policies><inbound /></policies>"}}]}`)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Import(tc.files, Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if len(err.Error()) > 2000 {
+				t.Errorf("error of %d bytes: %.300s...", len(err.Error()), err)
+			}
+		})
+	}
+	t.Run("warnings", func(t *testing.T) {
+		headers := File{"h.json", []byte(`{"name": "h", "properties": {"url": "https://h.example.com", "credentials": {"header": {"` + huge + `": ["literal"], "x-key": ["{{` + huge + `}}"]}}}}`)}
+		res, err := Import([]File{backendA, headers, policy(`count="3"`)}, Options{Regions: map[string]string{"a": "r", "h": "r"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 4 {
+			t.Fatalf("want warnings about the literal header, the named value, the assumed path prefix and the rewrite-uri template, got %d:\n%.2000s", len(res.Warnings), strings.Join(res.Warnings, "\n"))
+		}
+		for _, w := range res.Warnings {
+			if len(w) > 2000 {
+				t.Errorf("warning of %d bytes: %.300s...", len(w), w)
+			}
+		}
+	})
 }

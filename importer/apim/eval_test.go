@@ -229,4 +229,8 @@ func TestByteOrderMark(t *testing.T) {
 	if want := "b.json:1:5: malformed JSON: invalid character ',' looking for beginning of object key string"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
 	}
+	params, err := ReadParameters(File{"p.json", []byte("\ufeff" + `{"parameters": {"apim": {"value": "x"}}}`)})
+	if err != nil || params["apim"] != "x" {
+		t.Errorf("a parameters file with a BOM: %v, %v", params, err)
+	}
 }

@@ -101,11 +101,29 @@ type importer struct {
 	apiSeen  map[string]string
 }
 
+// maxWarnArg bounds each string a warning is made of: values of the input (header
+// names, named values) are quoted whole, and a normal one is far shorter.
+const maxWarnArg = 400
+
 func (im *importer) warn(format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxWarnArg {
+			args[i] = s[:maxWarnArg] + "..."
+		}
+	}
 	im.warnings = append(im.warnings, fmt.Sprintf(format, args...))
 }
 
 var bom = []byte("\ufeff")
+
+// blankBOM turns a byte order mark (Windows tools write one) into spaces, so that
+// offsets and columns stay those of the file.
+func blankBOM(data []byte) []byte {
+	if bytes.HasPrefix(data, bom) {
+		return append([]byte("   "), data[len(bom):]...)
+	}
+	return data
+}
 
 // Import reads files (JSON backends or ARM templates, and policy XML) and returns the
 // model they describe. The first error stops it; the error names the file and the
@@ -119,11 +137,7 @@ func Import(files []File, opts Options) (*Result, error) {
 	}
 	im := &importer{opts: opts, byName: map[string]*backend{}, apiSeen: map[string]string{}, apiPaths: map[string]string{}}
 	for _, f := range files {
-		// A byte order mark (Windows tools write one) becomes spaces, so that offsets
-		// and columns stay those of the file.
-		if bytes.HasPrefix(f.Data, bom) {
-			f.Data = append([]byte("   "), f.Data[len(bom):]...)
-		}
+		f.Data = blankBOM(f.Data)
 		trimmed := bytes.TrimLeft(f.Data, " \t\r\n")
 		switch {
 		case len(trimmed) == 0:
@@ -245,7 +259,7 @@ func (im *importer) readJSON(f File) error {
 func (im *importer) restBackend(file, path string, r map[string]any) error {
 	typ, _ := r["type"].(string)
 	if typ != "" && !strings.EqualFold(typ, BackendType) {
-		return fmt.Errorf("%s: %s.type: unknown resource type %q: want %s", file, path, typ, BackendType)
+		return fmt.Errorf("%s: %s.type: unknown resource type %s: want %s", file, path, clip(typ), BackendType)
 	}
 	name, _ := r["name"].(string)
 	if name == "" {
@@ -263,14 +277,14 @@ func (im *importer) readTemplate(f File, tmpl map[string]any) error {
 	ev := newARMEval(f.Name, tmpl, im.opts.Parameters)
 	for name := range im.opts.Parameters {
 		if _, ok := ev.params[strings.ToLower(name)]; !ok {
-			return fmt.Errorf("%s: parameters: the parameters file sets %q, which the template does not declare", f.Name, name)
+			return fmt.Errorf("%s: parameters: the parameters file sets %s, which the template does not declare", f.Name, clip(name))
 		}
 	}
 	if _, ok := tmpl["resources"].(map[string]any); ok {
 		// languageVersion 2.0: resources keyed by symbolic name.
 		res := tmpl["resources"].(map[string]any)
 		for _, k := range sortedKeys(res) {
-			if err := im.armResource(f, ev, fmt.Sprintf("resources[%q]", k), res[k], ""); err != nil {
+			if err := im.armResource(f, ev, fmt.Sprintf("resources[%s]", clip(k)), res[k], ""); err != nil {
 				return err
 			}
 		}
@@ -345,12 +359,12 @@ func (im *importer) armResource(f File, ev *armEval, path string, raw any, paren
 			return err
 		}
 	case strings.HasPrefix(strings.ToLower(typ), "microsoft.apimanagement/"):
-		im.warn("%s: %s: %s %q is not imported (import reads %s and API policies)", f.Name, path, typ, name, BackendType)
+		im.warn("%s: %s: %s %s is not imported (import reads %s and API policies)", f.Name, path, typ, clip(name), BackendType)
 	case im.opts.SkipUnknownTypes:
-		im.warn("%s: %s: skipped resource type %q", f.Name, path, typ)
+		im.warn("%s: %s: skipped resource type %s", f.Name, path, clip(typ))
 		return nil
 	default:
-		return fmt.Errorf("%s: %s.type: unknown resource type %q: import reads %s and other Microsoft.ApiManagement types (skipped); --skip-unknown-types skips other types with a warning", f.Name, path, typ, BackendType)
+		return fmt.Errorf("%s: %s.type: unknown resource type %s: import reads %s and other Microsoft.ApiManagement types (skipped); --skip-unknown-types skips other types with a warning", f.Name, path, clip(typ), BackendType)
 	}
 	if kids, ok := r["resources"].([]any); ok {
 		for i, k := range kids {
@@ -372,7 +386,7 @@ func (im *importer) armPolicy(f File, ev *armEval, path, name string, r map[stri
 	xmlText, ok := pm["value"].(string)
 	format, _ := pm["format"].(string)
 	if !ok || (format != "" && format != "xml" && format != "rawxml") {
-		im.warn("%s: %s: policy %q is not inline XML (format %q): not imported; give the policy XML as a file", f.Name, path, name, format)
+		im.warn("%s: %s: policy %s is not inline XML (format %s): not imported; give the policy XML as a file", f.Name, path, clip(name), clip(format))
 		return nil
 	}
 	segs := strings.Split(name, "/")
@@ -393,7 +407,7 @@ func (im *importer) armAPI(f File, ev *armEval, path, name string, r map[string]
 	pm, _ := props.(map[string]any)
 	p, ok := pm["path"].(string)
 	if !ok {
-		im.warn("%s: %s.properties.path: API %q has no literal path: not used", f.Name, path, lastSegment(name))
+		im.warn("%s: %s.properties.path: API %s has no literal path: not used", f.Name, path, clip(lastSegment(name)))
 		return nil
 	}
 	im.apiPaths[lastSegment(name)] = "/" + strings.Trim(p, "/") + "/"
@@ -411,6 +425,10 @@ func lastSegment(s string) string {
 // addBackend converts one backend's properties.
 func (im *importer) addBackend(file, path, name string, p map[string]any) error {
 	where := fmt.Sprintf("%s: %s", file, path)
+	// The name is quoted in most messages below: bound it first (the model's limit).
+	if len(name) > model.MaxNameLen {
+		return fmt.Errorf("%s.name: backend name %s is %d characters long; a model allows at most %d", where, clip(name), len(name), model.MaxNameLen)
+	}
 	if prev, dup := im.byName[name]; dup {
 		return fmt.Errorf("%s: backend %q is already defined at %s", where, name, prev.where)
 	}
@@ -425,7 +443,7 @@ func (im *importer) addBackend(file, path, name string, p map[string]any) error 
 	case "pool":
 		b.pool = true
 	default:
-		return fmt.Errorf("%s.properties.type: %q is not a backend type: want Single or Pool", where, p["type"])
+		return fmt.Errorf("%s.properties.type: %s is not a backend type: want Single or Pool", where, clip(p["type"].(string)))
 	}
 	if b.pool {
 		if err := im.poolServices(b, where+".properties.pool", p["pool"]); err != nil {
@@ -530,7 +548,7 @@ func (im *importer) credentials(b *backend, where string, c map[string]any) erro
 	}
 	out := map[string]string{}
 	for _, name := range sortedKeys(h) {
-		hp := fmt.Sprintf("%s.header[%q]", where, name)
+		hp := fmt.Sprintf("%s.header[%s]", where, clip(name))
 		vals, ok := h[name].([]any)
 		if !ok {
 			vals = []any{h[name]} // tolerate a single value where APIM writes an array
@@ -692,7 +710,7 @@ func (im *importer) breaker(b *backend, where string, cb map[string]any) (*outRu
 				out.FailureCondition.ErrorReasons = append(out.FailureCondition.ErrorReasons, s)
 				continue
 			}
-			im.warn("%s.errorReasons[%d]: backend %q: %q is not an error reason poolpilot reads (%s): dropped; statusCodeRanges say which responses count", fp, i, b.name, s, reasonsText("", ", "))
+			im.warn("%s.errorReasons[%d]: backend %q: %s is not an error reason poolpilot reads (%s): dropped; statusCodeRanges say which responses count", fp, i, b.name, clip(s), reasonsText("", ", "))
 		}
 	}
 	if v, ok := fc["statusCodeRanges"]; ok {
@@ -781,7 +799,7 @@ func (im *importer) resolvePool(b *backend) error {
 		m, ok := im.byName[name]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s.id: pool %q: no backend named %q (from id %q) among the imported backends", s.where, b.name, name, s.id)
+			return fmt.Errorf("%s.id: pool %q: no backend named %s (from id %s) among the imported backends", s.where, b.name, clip(name), clip(s.id))
 		case m.pool:
 			return fmt.Errorf("%s.id: pool %q: %q is a pool; APIM pools hold single backends only", s.where, b.name, name)
 		}
@@ -798,6 +816,9 @@ func (im *importer) readPolicy(where, api string, data []byte) error {
 	}
 	if root.Name != "policies" {
 		return fmt.Errorf("%s:%d: the root element is <%s>: want <policies>", where, root.Line, root.Name)
+	}
+	if len(api) > model.MaxNameLen {
+		return fmt.Errorf("%s: API name %s is %d characters long; a model allows at most %d", where, clip(api), len(api), model.MaxNameLen)
 	}
 	if prev, dup := im.apiSeen[api]; dup {
 		return fmt.Errorf("%s: API %q (named after the file) is already imported from %s", where, api, prev)
@@ -833,7 +854,7 @@ func (im *importer) readPolicy(where, api string, data []byte) error {
 	case strings.HasPrefix(id, "@"):
 		return fmt.Errorf("%s:%d: <set-backend-service backend-id> is an expression: want the name of a backend or pool", where, sb.Line)
 	case im.byName[id] == nil:
-		return fmt.Errorf("%s:%d: <set-backend-service backend-id=%q>: no backend or pool named %q among the imported backends", where, sb.Line, id, id)
+		return fmt.Errorf("%s:%d: <set-backend-service backend-id=%s>: no backend or pool named %s among the imported backends", where, sb.Line, clip(id), clip(id))
 	}
 	a.Backend = id
 	if rws := root.find("rewrite-uri"); len(rws) > 0 {
@@ -844,7 +865,7 @@ func (im *importer) readPolicy(where, api string, data []byte) error {
 		case t == "":
 			return fmt.Errorf("%s:%d: <rewrite-uri> has no template", where, rw.Line)
 		case strings.ContainsAny(t, "{}@?"):
-			im.warn("%s:%d: API %q: rewrite-uri template %q has parameters or an expression: not imported (poolpilot rewrites the path prefix only)", where, rw.Line, api, t)
+			im.warn("%s:%d: API %q: rewrite-uri template %s has parameters or an expression: not imported (poolpilot rewrites the path prefix only)", where, rw.Line, api, clip(t))
 		default:
 			a.RewritePrefix = t
 		}
@@ -900,7 +921,7 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 			return "", false, nil
 		}
 		if strings.HasPrefix(v, "@") || strings.Contains(v, "{{") {
-			return "", false, fmt.Errorf("%s is %q, an expression or named value: want a literal", at(attr), v)
+			return "", false, fmt.Errorf("%s is %s, an expression or named value: want a literal", at(attr), clip(v))
 		}
 		return strings.TrimSpace(v), true, nil
 	}
@@ -911,7 +932,7 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return "", fmt.Errorf("%s is %q: want a whole number of seconds", at(attr), v)
+			return "", fmt.Errorf("%s is %s: want a whole number of seconds", at(attr), clip(v))
 		}
 		if n == 0 {
 			return "", nil
@@ -926,7 +947,7 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 		return nil, fmt.Errorf("%s: count is required", at("count"))
 	}
 	if r.Count, err = strconv.Atoi(v); err != nil {
-		return nil, fmt.Errorf("%s is %q: want a number 1–50", at("count"), v)
+		return nil, fmt.Errorf("%s is %s: want a number 1–50", at("count"), clip(v))
 	}
 	if r.Interval, err = seconds("interval"); err != nil {
 		return nil, err
@@ -941,7 +962,7 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 		return nil, err
 	} else if ok {
 		if r.FirstFastRetry, err = strconv.ParseBool(v); err != nil {
-			return nil, fmt.Errorf("%s is %q: want true or false", at("first-fast-retry"), v)
+			return nil, fmt.Errorf("%s is %s: want true or false", at("first-fast-retry"), clip(v))
 		}
 	}
 	cond, ok := rt.Attr["condition"]
@@ -951,7 +972,7 @@ func (im *importer) retry(where, api string, rt *xmlElem, handled map[*xmlElem]b
 	default:
 		c, err := parseCondition(cond)
 		if err != nil {
-			im.warn("%s:%d: API %q: retry condition %q is not one of the forms read (StatusCode comparisons, context.Response == null, context.LastError.Reason == \"...\", joined with || and &&): %v; the retry is kept with poolpilot's default (502–504 and BackendConnectionFailure)", where, rt.Line, api, cond, err)
+			im.warn("%s:%d: API %q: retry condition %s is not one of the forms read (StatusCode comparisons, context.Response == null, context.LastError.Reason == \"...\", joined with || and &&): %v; the retry is kept with poolpilot's default (502–504 and BackendConnectionFailure)", where, rt.Line, api, clip(cond), err)
 			break
 		}
 		for _, rg := range c.ranges {
@@ -985,7 +1006,7 @@ func secondsAttr(where string, el *xmlElem, elem, attr string) (string, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < 1 {
-		return "", fmt.Errorf("%s:%d: <%s %s> is %q: want a whole number of seconds (an expression or named value is not imported)", where, el.Line, elem, attr, v)
+		return "", fmt.Errorf("%s:%d: <%s %s> is %s: want a whole number of seconds (an expression or named value is not imported)", where, el.Line, elem, attr, clip(v))
 	}
 	return fmt.Sprintf("PT%dS", n), nil
 }
@@ -1002,21 +1023,13 @@ func (im *importer) checkFlags() error {
 		{"--url", im.opts.URLs, func(n string) bool { b := im.byName[n]; return b != nil && !b.pool }},
 		{"--path-prefix", im.opts.PathPrefixes, func(n string) bool { _, ok := im.apiSeen[n]; return ok }},
 	} {
-		for _, k := range sortedKeys(anyMap(f.keys)) {
+		for _, k := range sortedKeys(f.keys) {
 			if !f.ok(k) {
 				return fmt.Errorf("%s %s=...: nothing imported is named %q", f.flag, k, k)
 			}
 		}
 	}
 	return nil
-}
-
-func anyMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (im *importer) result(files []File) (*Result, error) {
@@ -1092,9 +1105,7 @@ func (im *importer) result(files []File) (*Result, error) {
 // ReadParameters reads an ARM parameters file: {"parameters": {"NAME": {"value": V}}}.
 // A Key Vault reference becomes a value known only at deployment.
 func ReadParameters(f File) (map[string]any, error) {
-	if bytes.HasPrefix(f.Data, bom) {
-		f.Data = append([]byte("   "), f.Data[len(bom):]...)
-	}
+	f.Data = blankBOM(f.Data)
 	obj, err := decodeJSON(f)
 	if err != nil {
 		return nil, err

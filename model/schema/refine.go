@@ -173,6 +173,9 @@ func refine(root *jsonschema.Schema) error {
 	r.setDefault("BreakerRule", "scope", model.ScopeFleet)
 	r.setDefault("Backend", "connectTimeout", model.DefaultConnectTimeout.String())
 	r.setDefault("BackendTLS", "caFile", model.DefaultCAFile)
+	if s := r.prop("BackendTLS", "caFile"); s != nil {
+		s.Pattern = absPathPattern
+	}
 
 	r.require("Listener", "name", "port", "apis")
 	r.intRange("Listener", "port", 1, 65535, nil)

@@ -164,19 +164,20 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 		// The loader reads a number as its text: a literal secret may be all digits.
 		return &jsonschema.Schema{Extras: map[string]any{"type": []string{"string", "number"}}}
 	case scopeType:
-		enum := make([]any, len(model.BreakerScopes))
-		for i, sc := range model.BreakerScopes {
-			enum[i] = string(sc)
-		}
-		return &jsonschema.Schema{Type: "string", Enum: enum}
+		return enumOf(model.BreakerScopes)
 	case errorReasonType:
-		enum := make([]any, len(model.ErrorReasons))
-		for i, r := range model.ErrorReasons {
-			enum[i] = string(r)
-		}
-		return &jsonschema.Schema{Type: "string", Enum: enum}
+		return enumOf(model.ErrorReasons)
 	}
 	return nil
+}
+
+// enumOf is the schema of a string type whose values are the closed set values.
+func enumOf[T ~string](values []T) *jsonschema.Schema {
+	enum := make([]any, len(values))
+	for i, v := range values {
+		enum[i] = string(v)
+	}
+	return &jsonschema.Schema{Type: "string", Enum: enum}
 }
 
 // Patterns use only syntax that both ECMA-262 (editors) and Go's RE2 (tests) read.
@@ -197,4 +198,6 @@ const (
 	urlPattern = `^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+(/[^?#]*)?$`
 	// A path starts with / and holds no ?, #, space or control character.
 	pathPattern = `^/[^?# \x00-\x1f\x7f-\x9f]*$`
+	// A file path on the proxy: absolute, without NUL or a line break.
+	absPathPattern = `^/[^\x00\n]*$`
 )

@@ -225,6 +225,8 @@ func TestSchemaAcceptsWhatTheLoaderAccepts(t *testing.T) {
 		{"numeric names", "b2", "2024", true},
 		{"numeric region", "region: r1", "region: 1", false},
 		{"numeric secret", "{x-key: literal}", "{x-key: 12345}", false},
+		{"absolute caFile", "    url: https://b2.example.com\n", "    url: https://b2.example.com\n    tls: {caFile: /etc/pki/ca.pem}\n", false},
+		{"breaker scope region", "          tripDuration: PT30S\n", "          tripDuration: PT30S\n          scope: region\n", false},
 		{"header name with symbols", "{x-key: literal}", "{X-Key_1.v2: literal}", false},
 		{"status range with min only", "{min: 502, max: 504}", "{min: 503}", false},
 		{"weight left out", "priority: 2, weight: 1}", "priority: 2}", false},
@@ -310,6 +312,8 @@ func TestSchemaRejectsWhatTheLoaderRejects(t *testing.T) {
 		{edit{"header name with a space", "{x-key: literal}", "{'x key': literal}", false}, "is not a valid HTTP header name"},
 		{edit{"path without a slash", "pathPrefix: /a/", "pathPrefix: a/", false}, "must start with /"},
 		{edit{"path with a query", "pathPrefix: /a/", "pathPrefix: /a?b", false}, "must not contain ?"},
+		{edit{"unknown breaker scope", "          tripDuration: PT30S\n", "          tripDuration: PT30S\n          scope: world\n", false}, `"world" is not a scope`},
+		{edit{"relative caFile", "    url: https://b2.example.com\n", "    url: https://b2.example.com\n    tls: {caFile: certs/ca.pem}\n", false}, "is not an absolute path on the proxy"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
