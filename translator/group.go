@@ -100,14 +100,11 @@ func (g Group) String() string { return g.Key() }
 // groups, snapshots, status entries or metric series. "*" is not a valid model region.
 const OtherRegion = "*"
 
-// MaxRegionLen and the region charset are the model's own rule for a region name
-// (model.MaxNameLen, A-Z a-z 0-9 . _ -): a region outside it can never be one the model
-// names, so it only ever joins OtherRegion.
-const MaxRegionLen = 100
-
-// ValidRegion reports whether r can be a model region (see MaxRegionLen).
+// ValidRegion reports whether r can be a model region: the model's own rule for a region
+// name (at most model.MaxNameLen of A-Z a-z 0-9 . _ -). A region outside it can never be
+// one the model names, so it only ever joins OtherRegion.
 func ValidRegion(r string) bool {
-	if r == "" || len(r) > MaxRegionLen {
+	if r == "" || len(r) > model.MaxNameLen {
 		return false
 	}
 	for i := 0; i < len(r); i++ {
