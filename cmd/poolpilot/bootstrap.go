@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // xdsClusterName is the static cluster through which Envoy reaches poolpilot.
@@ -63,6 +65,10 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}
 	if o.Region == "" {
 		return nil, fmt.Errorf("bootstrap: region is empty: --region is required (it selects the node group)")
+	}
+	if !translator.ValidRegion(o.Region) {
+		// poolpilot would serve such a node as OtherRegion, never as the region meant.
+		return nil, fmt.Errorf("bootstrap: region %q: a model region is 1..%d of A-Z a-z 0-9 . _ -", o.Region, model.MaxNameLen)
 	}
 	host, portStr, err := net.SplitHostPort(o.XDSAddress)
 	if err != nil || host == "" {
