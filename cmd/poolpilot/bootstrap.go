@@ -12,11 +12,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -195,23 +192,8 @@ func statusView(adminAddr string, adminPort, port uint32) (*listenerv3.Listener,
 			}},
 		})
 	}
-	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: statusListenerName,
-		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: envoy.RouteConfiguration(statusListenerName,
-			envoy.VirtualHost(statusListenerName, []string{"*"}, routes, false))},
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       envoy.RouterName,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
-	}
-	l := &listenerv3.Listener{
-		Name:    statusListenerName,
-		Address: envoy.SocketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name:       envoy.HTTPConnectionManagerName,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-		}}}},
-	}
+	l := envoy.StaticHTTPListener(statusListenerName, "0.0.0.0", port, envoy.RouteConfiguration(statusListenerName,
+		envoy.VirtualHost(statusListenerName, []string{"*"}, routes, false)))
 	c := &clusterv3.Cluster{
 		Name:                 adminClusterName,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
@@ -226,12 +208,4 @@ func statusView(adminAddr string, adminPort, port uint32) (*listenerv3.Listener,
 		},
 	}
 	return l, c
-}
-
-func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
-		panic(fmt.Sprintf("bootstrap: packing %T: %v", m, err))
-	}
-	return a
 }
