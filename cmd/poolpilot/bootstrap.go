@@ -110,18 +110,10 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Locality: &corev3.Locality{Region: o.Region},
 		},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
-			AdsConfig: &corev3.ApiConfigSource{
-				ApiType:             corev3.ApiConfigSource_GRPC,
-				TransportApiVersion: corev3.ApiVersion_V3,
-				// poolpilot groups nodes by region and user agent: send the node on
-				// every request so a reconnect to another replica is grouped at once.
-				SetNodeOnFirstMessageOnly: false,
-				GrpcServices: []*corev3.GrpcService{{
-					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
-					},
-				}},
-			},
+			// poolpilot groups nodes by region and user agent: the node goes on every
+			// request (set_node_on_first_message_only stays false) so a reconnect to
+			// another replica is grouped at once.
+			AdsConfig: xdsSource(),
 			CdsConfig: envoy.ADS(),
 			LdsConfig: envoy.ADS(),
 		},
@@ -149,15 +141,7 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		// Load reports go to poolpilot's fleet breaker on the same connection target as
 		// ADS; poolpilot answers with the interval and send_all_clusters.
 		ClusterManager: &bootstrapv3.ClusterManager{
-			LoadStatsConfig: &corev3.ApiConfigSource{
-				ApiType:             corev3.ApiConfigSource_GRPC,
-				TransportApiVersion: corev3.ApiVersion_V3,
-				GrpcServices: []*corev3.GrpcService{{
-					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
-					},
-				}},
-			},
+			LoadStatsConfig: xdsSource(),
 		},
 		Admin: &bootstrapv3.Admin{
 			Address: envoy.SocketAddress(adminAddr, o.AdminPort),
@@ -169,6 +153,20 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		bs.StaticResources.Clusters = append(bs.StaticResources.Clusters, c)
 	}
 	return bs, nil
+}
+
+// xdsSource is a gRPC v3 config source on the static cluster through which Envoy reaches
+// poolpilot: ADS and load reports both use it.
+func xdsSource() *corev3.ApiConfigSource {
+	return &corev3.ApiConfigSource{
+		ApiType:             corev3.ApiConfigSource_GRPC,
+		TransportApiVersion: corev3.ApiVersion_V3,
+		GrpcServices: []*corev3.GrpcService{{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
+			},
+		}},
+	}
 }
 
 // statusView is a listener on 0.0.0.0:port that proxies GET statusPaths to the admin
