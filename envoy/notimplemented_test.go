@@ -40,6 +40,8 @@ func TestNotImplementedList(t *testing.T) {
 	}
 	for _, must := range []string{
 		"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.system_root_certs",
+		// Envoy groups must never get it (only gRPC clients read it).
+		"envoy.config.cluster.v3.Cluster.lrs_server",
 	} {
 		if !got[must] {
 			t.Errorf("%s is not in the derived list", must)

@@ -195,14 +195,9 @@ func (tr *translation) addGRPCTarget(t target) error {
 		return tr.addGRPCLeaf(t.members[0].backend)
 	}
 	if t.allIP() {
-		spec := grpcClusterSpec(t.name)
-		br, warnings, err := breakerOf(t.kind(), t.backends())
+		spec, err := tr.grpcClusterSpec(t)
 		if err != nil {
 			return err
-		}
-		tr.warn(warnings...)
-		if br != nil {
-			spec.Outlier = grpcOutlier(br)
 		}
 		return tr.addWithEndpoints(spec, t.members, true, envoy.LogicalDNS)
 	}
@@ -234,9 +229,19 @@ func (tr *translation) addGRPCTarget(t target) error {
 	return tr.addCluster(envoy.AggregateCluster(t.name, lbPolicy, children))
 }
 
-// grpcClusterSpec is a gRPC client's cluster before its endpoints and breaker.
-func grpcClusterSpec(name string) envoy.ClusterSpec {
-	return envoy.ClusterSpec{Name: name, LbPolicy: lbPolicy, HealthyPanicThreshold: healthyPanicThreshold, LocalityWeighted: true}
+// grpcClusterSpec is a gRPC client's cluster for t, with the outlier detection of its
+// members' breaker, before its endpoints.
+func (tr *translation) grpcClusterSpec(t target) (envoy.ClusterSpec, error) {
+	spec := envoy.ClusterSpec{Name: t.name, LbPolicy: lbPolicy, HealthyPanicThreshold: healthyPanicThreshold, LocalityWeighted: true}
+	br, warnings, err := breakerOf(t.kind(), t.backends())
+	if err != nil {
+		return spec, err
+	}
+	tr.warn(warnings...)
+	if br != nil {
+		spec.Outlier = grpcOutlier(br)
+	}
+	return spec, nil
 }
 
 // addGRPCLeaf emits a backend's own cluster for gRPC, with the backend's own breaker.
@@ -246,13 +251,9 @@ func (tr *translation) addGRPCLeaf(b *model.Backend) error {
 	}
 	tr.leaves[b.Name] = true
 	t := backendTarget(b)
-	spec := grpcClusterSpec(b.Name)
-	br, _, err := breakerOf(t.kind(), t.backends())
+	spec, err := tr.grpcClusterSpec(t)
 	if err != nil {
 		return err
-	}
-	if br != nil {
-		spec.Outlier = grpcOutlier(br)
 	}
 	return tr.addWithEndpoints(spec, t.members, b.Endpoint.IsIP, envoy.LogicalDNS)
 }

@@ -70,7 +70,7 @@ func TestGolden(t *testing.T) {
 		// A case with a sidecar <case>.tripped is also translated with that breaker
 		// state, into <case>.tripped.<group>.<part>.yaml.
 		states := []goldenState{{name: name}}
-		if st, ok := loadTripped(t, strings.TrimSuffix(in, ".yaml")+".tripped"); ok {
+		if st, ok := loadTripped(t, strings.TrimSuffix(in, ".yaml")+".tripped", m); ok {
 			states = append(states, goldenState{name: name + ".tripped", trips: st})
 		}
 		for _, st := range states {
@@ -167,8 +167,10 @@ func (s goldenState) trippedFor(g Group) Tripped {
 	return out
 }
 
-// loadTripped reads a .tripped file; blank lines and # comments are skipped.
-func loadTripped(t *testing.T, path string) ([]goldenTrip, bool) {
+// loadTripped reads a .tripped file of case m; blank lines and # comments are skipped. A
+// backend or region m does not name is an error: it would trip nothing, and the tripped
+// golden files would silently repeat the untripped ones.
+func loadTripped(t *testing.T, path string, m *model.Model) ([]goldenTrip, bool) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -189,6 +191,12 @@ func loadTripped(t *testing.T, path string) ([]goldenTrip, bool) {
 		tr := goldenTrip{backend: f[0]}
 		if len(f) == 2 {
 			tr.region = f[1]
+		}
+		if model.NewIndex(m).Backend(tr.backend) == nil {
+			t.Fatalf("%s:%d: the case has no backend %q", path, i+1, tr.backend)
+		}
+		if tr.region != "" && (Group{Region: tr.region}).Resolve(KnownOf(m)).Region != tr.region {
+			t.Fatalf("%s:%d: the case has no region %q", path, i+1, tr.region)
 		}
 		out = append(out, tr)
 	}

@@ -64,28 +64,33 @@ func (g Group) ClientName() string {
 	return string(g.Client)
 }
 
+// clients are the client parts a group can have: each of ClientKinds, then the legacy
+// Envoy group's.
+func clients() []Group {
+	out := make([]Group, 0, len(ClientKinds)+1)
+	for _, k := range ClientKinds {
+		out = append(out, Group{Client: k})
+	}
+	return append(out, Group{Client: Envoy, LegacyEnvoy: true})
+}
+
 // ClientNames are every client part a key can have: each of ClientKinds, then the
 // legacy Envoy group's.
 func ClientNames() []string {
-	out := make([]string, 0, len(ClientKinds)+1)
-	for _, k := range ClientKinds {
-		out = append(out, string(k))
+	cs := clients()
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ClientName()
 	}
-	return append(out, Group{Client: Envoy, LegacyEnvoy: true}.ClientName())
+	return out
 }
 
 // WithClient returns g with the client of a ClientName; false for any other name.
 func (g Group) WithClient(name string) (Group, bool) {
-	for _, k := range ClientKinds {
-		for _, legacy := range []bool{false, true} {
-			if legacy && k != Envoy {
-				continue
-			}
-			c := Group{Client: k, LegacyEnvoy: legacy}
-			if c.ClientName() == name {
-				g.Client, g.LegacyEnvoy = k, legacy
-				return g, true
-			}
+	for _, c := range clients() {
+		if c.ClientName() == name {
+			g.Client, g.LegacyEnvoy = c.Client, c.LegacyEnvoy
+			return g, true
 		}
 	}
 	return g, false
@@ -100,14 +105,11 @@ func (g Group) String() string { return g.Key() }
 // groups, snapshots, status entries or metric series. "*" is not a valid model region.
 const OtherRegion = "*"
 
-// MaxRegionLen and the region charset are the model's own rule for a region name
-// (model.MaxNameLen, A-Z a-z 0-9 . _ -): a region outside it can never be one the model
-// names, so it only ever joins OtherRegion.
-const MaxRegionLen = 100
-
-// ValidRegion reports whether r can be a model region (see MaxRegionLen).
+// ValidRegion reports whether r can be a model region: the model's own rule for a region
+// name (at most model.MaxNameLen of A-Z a-z 0-9 . _ -). A region outside it can never be
+// one the model names, so it only ever joins OtherRegion.
 func ValidRegion(r string) bool {
-	if r == "" || len(r) > MaxRegionLen {
+	if r == "" || len(r) > model.MaxNameLen {
 		return false
 	}
 	for i := 0; i < len(r); i++ {

@@ -1,10 +1,14 @@
 package translator
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+
+	"github.com/poolpilot/poolpilot/model"
 )
 
 func TestGroupOf(t *testing.T) {
@@ -50,5 +54,20 @@ func TestClientNamesRoundTrip(t *testing.T) {
 	}
 	if g, ok := (Group{}).WithClient("grpc-legacy"); ok {
 		t.Errorf("grpc-legacy selected %+v", g)
+	}
+}
+
+// TestValidRegionIsTheModelRule: ValidRegion accepts exactly the regions model.Load
+// accepts on a backend, so a node can name every model region and nothing else.
+func TestValidRegionIsTheModelRule(t *testing.T) {
+	for _, r := range []string{
+		"swedencentral", "eu-north_1.a", strings.Repeat("r", model.MaxNameLen),
+		strings.Repeat("r", model.MaxNameLen+1), "sweden central", "r/1", "région", "r\n",
+	} {
+		y := fmt.Sprintf("backends:\n  - name: a\n    url: http://10.0.0.1:80\n    region: %q\n", r)
+		_, err := model.LoadBytes("model.yaml", []byte(y), model.WithLookupEnv(func(string) (string, bool) { return "", false }))
+		if got, want := ValidRegion(r), err == nil; got != want {
+			t.Errorf("region %q: ValidRegion = %v, model.Load error = %v", r, got, err)
+		}
 	}
 }

@@ -61,14 +61,10 @@ func Validate(r types.Resource) error {
 	return nil
 }
 
-// TranslateUnvalidated is Translate without the final envoy.Validate of each resource,
-// for callers that validate each distinct resource once (xds: most resources are equal
-// across node groups and across reloads, and validation was two thirds of a translation).
-func TranslateUnvalidated(m *model.Model, g Group) (*Resources, error) {
-	return TranslateUnvalidatedWith(m, g, nil)
-}
-
-// TranslateUnvalidatedWith is TranslateWith without the final validation.
+// TranslateUnvalidatedWith is TranslateWith without the final Validate and CheckEnvoy of
+// each resource, for callers that check each distinct resource once (xds: most resources
+// are equal across node groups and across reloads, and validation was two thirds of a
+// translation).
 func TranslateUnvalidatedWith(m *model.Model, g Group, tripped Tripped) (*Resources, error) {
 	if m == nil {
 		return nil, fmt.Errorf("translate %s: no model", g)

@@ -12,15 +12,14 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/envoy"
+	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/translator"
 )
 
 // xdsClusterName is the static cluster through which Envoy reaches poolpilot.
@@ -63,6 +62,10 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}
 	if o.Region == "" {
 		return nil, fmt.Errorf("bootstrap: region is empty: --region is required (it selects the node group)")
+	}
+	if !translator.ValidRegion(o.Region) {
+		// poolpilot would serve such a node as OtherRegion, never as the region meant.
+		return nil, fmt.Errorf("bootstrap: region %q: a model region is 1..%d of A-Z a-z 0-9 . _ -", o.Region, model.MaxNameLen)
 	}
 	host, portStr, err := net.SplitHostPort(o.XDSAddress)
 	if err != nil || host == "" {
@@ -107,18 +110,10 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			Locality: &corev3.Locality{Region: o.Region},
 		},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
-			AdsConfig: &corev3.ApiConfigSource{
-				ApiType:             corev3.ApiConfigSource_GRPC,
-				TransportApiVersion: corev3.ApiVersion_V3,
-				// poolpilot groups nodes by region and user agent: send the node on
-				// every request so a reconnect to another replica is grouped at once.
-				SetNodeOnFirstMessageOnly: false,
-				GrpcServices: []*corev3.GrpcService{{
-					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
-					},
-				}},
-			},
+			// poolpilot groups nodes by region and user agent: the node goes on every
+			// request (set_node_on_first_message_only stays false) so a reconnect to
+			// another replica is grouped at once.
+			AdsConfig: xdsSource(),
 			CdsConfig: envoy.ADS(),
 			LdsConfig: envoy.ADS(),
 		},
@@ -146,15 +141,7 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		// Load reports go to poolpilot's fleet breaker on the same connection target as
 		// ADS; poolpilot answers with the interval and send_all_clusters.
 		ClusterManager: &bootstrapv3.ClusterManager{
-			LoadStatsConfig: &corev3.ApiConfigSource{
-				ApiType:             corev3.ApiConfigSource_GRPC,
-				TransportApiVersion: corev3.ApiVersion_V3,
-				GrpcServices: []*corev3.GrpcService{{
-					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
-					},
-				}},
-			},
+			LoadStatsConfig: xdsSource(),
 		},
 		Admin: &bootstrapv3.Admin{
 			Address: envoy.SocketAddress(adminAddr, o.AdminPort),
@@ -166,6 +153,20 @@ func BuildBootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		bs.StaticResources.Clusters = append(bs.StaticResources.Clusters, c)
 	}
 	return bs, nil
+}
+
+// xdsSource is a gRPC v3 config source on the static cluster through which Envoy reaches
+// poolpilot: ADS and load reports both use it.
+func xdsSource() *corev3.ApiConfigSource {
+	return &corev3.ApiConfigSource{
+		ApiType:             corev3.ApiConfigSource_GRPC,
+		TransportApiVersion: corev3.ApiVersion_V3,
+		GrpcServices: []*corev3.GrpcService{{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
+			},
+		}},
+	}
 }
 
 // statusView is a listener on 0.0.0.0:port that proxies GET statusPaths to the admin
@@ -189,23 +190,8 @@ func statusView(adminAddr string, adminPort, port uint32) (*listenerv3.Listener,
 			}},
 		})
 	}
-	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: statusListenerName,
-		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: envoy.RouteConfiguration(statusListenerName,
-			envoy.VirtualHost(statusListenerName, []string{"*"}, routes, false))},
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       envoy.RouterName,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
-	}
-	l := &listenerv3.Listener{
-		Name:    statusListenerName,
-		Address: envoy.SocketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name:       envoy.HTTPConnectionManagerName,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-		}}}},
-	}
+	l := envoy.StaticHTTPListener(statusListenerName, "0.0.0.0", port, envoy.RouteConfiguration(statusListenerName,
+		envoy.VirtualHost(statusListenerName, []string{"*"}, routes, false)))
 	c := &clusterv3.Cluster{
 		Name:                 adminClusterName,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
@@ -220,12 +206,4 @@ func statusView(adminAddr string, adminPort, port uint32) (*listenerv3.Listener,
 		},
 	}
 	return l, c
-}
-
-func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
-		panic(fmt.Sprintf("bootstrap: packing %T: %v", m, err))
-	}
-	return a
 }

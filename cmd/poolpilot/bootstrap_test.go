@@ -152,6 +152,7 @@ func TestBuildBootstrapRejects(t *testing.T) {
 	}{
 		"no node id":    {func(o *BootstrapOptions) { o.NodeID = "" }, "--node-id is required"},
 		"no region":     {func(o *BootstrapOptions) { o.Region = "" }, "--region is required"},
+		"bad region":    {func(o *BootstrapOptions) { o.Region = "sweden central" }, `region "sweden central": a model region is 1..100`},
 		"no port":       {func(o *BootstrapOptions) { o.XDSAddress = "poolpilot" }, "want host:port"},
 		"bad port":      {func(o *BootstrapOptions) { o.XDSAddress = "poolpilot:99999" }, "port must be 1..65535"},
 		"no host":       {func(o *BootstrapOptions) { o.XDSAddress = ":18000" }, "want host:port"},
