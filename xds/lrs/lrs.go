@@ -176,12 +176,17 @@ const (
 // few names already logged.
 type stream struct {
 	node     string
+	log      *slog.Logger // the server's, with the node
 	tokens   float64
 	refilled time.Time
 	// noted holds the kinds of problem already logged on this stream (a fixed set), so
 	// a client repeating one does not repeat the line.
 	noted   map[string]bool
 	unknown map[string]bool
+}
+
+func (s *Server) newStream(node string) *stream {
+	return &stream{node: node, log: s.log.With("node", clip(node)), noted: map[string]bool{}, unknown: map[string]bool{}}
 }
 
 // StreamLoadStats serves one client's LRS stream. The first request must carry the
@@ -206,7 +211,7 @@ func (s *Server) StreamLoadStats(srv lrsv3.LoadReportingService_StreamLoadStatsS
 	}); err != nil {
 		return err
 	}
-	st := &stream{node: id, noted: map[string]bool{}, unknown: map[string]bool{}}
+	st := s.newStream(id)
 	s.handle(st, first)
 
 	msgs := make(chan *lrsv3.LoadStatsRequest)
@@ -245,7 +250,7 @@ func (s *Server) handle(st *stream, req *lrsv3.LoadStatsRequest) {
 		return // the first request of Envoy and grpc-go carries only the node
 	}
 	now := s.o.Clock()
-	log := s.log.With("node", clip(st.node))
+	log := st.log
 	if !s.take(st, now) {
 		s.ignore(st, log, "load reports come faster than twice per reporting interval; the extra ones are ignored", "interval", s.o.Interval)
 		return
