@@ -446,8 +446,8 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 	if err := checkSnapshot(res); err != nil {
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}
+	validate, seen := s.validatorFor(g)
 	for _, t := range byType {
-		validate, seen := s.validatorFor(g)
 		enc, err := encode(t.items, validate, seen)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)
