@@ -213,10 +213,10 @@ func (e *Engine) evaluate(backend string, b *backendState, region string, now ti
 	key := tripKey{fleet: true}
 	if b.rule.Scope == ScopeRegion {
 		key = tripKey{region: region}
-		t = b.regions[region].sum(now, b.rule.Interval)
+		t = b.regions[region].sum(now)
 	} else {
 		for _, w := range b.regions {
-			t = t.add(w.sum(now, b.rule.Interval))
+			t = t.add(w.sum(now))
 		}
 	}
 	if !b.rule.holds(t, e.cfg.MinRequests) {

@@ -640,3 +640,38 @@ func TestStatsTotals(t *testing.T) {
 		t.Fatalf("rule fields %+v", fleet)
 	}
 }
+
+// TestSetRulesStatusRangesChanged: a rule that differs only in its status ranges is a
+// changed rule, so its window starts empty: failures counted under the old ranges do
+// not add up with those under the new.
+func TestSetRulesStatusRangesChanged(t *testing.T) {
+	clk := &fakeClock{t: base}
+	e := New(Config{Clock: clk.now})
+	r := countRule(2, time.Minute, time.Hour, ScopeFleet)
+	r.Match.StatusRanges = []model.StatusRange{{Min: 502, Max: 504}}
+	if err := e.SetRules(map[string]Rule{"a": r}); err != nil {
+		t.Fatal(err)
+	}
+	rec := func() bool {
+		tripped, err := e.Record(Report{Node: "n", Backend: "a", At: clk.t,
+			Counts: Counts{Failed: 1, Classes: &Failures{Status: []StatusCount{{Code: 502, N: 1}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tripped
+	}
+	if rec() {
+		t.Fatal("one failure tripped a count-2 rule")
+	}
+	r2 := r
+	r2.Match.StatusRanges = []model.StatusRange{{Min: 500, Max: 599}}
+	if err := e.SetRules(map[string]Rule{"a": r2}); err != nil {
+		t.Fatal(err)
+	}
+	if rec() {
+		t.Fatal("a failure counted under the old status ranges added up with one under the new")
+	}
+	if !rec() {
+		t.Fatal("two failures under the new ranges did not trip")
+	}
+}

@@ -10,6 +10,7 @@ package breaker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,15 +54,7 @@ type Match struct {
 }
 
 func (m Match) equal(o Match) bool {
-	if m.ConnectionFailure != o.ConnectionFailure || m.Timeout != o.Timeout || len(m.StatusRanges) != len(o.StatusRanges) {
-		return false
-	}
-	for i := range m.StatusRanges {
-		if m.StatusRanges[i] != o.StatusRanges[i] {
-			return false
-		}
-	}
-	return true
+	return m.ConnectionFailure == o.ConnectionFailure && m.Timeout == o.Timeout && slices.Equal(m.StatusRanges, o.StatusRanges)
 }
 
 func (m Match) code(c int) bool {

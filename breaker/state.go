@@ -168,7 +168,7 @@ func (e *Engine) Stats() []Row {
 		var per []Row
 		for _, region := range regions {
 			w := b.regions[region]
-			t := w.nodes(w.sum(now, b.rule.Interval), now, b.rule.Interval)
+			t := w.nodes(w.sum(now), now, b.rule.Interval)
 			fleet = fleet.add(t)
 			r := b.row(name, region, false, t, now)
 			r.TotalRequests, r.TotalFailures = w.total.done, w.total.matching

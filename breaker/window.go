@@ -122,8 +122,8 @@ func (w *window) add(t time.Time, c Counts, matching uint64, now time.Time) {
 	b.matching = addSat(b.matching, matching)
 }
 
-// sum adds the buckets within the interval ending at now.
-func (w *window) sum(now time.Time, interval time.Duration) totals {
+// sum adds the buckets within the interval ending at now (the buckets span it).
+func (w *window) sum(now time.Time) totals {
 	cur := w.index(now)
 	k := int64(len(w.buckets))
 	var t totals

@@ -100,8 +100,8 @@ func (s *Server) breakerLoop() {
 	}
 }
 
-// applyBreakerState rebuilds every group with the engine's current state and publishes
-// the groups whose versions changed, all or nothing like Apply. Nothing happens when
+// applyBreakerState rebuilds the groups whose tripped backends the engine's current state
+// changes and publishes those whose versions changed, all or nothing like Apply. Nothing happens when
 // the state is the one being served.
 func (s *Server) applyBreakerState() {
 	s.applyMu.Lock()
@@ -114,14 +114,18 @@ func (s *Server) applyBreakerState() {
 	if st.Key() == cur.breaker.Key() {
 		return
 	}
+	next := *cur
+	next.breaker = st
+	// Only the groups whose tripped backends change: the others would translate to the
+	// resources they serve.
 	s.stateMu.Lock()
 	all := make(map[string]translator.Group, len(s.groups))
 	for k, g := range s.groups {
-		all[k] = g.Group
+		if !maps.Equal(cur.trippedFor(g.Group), next.trippedFor(g.Group)) {
+			all[k] = g.Group
+		}
 	}
 	s.stateMu.Unlock()
-	next := *cur
-	next.breaker = st
 	built, err := s.buildAll(&next, all)
 	if err != nil {
 		s.log.Error("fleet breaker state not applied; the previous snapshots keep serving", "error", err)

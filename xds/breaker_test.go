@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,4 +334,43 @@ func openTrips(s *Server) []breaker.Trip {
 		}
 	}
 	return out
+}
+
+// A region trip translates only the groups whose tripped backends it changes: the
+// swedencentral groups. Every other group would translate to what it serves.
+func TestRegionTripTranslatesOnlyItsGroups(t *testing.T) {
+	s := New(Options{Logger: adstest.Logger(t)})
+	t.Cleanup(s.Close)
+	var mu sync.Mutex
+	translated := map[string]int{}
+	s.translate = func(m *model.Model, g translator.Group, tr translator.Tripped) (*translator.Resources, error) {
+		mu.Lock()
+		translated[g.Key()]++
+		mu.Unlock()
+		return translator.TranslateUnvalidatedWith(m, g, tr)
+	}
+	if err := s.Apply(loadBreakerModel(t, "region")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	groups := len(translated)
+	clear(translated)
+	mu.Unlock()
+	now := time.Now()
+	trip := breaker.Trip{Backend: "primary", Scope: breaker.ScopeRegion, Region: "swedencentral", Rule: "primary-breaker",
+		At: now, OpenUntil: now.Add(time.Hour)}
+	if !s.Breaker().Adopt(trip) {
+		t.Fatal("Adopt refused the trip")
+	}
+	adstest.WaitFor(t, "the trip in the snapshots", func() bool { return s.served.Load().breaker.Key() != "" })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(translated) == 0 || len(translated) >= groups {
+		t.Errorf("the trip translated %d of %d groups: %v; want the swedencentral ones only", len(translated), groups, translated)
+	}
+	for k := range translated {
+		if !strings.HasPrefix(k, "swedencentral/") {
+			t.Errorf("the swedencentral trip translated group %s", k)
+		}
+	}
 }

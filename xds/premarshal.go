@@ -50,6 +50,9 @@ func (v *validatedSet) add(sum [32]byte) {
 }
 
 // rotate starts an Apply: what the last Apply validated stays known, older entries go.
+// A fleet breaker rebuild does not rotate: it rebuilds only the groups a trip changes, and
+// adds their few new encodings (endpoint health) to the set, so the next Apply still
+// knows every group's.
 func (v *validatedSet) rotate() {
 	v.mu.Lock()
 	v.prev, v.cur = v.cur, map[[32]byte]struct{}{}

@@ -26,6 +26,9 @@ type streamKey struct {
 type registry struct {
 	mu      sync.Mutex
 	streams map[streamKey]*streamState
+	// byNode indexes the streams whose node is known by node id (as stored, clipped), so
+	// each load report finds its node's streams without a walk over every stream.
+	byNode map[string]map[streamKey]*streamState
 }
 
 type streamState struct {
@@ -54,7 +57,7 @@ type typeState struct {
 }
 
 func newRegistry() *registry {
-	return &registry{streams: map[streamKey]*streamState{}}
+	return &registry{streams: map[streamKey]*streamState{}, byNode: map[string]map[streamKey]*streamState{}}
 }
 
 func (r *registry) open(k streamKey, now time.Time, ident *clientIdentity) {
@@ -77,6 +80,13 @@ func (r *registry) close(k streamKey) (Event, bool, *discovery.DiscoveryRequest)
 		return Event{}, false, nil
 	}
 	delete(r.streams, k)
+	if st.known {
+		id := st.status.NodeID
+		delete(r.byNode[id], k)
+		if len(r.byNode[id]) == 0 {
+			delete(r.byNode, id)
+		}
+	}
 	return st.event(), st.known, st.rejecting
 }
 
@@ -114,6 +124,10 @@ func (r *registry) setNode(k streamKey, node *corev3.Node, known translator.Know
 	st.known = true
 	st.claimed = g
 	st.status.NodeID = clipText(node.GetId(), MaxNodeIDLen)
+	if r.byNode[st.status.NodeID] == nil {
+		r.byNode[st.status.NodeID] = map[streamKey]*streamState{}
+	}
+	r.byNode[st.status.NodeID][k] = st
 	st.status.Group = g.Resolve(known).Key()
 	return st.event(), g, true, nil
 }
@@ -211,8 +225,8 @@ func (r *registry) nodeGroup(nodeID string) (translator.Group, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var best *streamState
-	for _, st := range r.streams {
-		if st.known && st.status.NodeID == nodeID && (best == nil || st.status.StreamID > best.status.StreamID) {
+	for _, st := range r.byNode[nodeID] {
+		if best == nil || st.status.StreamID > best.status.StreamID {
 			best = st
 		}
 	}

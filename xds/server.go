@@ -246,6 +246,8 @@ func (s *Server) Apply(m *model.Model) error {
 	// The breaker state the snapshots are built with: the rules of m replace the
 	// engine's after a successful apply, and the breaker loop publishes what they change.
 	next := &servedModel{model: m, known: known, redact: redact.New(m), breaker: s.brk.eng.State()}
+	s.validated.rotate()
+	s.envoyChecked.rotate()
 	built, err := s.buildAll(next, all)
 	if err != nil {
 		return s.applyFailed(err)
@@ -337,8 +339,6 @@ func (s *Server) applyFailed(err error) error {
 // independent, and translation is most of an Apply. On an error it returns the first
 // group's (in key order), as a sequential build would.
 func (s *Server) buildAll(cur *servedModel, all map[string]translator.Group) (map[string]*builtGroup, error) {
-	s.validated.rotate()
-	s.envoyChecked.rotate()
 	keys := sortedKeys(all)
 	results := make([]*builtGroup, len(keys))
 	errs := make([]error, len(keys))
@@ -446,8 +446,8 @@ func (s *Server) build(cur *servedModel, g translator.Group) (*builtGroup, error
 	if err := checkSnapshot(res); err != nil {
 		return nil, fmt.Errorf("node group %s: %w", g, err)
 	}
+	validate, seen := s.validatorFor(g)
 	for _, t := range byType {
-		validate, seen := s.validatorFor(g)
 		enc, err := encode(t.items, validate, seen)
 		if err != nil {
 			return nil, fmt.Errorf("node group %s: %w", g, err)

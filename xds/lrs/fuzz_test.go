@@ -43,7 +43,7 @@ func FuzzHandle(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := &stream{node: "n", noted: map[string]bool{}, unknown: map[string]bool{}}
+		st := s.newStream("n")
 		for range 2 {
 			s.handle(st, req)
 			now = now.Add(time.Second)
