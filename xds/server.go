@@ -503,21 +503,33 @@ func (s *Server) Status() Status {
 		AppliedAt:        s.appliedAt,
 		LastApplyError:   s.lastErr,
 		LastApplyErrorAt: s.lastErrAt,
-		Groups:           make([]GroupStatus, 0, len(s.groups)),
+		Groups:           s.groupsLocked(),
 	}
+	s.stateMu.Unlock()
+	st.Streams = s.reg.snapshot()
+	return st
+}
+
+// Groups is Status().Groups without copying every open stream's state: what a metrics
+// scrape reads, however many nodes are connected.
+func (s *Server) Groups() []GroupStatus {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.groupsLocked()
+}
+
+// groupsLocked copies the node groups' status, sorted by key; stateMu must be held.
+func (s *Server) groupsLocked() []GroupStatus {
+	out := make([]GroupStatus, 0, len(s.groups))
 	for _, g := range s.groups {
 		c := *g
 		c.Versions = make(map[string]string, len(g.Versions))
-		for k, v := range g.Versions {
-			c.Versions[k] = v
-		}
+		maps.Copy(c.Versions, g.Versions)
 		c.Warnings = append([]string(nil), g.Warnings...)
-		st.Groups = append(st.Groups, c)
+		out = append(out, c)
 	}
-	s.stateMu.Unlock()
-	sort.Slice(st.Groups, func(i, j int) bool { return st.Groups[i].Key < st.Groups[j].Key })
-	st.Streams = s.reg.snapshot()
-	return st
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
 }
 
 // Version is the applied model's version, Status().ModelVersion without copying every

@@ -193,7 +193,7 @@ type groupVersionCollector struct {
 func (c *groupVersionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *groupVersionCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, g := range c.srv.Status().Groups {
+	for _, g := range c.srv.Groups() {
 		for url, v := range g.Versions {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, g.Key, xds.TypeName(url), v)
 		}
