@@ -96,6 +96,9 @@ func ratios(a, b report) map[string]float64 {
 	}
 	put("connect_p99", a.Connect.P99MS, b.Connect.P99MS)
 	put("connect_bytes_per_stream", a.Connect.BytesPerStreamAvg, b.Connect.BytesPerStreamAvg)
+	if a.Connect.ServerCPUSeconds != nil && b.Connect.ServerCPUSeconds != nil {
+		put("connect_server_cpu", *a.Connect.ServerCPUSeconds, *b.Connect.ServerCPUSeconds)
+	}
 	if a.PerStream != nil && b.PerStream != nil {
 		put("rss_per_idle_stream", a.PerStream.RSSBytes, b.PerStream.RSSBytes)
 		put("heap_per_idle_stream", a.PerStream.HeapInuseBytes, b.PerStream.HeapInuseBytes)
@@ -124,7 +127,7 @@ func (r comparison) print(w io.Writer) {
 	fmt.Fprintf(w, "== compare (%s)\n", r.Server.Config.Compare)
 	r.Compare.print(w)
 	fmt.Fprintln(w, "== ratios server/compare (below 1: the server is faster or smaller)")
-	for _, k := range []string{"connect_p99", "connect_bytes_per_stream", "rss_per_idle_stream", "heap_per_idle_stream",
+	for _, k := range []string{"connect_p99", "connect_bytes_per_stream", "connect_server_cpu", "rss_per_idle_stream", "heap_per_idle_stream",
 		"change_p99", "change_bytes_per_stream", "change_server_cpu"} {
 		if v, ok := r.Ratios[k]; ok {
 			fmt.Fprintf(w, "%-26s %.2f\n", k, v)

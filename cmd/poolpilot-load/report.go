@@ -25,7 +25,11 @@ func (r report) print(w io.Writer) {
 	k := r.Connect
 	fmt.Fprintf(w, "connect: %d/%d streams settled (CDS+EDS+LDS+RDS ACKed) in %.2fs; per stream p50 %.0fms p99 %.0fms max %.0fms\n",
 		k.Settled, k.Streams, k.Seconds, k.P50MS, k.P99MS, k.MaxMS)
-	fmt.Fprintf(w, "         %s per stream, resources per stream: %s\n", human(k.BytesPerStreamAvg), resources(k.ResourcesPerStream))
+	fmt.Fprintf(w, "         %s per stream, resources per stream: %s", human(k.BytesPerStreamAvg), resources(k.ResourcesPerStream))
+	if k.ServerCPUSeconds != nil {
+		fmt.Fprintf(w, "; server CPU %.2fs", *k.ServerCPUSeconds)
+	}
+	fmt.Fprintln(w)
 	if r.PerStream != nil {
 		fmt.Fprintf(w, "server memory: before streams RSS %s heap %s; idle with streams RSS %s heap %s (forced GC: %v, goroutines %d)\n",
 			human(float64(r.Baseline.RSSBytes)), human(float64(r.Baseline.HeapInuseBytes)),
