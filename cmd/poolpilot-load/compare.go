@@ -55,8 +55,11 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 			<-done
 		}
 	}
+	// lines carries the serving line, or is closed without it when the baseline exits
+	// before serving (a model it cannot load: its error is on stderr).
 	lines := make(chan []string, 1)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := baselineLine.FindStringSubmatch(sc.Text()); m != nil {
@@ -66,16 +69,21 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
+	why := "did not start serving within 2m"
 	select {
-	case m := <-lines:
-		o.XDSAddress, o.AdminAddress, o.ServerPID = m[1], m[2], cmd.Process.Pid
-		logger.Info("baseline server started", "pid", cmd.Process.Pid, "xds_address", m[1])
-		return &compared{c: o, stop: stop}, nil
+	case m, ok := <-lines:
+		if ok {
+			o.XDSAddress, o.AdminAddress, o.ServerPID = m[1], m[2], cmd.Process.Pid
+			logger.Info("baseline server started", "pid", cmd.Process.Pid, "xds_address", m[1])
+			return &compared{c: o, stop: stop}, nil
+		}
+		why = "exited before serving (its error is on stderr above)"
 	case <-time.After(2 * time.Minute):
 	case <-ctx.Done():
+		why = "not started: " + ctx.Err().Error()
 	}
 	stop()
-	return nil, fmt.Errorf("--compare baseline: the baseline server did not start serving within 2m")
+	return nil, fmt.Errorf("--compare baseline: the baseline server %s", why)
 }
 
 // comparison is a --compare run: the same load against both servers.
