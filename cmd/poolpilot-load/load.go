@@ -162,6 +162,7 @@ func write(w io.Writer, v interface{ print(io.Writer) }, asJSON bool) error {
 // measure runs the whole load against c.XDSAddress: connect, idle memory, changes.
 func measure(ctx context.Context, c config, logger *slog.Logger) (report, error) {
 	rep := report{Config: c}
+	load0, loadOK := loadAverage()
 	rep.Baseline = readServer(ctx, c, logger)
 
 	conns, err := dial(c)
@@ -202,6 +203,9 @@ func measure(ctx context.Context, c config, logger *slog.Logger) (report, error)
 	}
 	if errs := streams.errors(); len(errs) > 0 {
 		rep.StreamErrors = errs
+	}
+	if load1, ok := loadAverage(); ok && loadOK {
+		rep.LoadAverage = []float64{load0, load1}
 	}
 	return rep, nil
 }

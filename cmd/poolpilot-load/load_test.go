@@ -159,6 +159,9 @@ func TestLoadAgainstSnapshotServer(t *testing.T) {
 			if rep.Connect.ServerCPUSeconds == nil {
 				t.Errorf("connect: no server CPU with --server-pid")
 			}
+			if _, err := os.Stat("/proc/loadavg"); err == nil && len(rep.LoadAverage) != 2 {
+				t.Errorf("load average %v, want the start and the end read from /proc/loadavg", rep.LoadAverage)
+			}
 			for _, typ := range []string{"CDS", "EDS", "LDS", "RDS"} {
 				if rep.Connect.ResourcesPerStream[typ] < 1 {
 					t.Errorf("connect: %s resources per stream = %v, want >= 1", typ, rep.Connect.ResourcesPerStream[typ])
