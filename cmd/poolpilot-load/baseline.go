@@ -144,7 +144,11 @@ func setBaselineSnapshots(ctx context.Context, snaps cache.SnapshotCache, m *mod
 		for i, items := range map[types.ResponseType][]types.Resource{
 			types.Cluster: res.Clusters, types.Endpoint: res.Endpoints, types.Route: res.Routes, types.Listener: res.Listeners,
 		} {
-			snap.Resources[i] = cache.NewResources(contentVersion(items), items)
+			v, err := contentVersion(items)
+			if err != nil {
+				return err
+			}
+			snap.Resources[i] = cache.NewResources(v, items)
 		}
 		if err := snaps.SetSnapshot(ctx, g.Key(), snap); err != nil {
 			return err
@@ -154,15 +158,18 @@ func setBaselineSnapshots(ctx context.Context, snaps cache.SnapshotCache, m *mod
 }
 
 // contentVersion hashes resources sorted by name.
-func contentVersion(items []types.Resource) string {
+func contentVersion(items []types.Resource) (string, error) {
 	sorted := append([]types.Resource(nil), items...)
 	sort.Slice(sorted, func(i, j int) bool { return cache.GetResourceName(sorted[i]) < cache.GetResourceName(sorted[j]) })
 	h := sha256.New()
 	opts := proto.MarshalOptions{Deterministic: true}
 	for _, r := range sorted {
-		b, _ := opts.Marshal(r)
+		b, err := opts.Marshal(r)
+		if err != nil {
+			return "", fmt.Errorf("marshal %s %q: %w", proto.MessageName(r), cache.GetResourceName(r), err)
+		}
 		fmt.Fprintf(h, "%d:", len(b))
 		h.Write(b)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

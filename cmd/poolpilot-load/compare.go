@@ -55,8 +55,11 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 			<-done
 		}
 	}
+	// lines carries the serving line, or is closed without it when the baseline exits
+	// before serving (a model it cannot load: its error is on stderr).
 	lines := make(chan []string, 1)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := baselineLine.FindStringSubmatch(sc.Text()); m != nil {
@@ -66,16 +69,21 @@ func compareConfig(ctx context.Context, c config, logger *slog.Logger) (*compare
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
+	why := "did not start serving within 2m"
 	select {
-	case m := <-lines:
-		o.XDSAddress, o.AdminAddress, o.ServerPID = m[1], m[2], cmd.Process.Pid
-		logger.Info("baseline server started", "pid", cmd.Process.Pid, "xds_address", m[1])
-		return &compared{c: o, stop: stop}, nil
+	case m, ok := <-lines:
+		if ok {
+			o.XDSAddress, o.AdminAddress, o.ServerPID = m[1], m[2], cmd.Process.Pid
+			logger.Info("baseline server started", "pid", cmd.Process.Pid, "xds_address", m[1])
+			return &compared{c: o, stop: stop}, nil
+		}
+		why = "exited before serving (its error is on stderr above)"
 	case <-time.After(2 * time.Minute):
 	case <-ctx.Done():
+		why = "not started: " + ctx.Err().Error()
 	}
 	stop()
-	return nil, fmt.Errorf("--compare baseline: the baseline server did not start serving within 2m")
+	return nil, fmt.Errorf("--compare baseline: the baseline server %s", why)
 }
 
 // comparison is a --compare run: the same load against both servers.
@@ -96,6 +104,9 @@ func ratios(a, b report) map[string]float64 {
 	}
 	put("connect_p99", a.Connect.P99MS, b.Connect.P99MS)
 	put("connect_bytes_per_stream", a.Connect.BytesPerStreamAvg, b.Connect.BytesPerStreamAvg)
+	if a.Connect.ServerCPUSeconds != nil && b.Connect.ServerCPUSeconds != nil {
+		put("connect_server_cpu", *a.Connect.ServerCPUSeconds, *b.Connect.ServerCPUSeconds)
+	}
 	if a.PerStream != nil && b.PerStream != nil {
 		put("rss_per_idle_stream", a.PerStream.RSSBytes, b.PerStream.RSSBytes)
 		put("heap_per_idle_stream", a.PerStream.HeapInuseBytes, b.PerStream.HeapInuseBytes)
@@ -124,7 +135,7 @@ func (r comparison) print(w io.Writer) {
 	fmt.Fprintf(w, "== compare (%s)\n", r.Server.Config.Compare)
 	r.Compare.print(w)
 	fmt.Fprintln(w, "== ratios server/compare (below 1: the server is faster or smaller)")
-	for _, k := range []string{"connect_p99", "connect_bytes_per_stream", "rss_per_idle_stream", "heap_per_idle_stream",
+	for _, k := range []string{"connect_p99", "connect_bytes_per_stream", "connect_server_cpu", "rss_per_idle_stream", "heap_per_idle_stream",
 		"change_p99", "change_bytes_per_stream", "change_server_cpu"} {
 		if v, ok := r.Ratios[k]; ok {
 			fmt.Fprintf(w, "%-26s %.2f\n", k, v)

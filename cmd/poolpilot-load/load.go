@@ -162,6 +162,7 @@ func write(w io.Writer, v interface{ print(io.Writer) }, asJSON bool) error {
 // measure runs the whole load against c.XDSAddress: connect, idle memory, changes.
 func measure(ctx context.Context, c config, logger *slog.Logger) (report, error) {
 	rep := report{Config: c}
+	load0, loadOK := loadAverage()
 	rep.Baseline = readServer(ctx, c, logger)
 
 	conns, err := dial(c)
@@ -174,7 +175,12 @@ func measure(ctx context.Context, c config, logger *slog.Logger) (report, error)
 		}
 	}()
 
+	cpu0, cpuOK := serverCPU(c.ServerPID)
 	streams, connect, err := openStreams(ctx, c, conns, logger)
+	if cpu1, ok := serverCPU(c.ServerPID); ok && cpuOK {
+		cpu := cpu1 - cpu0
+		connect.ServerCPUSeconds = &cpu
+	}
 	rep.Connect = connect
 	if err != nil {
 		return rep, err
@@ -197,6 +203,9 @@ func measure(ctx context.Context, c config, logger *slog.Logger) (report, error)
 	}
 	if errs := streams.errors(); len(errs) > 0 {
 		rep.StreamErrors = errs
+	}
+	if load1, ok := loadAverage(); ok && loadOK {
+		rep.LoadAverage = []float64{load0, load1}
 	}
 	return rep, nil
 }
@@ -273,6 +282,9 @@ type connectReport struct {
 	MaxMS              float64            `json:"max_ms"`
 	BytesPerStreamAvg  float64            `json:"bytes_per_stream_avg"`
 	ResourcesPerStream map[string]float64 `json:"resources_per_stream"`
+	// ServerCPUSeconds is the server's user+system CPU from the first stream opening to
+	// the last settling (with --server-pid; nil without).
+	ServerCPUSeconds *float64 `json:"server_cpu_seconds,omitempty"`
 }
 
 func openStreams(ctx context.Context, c config, conns []*grpc.ClientConn, logger *slog.Logger) (*fleet, connectReport, error) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,9 @@ func TestLoadAgainstSnapshotServer(t *testing.T) {
 			addr, set := startServer(t, modelgen.RegionNames(2))
 			flip := false
 			c, err := parseFlags([]string{"--xds-address", addr, "--streams", "20", "--regions", "2",
-				"--mode", mode, "--streams-per-conn", "7", "--quiet", "200ms", "--json"})
+				"--mode", mode, "--streams-per-conn", "7", "--quiet", "200ms", "--json",
+				// The server runs in this process.
+				"--server-pid", strconv.Itoa(os.Getpid()), "--idle", "0s"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,6 +155,12 @@ func TestLoadAgainstSnapshotServer(t *testing.T) {
 			t.Log("\n" + text.String())
 			if rep.Connect.Settled != 20 || rep.Connect.Connections != 3 {
 				t.Errorf("connect: %d settled over %d connections, want 20 over 3", rep.Connect.Settled, rep.Connect.Connections)
+			}
+			if rep.Connect.ServerCPUSeconds == nil {
+				t.Errorf("connect: no server CPU with --server-pid")
+			}
+			if _, err := os.Stat("/proc/loadavg"); err == nil && len(rep.LoadAverage) != 2 {
+				t.Errorf("load average %v, want the start and the end read from /proc/loadavg", rep.LoadAverage)
 			}
 			for _, typ := range []string{"CDS", "EDS", "LDS", "RDS"} {
 				if rep.Connect.ResourcesPerStream[typ] < 1 {

@@ -16,16 +16,28 @@ type report struct {
 	PerStream    *perStreamMemory `json:"server_memory_per_idle_stream,omitempty"`
 	Changes      []changeReport   `json:"changes"`
 	StreamErrors []string         `json:"stream_errors,omitempty"`
+	// LoadAverage is the machine's 1-minute load average at the start and the end of the
+	// run (none where /proc/loadavg is unreadable): the figures are only comparable
+	// between runs on an equally busy machine.
+	LoadAverage []float64 `json:"load_average_1m,omitempty"`
 }
 
 func (r report) print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "poolpilot-load: %d %s streams over %d connections, %d regions, server %s\n",
+	fmt.Fprintf(w, "poolpilot-load: %d %s streams over %d connections, %d regions, server %s",
 		c.Streams, c.Mode, r.Connect.Connections, c.Regions, c.XDSAddress)
+	if len(r.LoadAverage) == 2 {
+		fmt.Fprintf(w, "; load average %.1f→%.1f", r.LoadAverage[0], r.LoadAverage[1])
+	}
+	fmt.Fprintln(w)
 	k := r.Connect
 	fmt.Fprintf(w, "connect: %d/%d streams settled (CDS+EDS+LDS+RDS ACKed) in %.2fs; per stream p50 %.0fms p99 %.0fms max %.0fms\n",
 		k.Settled, k.Streams, k.Seconds, k.P50MS, k.P99MS, k.MaxMS)
-	fmt.Fprintf(w, "         %s per stream, resources per stream: %s\n", human(k.BytesPerStreamAvg), resources(k.ResourcesPerStream))
+	fmt.Fprintf(w, "         %s per stream, resources per stream: %s", human(k.BytesPerStreamAvg), resources(k.ResourcesPerStream))
+	if k.ServerCPUSeconds != nil {
+		fmt.Fprintf(w, "; server CPU %.2fs", *k.ServerCPUSeconds)
+	}
+	fmt.Fprintln(w)
 	if r.PerStream != nil {
 		fmt.Fprintf(w, "server memory: before streams RSS %s heap %s; idle with streams RSS %s heap %s (forced GC: %v, goroutines %d)\n",
 			human(float64(r.Baseline.RSSBytes)), human(float64(r.Baseline.HeapInuseBytes)),

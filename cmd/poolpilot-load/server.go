@@ -159,3 +159,17 @@ func serverCPU(pid int) (float64, bool) {
 	}
 	return (ut + st) / clockTicks, true
 }
+
+// loadAverage is the machine's 1-minute load average; false where it cannot be read.
+func loadAverage() (float64, bool) {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil
+}

@@ -140,7 +140,7 @@ func lastFailure(cs ...*client) (time.Time, string) {
 	return last, who
 }
 
-// Scenario 1 and 6: three clients in two regions each send too few calls per interval
+// Scenario 1 and 6: three clients (four with grpc-js) in two regions each send too few calls per interval
 // for their own outlier detector (its request volume is the rule's count), but together
 // they meet the count: poolpilot trips the primary for the whole fleet, /status shows
 // the trip, and from 2 reporting intervals after the rule was met no client sends the
@@ -277,8 +277,15 @@ func TestFleetBreakerRegionScope(t *testing.T) {
 	if after := f.groupVersions(t, nwe+"/grpc"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("norwayeast/grpc versions changed from %v to %v by a swedencentral trip", before, after)
 	}
-	st, _ := f.status(t)
-	for _, o := range openTrips(st) {
+	st, err := f.status(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := openTrips(st)
+	if len(open) == 0 {
+		t.Errorf("/status shows no open trip; want swedencentral's")
+	}
+	for _, o := range open {
 		if o.Region == nwe || o.Scope == "fleet" {
 			t.Errorf("trip %+v: only swedencentral's should be open", o)
 		}
