@@ -232,8 +232,8 @@ func TestFreePortIsUniqueAndBindable(t *testing.T) {
 		if seen[p] {
 			t.Fatalf("FreePort returned %d twice", p)
 		}
-		if p < portLow || p >= portHigh {
-			t.Fatalf("FreePort returned %d, outside %d–%d (below the ephemeral range)", p, portLow, portHigh-1)
+		if p < portLow || p >= portHigh() {
+			t.Fatalf("FreePort returned %d, outside %d–%d (below the ephemeral range)", p, portLow, portHigh()-1)
 		}
 		seen[p] = true
 	}
