@@ -254,3 +254,24 @@ func TestPrepareAfterNegativeLoadsAtTheEnd(t *testing.T) {
 		t.Errorf("%d reloads used a speculative load; want none", n)
 	}
 }
+
+// A speculative load that began before another reload served a model is not used: its
+// shrink check compared against the model served before. The file is loaded again.
+func TestSpeculationBeforeASignalReloadIsNotUsed(t *testing.T) {
+	h := startSpecHarness(t, WatchOptions{})
+	read, release := h.holdFirstLoad()
+	h.write(portModel(8006))
+	waitRead(t, read)
+	if res := h.r.Reload("signal"); !res.OK {
+		t.Fatalf("signal reload: %+v", res)
+	}
+	attempts := h.r.Attempts()
+	release()
+	adstest.WaitFor(t, "the file reload", func() bool { return h.r.Attempts() > attempts })
+	if last, _ := h.r.Last(); !last.OK || last.Trigger != "file" || h.lastApplied() != 8006 {
+		t.Errorf("file reload %+v served %d; want 8006", last, h.lastApplied())
+	}
+	if n := h.r.prepared.Load(); n != 0 {
+		t.Errorf("the file reload used the speculation begun before the signal reload")
+	}
+}
