@@ -61,7 +61,8 @@ type Options struct {
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
 	// Check, when set, must accept a loaded model before it is applied (serve's refusal
-	// to serve credentials to unauthenticated clients).
+	// to serve credentials to unauthenticated clients). Load and Check may run on the
+	// watch's speculative load while a signal reload runs them too.
 	Check func(*model.Model) error
 	// AllowShrink applies a reload that removes most of the served listeners or APIs,
 	// which is refused otherwise (checkShrink).
