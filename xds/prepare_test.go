@@ -147,9 +147,11 @@ func TestCommitRebuildsAfterBreakerTrip(t *testing.T) {
 }
 
 // Commit after a node of a new group connected (its group built under the old model)
-// publishes that group with the new model too, instead of dropping it.
-func TestCommitRebuildsAfterNewNodeGroup(t *testing.T) {
+// publishes that group with the new model too, instead of dropping it, and translates
+// only that group again.
+func TestCommitBuildsNewNodeGroup(t *testing.T) {
 	s, addr := startServer(t, Options{})
+	n := countTranslations(s)
 	mustApply(t, s, testModel(t, 0))
 	p, err := s.Prepare(testModel(t, 1))
 	if err != nil {
@@ -172,8 +174,12 @@ func TestCommitRebuildsAfterNewNodeGroup(t *testing.T) {
 	old1 := maps.Clone(groupVersions(t, s, legacy))
 	c.ack(old)
 
+	n.Store(0)
 	if err := s.Commit(p); err != nil {
 		t.Fatal(err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("Commit translated %d groups; want 1, the new node's", got)
 	}
 	now := groupVersions(t, s, legacy)
 	if now[resourcev3.ClusterType] == old1[resourcev3.ClusterType] {

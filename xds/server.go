@@ -79,8 +79,8 @@ type Server struct {
 	// applyMu serialises Apply, Prepare, Commit, the breaker's rebuilds and the on-demand
 	// build of an unseen node group, so each sees the same model and the same set of groups.
 	applyMu sync.Mutex
-	// gen counts the publications of snapshots (Commit, a breaker state, a group built
-	// on demand), so Commit can tell that a Prepared was built before one; applyMu.
+	// gen counts the publications of a model or a breaker state (Commit, the breaker
+	// loop), so Commit can tell that a Prepared was built before one; applyMu guards it.
 	gen uint64
 	// served is set by Apply; readers (NACK redaction on the stream goroutines, the admin
 	// page) load it without waiting for an Apply in progress.
@@ -262,10 +262,11 @@ func (s *Server) Prepare(m *model.Model) (*Prepared, error) {
 // Commit publishes p as Apply publishes its snapshots: every group's snapshot, the
 // served model, the status, the breaker rules, the logs and the observer's event. If
 // anything p was built against has moved since Prepare (another Apply or Commit, a
-// fleet breaker state published or changed, a node group built for a newly connected
-// node or one not built yet), p's snapshots would be wrong, so Commit builds the same
-// model again first, as Apply(m) would. A Prepared whose preparation failed is
-// recorded as a failed Apply and its error returned.
+// fleet breaker state published or changed), p's snapshots would be wrong, so Commit
+// builds the same model again first, as Apply(m) would. The group of a node that
+// connected since Prepare, which p lacks, is built before publishing, as Apply would
+// have. A Prepared whose preparation failed is recorded as a failed Apply and its error
+// returned.
 func (s *Server) Commit(p *Prepared) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -308,19 +309,36 @@ func (s *Server) prepareLocked(m *model.Model) *Prepared {
 // applyMu must be held.
 func (s *Server) staleReason(p *Prepared) string {
 	if p.gen != s.gen {
-		return "the served snapshots changed since it was built"
+		return "another model or breaker state was published since it was built"
 	}
 	if s.brk.eng.State().Key() != p.next.breaker.Key() {
 		return "the fleet breaker state changed since it was built"
 	}
-	// A node that connected since registered its group; its first request builds it
-	// under the served model (ensureGroup, which moves gen) or is about to.
-	for k := range s.reg.groups(p.next.known) {
+	return ""
+}
+
+// addNewGroups builds into p the groups of connected nodes that p lacks: nodes that
+// connected since Prepare (their first request built their group under the served model
+// with ensureGroup, or waits to). Groups translate independently, so building only these
+// gives what a full build would. applyMu must be held.
+func (s *Server) addNewGroups(p *Prepared) error {
+	missing := map[string]translator.Group{}
+	for k, g := range s.reg.groups(p.next.known) {
 		if _, ok := p.built[k]; !ok {
-			return "a node of a group it does not have connected since it was built"
+			missing[k] = g
 		}
 	}
-	return ""
+	if len(missing) == 0 {
+		return nil
+	}
+	built, err := s.buildAll(p.next, missing)
+	if err != nil {
+		return err
+	}
+	s.log.Info("prepared model lacked the groups of nodes that connected since; built them", "groups", sortedKeys(built))
+	maps.Copy(p.built, built)
+	p.next.members = unionMembers(p.built)
+	return nil
 }
 
 // commitLocked is Commit with applyMu held.
@@ -336,6 +354,9 @@ func (s *Server) commitLocked(p *Prepared) error {
 		if p = s.prepareLocked(p.next.model); p.err != nil {
 			return s.applyFailed(p.err)
 		}
+	}
+	if err := s.addNewGroups(p); err != nil {
+		return s.applyFailed(err)
 	}
 	next, built, known := p.next, p.built, p.next.known
 
@@ -479,7 +500,6 @@ func (s *Server) ensureGroup(g translator.Group) {
 	if err := s.cache.SetSnapshot(context.Background(), k, b.snapshot); err != nil {
 		s.log.Error("set snapshot", "group", k, "error", err)
 	}
-	s.gen++
 	s.stateMu.Lock()
 	s.groups[k] = &b.status
 	s.stateMu.Unlock()
