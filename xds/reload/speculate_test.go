@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds"
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 )
 
@@ -273,5 +274,39 @@ func TestSpeculationBeforeASignalReloadIsNotUsed(t *testing.T) {
 	}
 	if n := h.r.prepared.Load(); n != 0 {
 		t.Errorf("the file reload used the speculation begun before the signal reload")
+	}
+}
+
+// ForServer's file reloads prepare on the server during the quiet period and commit at
+// its end: the server serves the new model and records it as the reload's.
+func TestForServerCommitsThePreparedModel(t *testing.T) {
+	dir := t.TempDir()
+	path := adstest.WriteFile(t, dir, "model.yaml", []byte(portModel(8001)))
+	srv := xds.New(xds.Options{Logger: adstest.Logger(t)})
+	t.Cleanup(srv.Close)
+	r := ForServer(path, srv, Options{Logger: adstest.Logger(t)})
+	if res := r.Reload("startup"); !res.OK {
+		t.Fatalf("startup: %+v", res)
+	}
+	before := srv.Version()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- r.Watch(ctx, WatchOptions{Debounce: 300 * time.Millisecond, Logger: adstest.Logger(t), Ready: ready})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	<-ready
+	if err := os.WriteFile(path, []byte(portModel(8002)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adstest.WaitFor(t, "the new model served", func() bool { return srv.Version() != before })
+	if last, _ := r.Last(); !last.OK || last.Version != srv.Version() || r.prepared.Load() == 0 {
+		t.Errorf("last reload %+v (server at %q), %d prepared; want the prepared model committed", last, srv.Version(), r.prepared.Load())
+	}
+	if p := r.Current().Backends[0].Endpoint.Port; p != 8002 {
+		t.Errorf("current model is %d; want 8002", p)
+	}
+	if st := srv.Status(); st.LastApplyError != "" {
+		t.Errorf("server apply error %q", st.LastApplyError)
 	}
 }
