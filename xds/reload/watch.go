@@ -30,7 +30,10 @@ type WatchOptions struct {
 	// PrepareAfter is how long the files must have been quiet before Reloader.Watch
 	// starts loading, checking and preparing the model, while the quiet period still
 	// runs; the reload at the end of the period then only publishes it. Zero is
-	// Debounce/4; a negative value loads only once the quiet period has ended.
+	// Debounce/4: a burst whose writes come closer together than that (an editor's save,
+	// a rename over the file, a ConfigMap swap) never starts one it then drops, and the
+	// rest of the period covers most of a load and translation. A negative value, or one
+	// of at least Debounce, loads only once the quiet period has ended.
 	PrepareAfter time.Duration
 	Logger       *slog.Logger
 	// Health, when set, is called with up=true once the watch is in place and after it is
