@@ -337,6 +337,9 @@ func debounceWith(ctx context.Context, kicks <-chan struct{}, quiet, maxWait, ea
 		}
 		select {
 		case <-ctx.Done():
+			if sp != nil {
+				<-sp.done // Watch returns with nothing of it still running
+			}
 			return
 		case <-kicks:
 			now := time.Now()
