@@ -150,6 +150,7 @@ func (s *Server) applyBreakerState() {
 		s.groups[k] = &built[k].status
 	}
 	s.stateMu.Unlock()
+	s.gen++
 	s.served.Store(&next)
 	open := make([]string, 0, len(st.Open))
 	for _, t := range st.Open {

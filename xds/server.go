@@ -76,9 +76,12 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// applyMu serialises Apply and the on-demand build of an unseen node group, so both
-	// see the same model and the same set of groups.
+	// applyMu serialises Apply, Prepare, Commit, the breaker's rebuilds and the on-demand
+	// build of an unseen node group, so each sees the same model and the same set of groups.
 	applyMu sync.Mutex
+	// gen counts the publications of a model or a breaker state (Commit, the breaker
+	// loop), so Commit can tell that a Prepared was built before one; applyMu guards it.
+	gen uint64
 	// served is set by Apply; readers (NACK redaction on the stream goroutines, the admin
 	// page) load it without waiting for an Apply in progress.
 	served atomic.Pointer[servedModel]
@@ -227,16 +230,60 @@ func (s *Server) Close() {
 // gRPC clients, plus the group of every connected node — and only if every translation
 // succeeds sets every snapshot. On error nothing
 // changes: the last good snapshots keep serving and the error is returned.
+// It is Prepare and Commit with nothing in between.
 func (s *Server) Apply(m *model.Model) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	return s.commitLocked(s.prepareLocked(m))
+}
+
+// Prepared is a model translated, encoded and validated for every node group, not yet
+// served: the work of Apply before it publishes anything (Prepare), kept for Commit.
+type Prepared struct {
+	next  *servedModel
+	base  []translator.Group
+	built map[string]*builtGroup
+	// gen is the server's gen when the build started; Commit rebuilds if it moved.
+	gen uint64
+	err error
+}
+
+// Prepare does all of Apply's work that no node, status page, metric or breaker sees:
+// it translates m for every node group, encodes and validates the snapshots. Commit
+// publishes the result. On error the returned Prepared is still non-nil, so that
+// Commit can record the failure as Apply would; nothing else records it.
+func (s *Server) Prepare(m *model.Model) (*Prepared, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	p := s.prepareLocked(m)
+	return p, p.err
+}
+
+// Commit publishes p as Apply publishes its snapshots: every group's snapshot, the
+// served model, the status, the breaker rules, the logs and the observer's event. If
+// anything p was built against has moved since Prepare (another Apply or Commit, a
+// fleet breaker state published or changed), p's snapshots would be wrong, so Commit
+// builds the same model again first, as Apply(m) would. The group of a node that
+// connected since Prepare, which p lacks, is built before publishing, as Apply would
+// have. A Prepared whose preparation failed is recorded as a failed Apply and its error
+// returned.
+func (s *Server) Commit(p *Prepared) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.commitLocked(p)
+}
+
+// prepareLocked is Prepare with applyMu held.
+func (s *Server) prepareLocked(m *model.Model) *Prepared {
+	p := &Prepared{gen: s.gen}
 	if m == nil {
-		return s.applyFailed(errors.New("apply: nil model"))
+		p.err = errors.New("apply: nil model")
+		return p
 	}
 	known := translator.KnownOf(m)
-	base := known.Groups()
+	p.base = known.Groups()
 	all := map[string]translator.Group{}
-	for _, g := range append(translator.OtherGroups(), base...) {
+	for _, g := range append(translator.OtherGroups(), p.base...) {
 		all[g.Key()] = g
 	}
 	for k, g := range s.reg.groups(known) {
@@ -250,9 +297,68 @@ func (s *Server) Apply(m *model.Model) error {
 	s.envoyChecked.rotate()
 	built, err := s.buildAll(next, all)
 	if err != nil {
-		return s.applyFailed(err)
+		p.err = err
+		return p
 	}
 	next.members = unionMembers(built)
+	p.next, p.built = next, built
+	return p
+}
+
+// staleReason says why p's snapshots can no longer be published as they are, or "".
+// applyMu must be held.
+func (s *Server) staleReason(p *Prepared) string {
+	if p.gen != s.gen {
+		return "another model or breaker state was published since it was built"
+	}
+	if s.brk.eng.State().Key() != p.next.breaker.Key() {
+		return "the fleet breaker state changed since it was built"
+	}
+	return ""
+}
+
+// addNewGroups builds into p the groups of connected nodes that p lacks: nodes that
+// connected since Prepare (their first request built their group under the served model
+// with ensureGroup, or waits to). Groups translate independently, so building only these
+// gives what a full build would. applyMu must be held.
+func (s *Server) addNewGroups(p *Prepared) error {
+	missing := map[string]translator.Group{}
+	for k, g := range s.reg.groups(p.next.known) {
+		if _, ok := p.built[k]; !ok {
+			missing[k] = g
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	built, err := s.buildAll(p.next, missing)
+	if err != nil {
+		return err
+	}
+	s.log.Info("prepared model lacked the groups of nodes that connected since; built them", "groups", sortedKeys(built))
+	maps.Copy(p.built, built)
+	p.next.members = unionMembers(p.built)
+	return nil
+}
+
+// commitLocked is Commit with applyMu held.
+func (s *Server) commitLocked(p *Prepared) error {
+	if p == nil {
+		return s.applyFailed(errors.New("commit: no prepared model"))
+	}
+	if p.err != nil {
+		return s.applyFailed(p.err)
+	}
+	if why := s.staleReason(p); why != "" {
+		s.log.Info("prepared model is out of date; building it again", "reason", why)
+		if p = s.prepareLocked(p.next.model); p.err != nil {
+			return s.applyFailed(p.err)
+		}
+	}
+	if err := s.addNewGroups(p); err != nil {
+		return s.applyFailed(err)
+	}
+	next, built, known := p.next, p.built, p.next.known
 
 	// Every group translated: now publish, so nodes never see half a model.
 	for _, k := range sortedKeys(built) {
@@ -261,6 +367,7 @@ func (s *Server) Apply(m *model.Model) error {
 			s.log.Error("set snapshot", "group", k, "error", err)
 		}
 	}
+	s.gen++
 	s.served.Store(next)
 	s.dropStaleKeys(built, known)
 	s.stateMu.Lock()
@@ -272,7 +379,7 @@ func (s *Server) Apply(m *model.Model) error {
 		s.groups[k] = &b.status
 		applied[k] = b.status.Versions
 	}
-	for _, g := range base {
+	for _, g := range p.base {
 		for url, v := range built[g.Key()].status.Versions {
 			baseVersions[g.Key()+" "+url] = v
 		}
@@ -283,7 +390,7 @@ func (s *Server) Apply(m *model.Model) error {
 	version := s.modelVersion
 	s.stateMu.Unlock()
 
-	s.setBreakerRules(m)
+	s.setBreakerRules(next.model)
 	for _, k := range sortedKeys(built) {
 		s.logBuilt(built[k], prev[k])
 	}

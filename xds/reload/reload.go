@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/poolpilot/poolpilot/model"
@@ -40,6 +41,12 @@ type LoadFunc func(path string) (*model.Model, error)
 // an error (xds.Server.Apply).
 type ApplyFunc func(m *model.Model) error
 
+// PrepareFunc does the part of applying m that changes nothing served
+// (xds.Server.Prepare) and returns the function that serves it (xds.Server.Commit). An
+// error of the preparation is returned by commit, so only a preparation that is used
+// reports it.
+type PrepareFunc func(m *model.Model) (commit func() error)
+
 // Options are the optional parts of a Reloader.
 type Options struct {
 	// Version names the configuration just applied. ForServer sets it to the
@@ -54,11 +61,16 @@ type Options struct {
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
 	// Check, when set, must accept a loaded model before it is applied (serve's refusal
-	// to serve credentials to unauthenticated clients).
+	// to serve credentials to unauthenticated clients). Load and Check may run on the
+	// watch's speculative load while a signal reload runs them too.
 	Check func(*model.Model) error
 	// AllowShrink applies a reload that removes most of the served listeners or APIs,
 	// which is refused otherwise (checkShrink).
 	AllowShrink bool
+	// Prepare, when set, lets a file reload do the work of the apply while the watch's
+	// quiet period still runs (see Watch); ForServer sets it to the server's Prepare and
+	// Commit. Without it the whole apply runs at the end of the quiet period.
+	Prepare PrepareFunc
 }
 
 // Observer hears every reload attempt and every change of the model watch's state.
@@ -88,8 +100,13 @@ type Reloader struct {
 	last     Result
 	lastGood Result
 	current  *model.Model
+	// gen counts the changes of current, so a speculative load can tell that the
+	// model its shrink check compared against is no longer the served one.
+	gen      uint64
 	attempts int
 	watch    *WatchHealth // nil until Watch starts
+	// prepared counts the file reloads that used a speculative load (tests read it).
+	prepared atomic.Int64
 }
 
 // WatchHealth is the state of the model watch, as /status shows it.
@@ -116,6 +133,9 @@ func New(path string, load LoadFunc, apply ApplyFunc, opts Options) *Reloader {
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
+	if opts.Prepare == nil {
+		opts.Prepare = func(m *model.Model) func() error { return func() error { return apply(m) } }
+	}
 	return &Reloader{path: path, load: load, apply: apply, opts: opts}
 }
 
@@ -123,6 +143,10 @@ func New(path string, load LoadFunc, apply ApplyFunc, opts Options) *Reloader {
 // loadOpts) and applies to srv, naming each model by the server's content-hash version.
 func ForServer(path string, srv *xds.Server, opts Options, loadOpts ...model.Option) *Reloader {
 	opts.Version = srv.Version
+	opts.Prepare = func(m *model.Model) func() error {
+		p, _ := srv.Prepare(m) // a failed p makes Commit record and return the failure
+		return func() error { return srv.Commit(p) }
+	}
 	load := opts.Load
 	if load == nil {
 		load = func(p string) (*model.Model, error) { return model.Load(p, loadOpts...) }
@@ -138,6 +162,7 @@ func (r *Reloader) Adopt(m *model.Model, trigger string) Result {
 	res := Result{OK: true, Trigger: trigger, Time: r.opts.Now(), Version: r.opts.Version()}
 	r.mu.Lock()
 	r.current, r.last, r.lastGood = m, res, res
+	r.gen++
 	r.mu.Unlock()
 	r.opts.Observer.ObserveReload(res)
 	return res
@@ -152,8 +177,13 @@ func (r *Reloader) Path() string { return r.path }
 func (r *Reloader) Reload(trigger string) Result {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
+	return r.reloadLocked(trigger, r.loadAndApply)
+}
 
-	m, err := r.loadAndApply()
+// reloadLocked records and reports the outcome of do, a load and apply; reloadMu must be
+// held.
+func (r *Reloader) reloadLocked(trigger string, do func() (*model.Model, error)) Result {
+	m, err := do()
 	res := Result{OK: err == nil, Trigger: trigger, Time: r.opts.Now()}
 	log := r.opts.Logger.With("path", r.path, "trigger", trigger)
 
@@ -162,6 +192,7 @@ func (r *Reloader) Reload(trigger string) Result {
 	if err == nil {
 		res.Version = r.opts.Version()
 		r.current, r.lastGood = m, res
+		r.gen++
 	} else {
 		res.Version = r.lastGood.Version
 		res.Errors = ErrorLines(err)
@@ -192,6 +223,20 @@ func (r *Reloader) Reload(trigger string) Result {
 }
 
 func (r *Reloader) loadAndApply() (*model.Model, error) {
+	// current changes only under reloadMu, which the caller holds.
+	m, err := r.loadChecked(r.current)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.apply(m); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	return m, nil
+}
+
+// loadChecked loads the model and runs every check before the apply: the loader's, the
+// Check option and the shrink guard against cur, the served model.
+func (r *Reloader) loadChecked(cur *model.Model) (*model.Model, error) {
 	m, err := r.load(r.path)
 	if err != nil {
 		return nil, err
@@ -205,15 +250,71 @@ func (r *Reloader) loadAndApply() (*model.Model, error) {
 		}
 	}
 	if !r.opts.AllowShrink {
-		// current changes only under reloadMu, which the caller holds.
-		if err := checkShrink(r.current, m); err != nil {
+		if err := checkShrink(cur, m); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.apply(m); err != nil {
+	return m, nil
+}
+
+// speculation is a file reload's load, checks and Prepare, begun while the watch's quiet
+// period still runs, and kept until the period ends to be used or dropped.
+type speculation struct {
+	done chan struct{} // closed once the fields below are set
+	// gen is the Reloader's gen when it began: the served model it was checked against.
+	gen    uint64
+	m      *model.Model
+	err    error        // of the load or the checks
+	commit func() error // when err is nil: serves m, or returns the preparation's error
+}
+
+// speculate starts a speculative load on its own goroutine. It takes no lock a reload
+// holds: it changes nothing, and reloadFile checks that what it read is still current.
+func (r *Reloader) speculate() *speculation {
+	r.mu.RLock()
+	cur, gen := r.current, r.gen
+	r.mu.RUnlock()
+	sp := &speculation{done: make(chan struct{}), gen: gen}
+	go func() {
+		defer close(sp.done)
+		if sp.m, sp.err = r.loadChecked(cur); sp.err == nil {
+			sp.commit = r.opts.Prepare(sp.m)
+		}
+	}()
+	return sp
+}
+
+// reloadFile is a reload at the end of a quiet period of the watch. sp, when not nil,
+// began after the period's last file event: it is used (once finished) unless a reload
+// served another model since it began, which its shrink check did not compare against.
+// Otherwise the model is loaded now, as Reload does.
+func (r *Reloader) reloadFile(sp *speculation) Result {
+	if sp != nil {
+		<-sp.done
+	}
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if sp != nil {
+		r.mu.RLock()
+		current := sp.gen == r.gen
+		r.mu.RUnlock()
+		if current {
+			r.prepared.Add(1)
+			return r.reloadLocked("file", sp.use)
+		}
+	}
+	return r.reloadLocked("file", r.loadAndApply)
+}
+
+// use serves the speculative model, with the errors loadAndApply would return.
+func (sp *speculation) use() (*model.Model, error) {
+	if sp.err != nil {
+		return nil, sp.err
+	}
+	if err := sp.commit(); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	return m, nil
+	return sp.m, nil
 }
 
 // Last is the most recent attempt; LastGood the most recent applied one (zero if none).
@@ -246,7 +347,11 @@ func (r *Reloader) Attempts() int {
 }
 
 // Watch reloads after every debounced change of the model on disk until ctx ends
-// (see the package-level Watch).
+// (see the package-level Watch). Once the files have been quiet for opts.PrepareAfter
+// it loads, checks and prepares the model (Options.Prepare) while the quiet period
+// still runs; when the period ends it publishes that result if no file event came after
+// the load began, and otherwise drops it, unreported, and reloads as Reload does. The
+// outcome is reported as Reload reports it, with trigger "file".
 func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = r.opts.Logger
@@ -258,7 +363,10 @@ func (r *Reloader) Watch(ctx context.Context, opts WatchOptions) error {
 			health(up, err)
 		}
 	}
-	return Watch(ctx, r.path, opts, func() { r.Reload("file") })
+	return watch(ctx, r.path, opts, burstHandler{
+		speculate: r.speculate,
+		fire:      func(sp *speculation) { r.reloadFile(sp) },
+	})
 }
 
 func (r *Reloader) setWatchHealth(up bool, err error) {

@@ -27,7 +27,15 @@ type WatchOptions struct {
 	Debounce time.Duration
 	// MaxWait bounds the time from the first event of a burst to onChange.
 	MaxWait time.Duration
-	Logger  *slog.Logger
+	// PrepareAfter is how long the files must have been quiet before Reloader.Watch
+	// starts loading, checking and preparing the model, while the quiet period still
+	// runs; the reload at the end of the period then only publishes it. Zero is
+	// Debounce/4: a burst whose writes come closer together than that (an editor's save,
+	// a rename over the file, a ConfigMap swap) never starts one it then drops, and the
+	// rest of the period covers most of a load and translation. A negative value, or one
+	// of at least Debounce, loads only once the quiet period has ended.
+	PrepareAfter time.Duration
+	Logger       *slog.Logger
 	// Health, when set, is called with up=true once the watch is in place and after it is
 	// re-established, and with up=false (and why) while the model directory is gone.
 	Health func(up bool, err error)
@@ -51,6 +59,9 @@ func (o WatchOptions) withDefaults() WatchOptions {
 	}
 	if o.MaxWait < o.Debounce {
 		o.MaxWait = o.Debounce
+	}
+	if o.PrepareAfter == 0 {
+		o.PrepareAfter = o.Debounce / 4
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -79,7 +90,24 @@ const (
 // once the directory is watched again it logs so and reloads. opts.Health hears every
 // change of state.
 func Watch(ctx context.Context, path string, opts WatchOptions, onChange func()) error {
+	return watch(ctx, path, opts, burstHandler{fire: func(*speculation) { onChange() }})
+}
+
+// burstHandler is what the debouncer does for a burst of file events.
+type burstHandler struct {
+	// speculate, when set, starts a speculative reload (its own goroutine) once the
+	// files have been quiet for WatchOptions.PrepareAfter.
+	speculate func() *speculation
+	// fire runs at the end of the burst, with the speculation begun after the burst's
+	// last event, or nil.
+	fire func(*speculation)
+}
+
+func watch(ctx context.Context, path string, opts WatchOptions, h burstHandler) error {
 	opts = opts.withDefaults()
+	if opts.PrepareAfter < 0 || opts.PrepareAfter >= opts.Debounce {
+		h.speculate = nil
+	}
 	dir, relevant, err := watchTarget(path)
 	if err != nil {
 		return err
@@ -112,7 +140,7 @@ func Watch(ctx context.Context, path string, opts WatchOptions, onChange func())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		debounce(ctx, kicks, opts.Debounce, opts.MaxWait, onChange)
+		debounceWith(ctx, kicks, opts.Debounce, opts.MaxWait, opts.PrepareAfter, h)
 	}()
 	defer func() { <-done }()
 	kick := func() {
@@ -259,29 +287,87 @@ func isChange(ev fsnotify.Event) bool {
 // so kicks that arrive while it runs start a new burst (a change during a reload is not
 // lost) and fire never runs concurrently with itself.
 func debounce(ctx context.Context, kicks <-chan struct{}, quiet, maxWait time.Duration, fire func()) {
+	debounceWith(ctx, kicks, quiet, maxWait, 0, burstHandler{fire: func(*speculation) { fire() }})
+}
+
+// debounceWith is debounce that, when h.speculate is set, also starts a speculative
+// reload once the kicks have been quiet for early, and hands it to h.fire at the end of
+// the burst if no kick came after it started.
+//
+// Why using it is safe: every write to the model produces its file event after the write
+// has happened, and the event's kick is taken here after that (a kick dropped because one
+// was already pending is covered by the pending one, taken later still). So a
+// speculation started after the burst's last kick read files that no write has touched
+// since it started: its model is the one a load at the end of the quiet period would
+// read. A kick after it started means a write may have landed under it; it is dropped.
+//
+// At most one speculation is in flight: a dropped one that is still running is left to
+// finish (a load cannot be interrupted) before the next one starts.
+func debounceWith(ctx context.Context, kicks <-chan struct{}, quiet, maxWait, early time.Duration, h burstHandler) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	earlyTimer := time.NewTimer(time.Hour)
+	earlyTimer.Stop()
+	defer earlyTimer.Stop()
 	var (
 		pending bool
 		first   time.Time
+		// ripe: the kicks have been quiet for early, so a speculation may start.
+		ripe bool
+		// sp is the last speculation started, until it is used or, dropped, finishes.
+		sp *speculation
+		// fresh: sp started after the burst's last kick.
+		fresh bool
 	)
+	start := func() {
+		if h.speculate == nil || !pending || !ripe || fresh {
+			return
+		}
+		if sp != nil {
+			return // a dropped one still runs; its end starts the next
+		}
+		sp, fresh = h.speculate(), true
+	}
 	for {
+		// The end of a dropped speculation, if one is running.
+		var dropped <-chan struct{}
+		if sp != nil && !fresh {
+			dropped = sp.done
+		}
 		select {
 		case <-ctx.Done():
+			if sp != nil {
+				<-sp.done // Watch returns with nothing of it still running
+			}
 			return
 		case <-kicks:
 			now := time.Now()
 			if !pending {
 				pending, first = true, now
 			}
+			ripe, fresh = false, false
 			timer.Reset(nextWait(now, first, quiet, maxWait))
+			if h.speculate != nil {
+				earlyTimer.Reset(early)
+			}
+		case <-earlyTimer.C:
+			ripe = true
+			start()
+		case <-dropped:
+			sp = nil
+			start()
 		case <-timer.C:
 			if !pending {
 				continue
 			}
-			pending = false
-			fire()
+			pending, ripe = false, false
+			earlyTimer.Stop()
+			var use *speculation
+			if fresh {
+				use, sp, fresh = sp, nil, false
+			}
+			h.fire(use)
 		}
 	}
 }
