@@ -165,9 +165,9 @@ func (t *deltaTable) respond(w *deltaWatch) cache.DeltaResponse {
 	return nil
 }
 
-// since is w's response against t when w's stream holds exactly t.prev (w.exact): only
-// the names that changed between the two can differ. It returns nil when none concerns
-// w; the stream then holds exactly t.
+// since is the response to w, a watch waiting here, against t when w's stream holds
+// exactly t.prev (w.exact): only the names that changed between the two can differ. It
+// returns nil when none concerns w; the stream then holds exactly t.
 func (t *deltaTable) since(w *deltaWatch) cache.DeltaResponse {
 	known := w.sub.ReturnedResources()
 	wildcard := w.sub.IsWildcard()
@@ -191,22 +191,21 @@ func (t *deltaTable) since(w *deltaWatch) cache.DeltaResponse {
 		w.version = t.version
 		return nil
 	}
-	// What the stream holds once this is sent; a copy, as the stream may yet subscribe or
-	// unsubscribe, which edits its map.
-	var next map[string]string
-	if wildcard {
-		next = maps.Clone(t.versions)
-	} else {
-		next = maps.Clone(known)
-		if next == nil {
-			next = make(map[string]string, len(send))
-		}
-		for _, name := range send {
-			next[name] = t.versions[name]
-		}
-		for _, name := range removed {
-			delete(next, name)
-		}
+	// What the stream holds once this is sent: its own map, edited in place (a clone per
+	// stream was most of the cost of answering a change here). Nothing else reads or writes it
+	// meanwhile: the watch waits here, so its stream waits too, and a request of the stream
+	// first cancels the watch, which takes c.mu, before the server edits the subscription
+	// (pkg/server/delta/v3/server.go, processDelta). The stream adopts the same map when
+	// it sends this response.
+	next := known
+	if next == nil {
+		next = make(map[string]string, len(send))
+	}
+	for _, name := range send {
+		next[name] = t.versions[name]
+	}
+	for _, name := range removed {
+		delete(next, name)
 	}
 	return t.build(w, send, removed, next)
 }

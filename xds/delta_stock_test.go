@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -16,6 +17,9 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/poolpilot/poolpilot/internal/modelgen"
+	"github.com/poolpilot/poolpilot/model"
 )
 
 // The delta responses built here must be the stock cache's: these tests put both on the
@@ -244,5 +248,144 @@ func TestDeltaSubscriptionEditForgetsTheMap(t *testing.T) {
 	ack := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "2"}
 	if tb.holdsCurrent(&deltaWatch{req: ack, sub: &sub}) {
 		t.Fatal("after an edit, a later plain ACK is still taken to hold the edited map")
+	}
+}
+
+// TestDeltaStreamsConvergeThroughChurn: real delta streams that ACK, subscribe and
+// unsubscribe while the model changes under them (pools changed, removed and added back)
+// each end holding exactly the last snapshot's load assignments for the names they
+// subscribe to, at the snapshot's versions: whatever mix of walks and shortcuts answered
+// them on the way.
+func TestDeltaStreamsConvergeThroughChurn(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	modelAt := func(i int) *model.Model {
+		pools := 4
+		if i%5 == 3 {
+			pools = 3 // the last pool leaves, and comes back next time
+		}
+		m, err := modelgen.Load(modelgen.Spec{Pools: pools, BackendsPerPool: 2, Regions: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range m.Backends {
+			if b.Name == modelgen.BackendName(i%pools, 0) || b.Name == modelgen.BackendName((i/2)%pools, 1) {
+				b.Endpoint.Port += uint32(i + 1)
+			}
+		}
+		return m
+	}
+	mustApply(t, s, modelAt(0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+	names := []string{modelgen.PoolName(0), modelgen.PoolName(1), modelgen.PoolName(2), modelgen.PoolName(3)}
+
+	type client struct {
+		c          *deltaClient
+		held       map[string]string // what the client holds: name → version
+		subscribed map[string]bool
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	drain := func(cl *client, d time.Duration) {
+		cl.c.each(resourcev3.EndpointType, d, func(resp *discovery.DeltaDiscoveryResponse) {
+			for _, res := range resp.GetResources() {
+				// A response sent before an unsubscription reached the server may carry
+				// the name still: a client ignores it.
+				if cl.subscribed[res.GetName()] {
+					cl.held[res.GetName()] = res.GetVersion()
+				}
+			}
+			for _, name := range resp.GetRemovedResources() {
+				delete(cl.held, name)
+			}
+			cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: resp.GetNonce()})
+		})
+	}
+	clients := make([]*client, 6)
+	for i := range clients {
+		cl := &client{c: newDeltaClient(t, addr, envoyNode(fmt.Sprintf("envoy-churn-%d", i), region)),
+			held: map[string]string{}, subscribed: map[string]bool{}}
+		cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+		sub := names[:2+i%3]
+		for _, n := range sub {
+			cl.subscribed[n] = true
+		}
+		cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: sub})
+		clients[i] = cl
+	}
+	for i := 1; i <= 30; i++ {
+		mustApply(t, s, modelAt(i))
+		for _, cl := range clients {
+			drain(cl, 20*time.Millisecond)
+			name := names[r.IntN(len(names))]
+			switch r.IntN(4) {
+			case 0:
+				if cl.subscribed[name] {
+					delete(cl.subscribed, name)
+					delete(cl.held, name) // a client forgets what it unsubscribes from
+					cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesUnsubscribe: []string{name}})
+				}
+			case 1:
+				if !cl.subscribed[name] {
+					cl.subscribed[name] = true
+					cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: []string{name}})
+				}
+			}
+		}
+	}
+	// Every client takes every name; then the last pool leaves and comes back unchanged,
+	// which only a server that forgot it with the removal sends again.
+	plain := func(pools int) *model.Model {
+		m, err := modelgen.Load(modelgen.Spec{Pools: pools, BackendsPerPool: 2, Regions: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for _, cl := range clients {
+		var add []string
+		for _, n := range names {
+			if !cl.subscribed[n] {
+				cl.subscribed[n] = true
+				add = append(add, n)
+			}
+		}
+		if len(add) > 0 {
+			cl.c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: add})
+		}
+	}
+	for _, m := range []*model.Model{plain(4), plain(3), plain(4)} {
+		mustApply(t, s, m)
+		for _, cl := range clients {
+			drain(cl, 50*time.Millisecond)
+		}
+	}
+	s.cache.mu.Lock()
+	snap, err := s.cache.SnapshotCache.GetSnapshot(key)
+	if err != nil {
+		s.cache.mu.Unlock()
+		t.Fatal(err)
+	}
+	if err := snap.ConstructVersionMap(); err != nil {
+		s.cache.mu.Unlock()
+		t.Fatal(err)
+	}
+	latest := maps.Clone(snap.GetVersionMap(resourcev3.EndpointType))
+	s.cache.mu.Unlock()
+	for i, cl := range clients {
+		want := map[string]string{}
+		for n := range cl.subscribed {
+			if v, ok := latest[n]; ok {
+				want[n] = v
+			}
+		}
+		for range 20 { // at most 20 × 100 ms
+			if maps.Equal(cl.held, want) {
+				break
+			}
+			drain(cl, 100*time.Millisecond)
+		}
+		if !maps.Equal(cl.held, want) {
+			t.Errorf("client %d (subscribed to %v) holds %v, want the last snapshot's %v", i, cl.subscribed, cl.held, want)
+		}
 	}
 }
