@@ -24,7 +24,9 @@ import (
 //   - state-of-the-world EDS and RDS responses carry only the resources the stream does
 //     not hold yet in their current form (partial responses, below), and
 //   - wildcard state-of-the-world CDS and LDS requests answered at once share one
-//     encoding per snapshot key and version (fullResponse).
+//     encoding per snapshot key and version (fullResponse), and
+//   - delta watches are answered here, from one encoding per snapshot key, type and
+//     version, comparing a stream with the snapshot only when it must (delta.go).
 //
 // A NACK carries the version the client last *accepted*, which is never the snapshot's
 // version, so the stock cache answers it at once with the same rejected resources, and the
@@ -35,8 +37,8 @@ import (
 // snapshot of that type, or answers at once if the snapshot has already moved on, or if the
 // client subscribed to a resource it was never sent.
 //
-// Delta needs no help: the delta subscription records what was sent before the client
-// answers, so a NACK finds nothing new to send and the watch waits.
+// Delta needs no NACK handling: the delta subscription records what was sent before the
+// client answers, so a NACK finds nothing new to send and the watch waits.
 type nackCache struct {
 	cache.SnapshotCache
 	// hash is the node hash the snapshot cache was built with: the partial watches key
@@ -53,6 +55,12 @@ type nackCache struct {
 	watches map[string]map[*partialWatch]struct{}
 	// deltaWatches are the open delta watches, per snapshot key (see CreateDeltaWatch).
 	deltaWatches map[string]map[*deltaWatch]struct{}
+	// deltaTables is, per snapshot key, each type of its current snapshot that delta
+	// streams asked for, encoded once (deltaTable).
+	deltaTables map[string]map[string]*deltaTable
+	// deltaWalks counts delta watches compared with a table by a walk over its type
+	// (deltaTable.respond), which the shortcuts spare; tests read it.
+	deltaWalks int
 	// full is, per snapshot key, the full-state types of its current snapshot encoded
 	// once (see fullResponse); a type is added when a stream first asks for it (nil: the
 	// stock cache answers that type).
@@ -112,11 +120,7 @@ func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.Res
 	}
 	c.tables[node] = tables
 	delete(c.full, node)
-	for w := range c.deltaWatches[node] {
-		if snap.GetVersion(w.req.GetTypeUrl()) != w.version && c.answerDelta(node, w) {
-			delete(c.deltaWatches[node], w)
-		}
-	}
+	c.setDeltaSnapshot(node, snap)
 	for w := range c.watches[node] {
 		if resp := tables[w.req.GetTypeUrl()].response(w.req, w.sub); resp != nil {
 			// The server's channel holds one response per type, and a watch is answered
@@ -136,8 +140,9 @@ func (c *nackCache) ClearSnapshot(node string) {
 	c.SnapshotCache.ClearSnapshot(node)
 	delete(c.tables, node)
 	delete(c.full, node)
+	delete(c.deltaTables, node)
 	for w := range c.deltaWatches[node] {
-		w.version = noSnapshot
+		w.version, w.exact = noSnapshot, false
 	}
 }
 
@@ -219,64 +224,6 @@ func (h heldStatus) GetLastDeltaWatchRequestTime() time.Time {
 		return time.Time{}
 	}
 	return h.stock.GetLastDeltaWatchRequestTime()
-}
-
-// deltaWatch is an open delta watch, answered when its type's version moves.
-type deltaWatch struct {
-	req *cache.DeltaRequest
-	sub cache.Subscription
-	ch  chan cache.DeltaResponse
-	// version is its type's version in the snapshot it was last compared with.
-	version string
-}
-
-// noSnapshot is a deltaWatch's version before any snapshot: no real version equals it.
-const noSnapshot = "\x00none"
-
-// CreateDeltaWatch implements cache.ConfigWatcher. The stock cache compares every open
-// delta watch of a node group with each new snapshot, every resource of its type, even
-// when that type did not change: with thousands of streams, each holding a watch per type,
-// that was most of a delta change's CPU. Here the stock cache still computes every
-// response (the same resources, versions and removals), but a watch waits here and is
-// compared only when its type's version moves: the same version is the same content
-// (versions are content hashes), which the stock comparison would find unchanged.
-func (c *nackCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
-	key := c.hash.ID(req.GetNode())
-	w := &deltaWatch{req: req, sub: sub, ch: ch}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.answerDelta(key, w) {
-		return func() {}, nil
-	}
-	return addWatch(&c.mu, &c.deltaWatches, key, w), nil
-}
-
-// answerDelta asks the stock cache for w's response against key's current snapshot and
-// forwards it; it reports whether there was one. Otherwise it notes the version compared
-// with. Callers hold c.mu.
-func (c *nackCache) answerDelta(key string, w *deltaWatch) bool {
-	w.version = noSnapshot
-	if snap, err := c.SnapshotCache.GetSnapshot(key); err == nil {
-		w.version = snap.GetVersion(w.req.GetTypeUrl())
-	}
-	// The stock cache answers at once into a free slot, or opens a watch of its own,
-	// which is closed again: the watch waits here instead.
-	tmp := make(chan cache.DeltaResponse, 1)
-	cancel, err := c.SnapshotCache.CreateDeltaWatch(w.req, w.sub, tmp)
-	if cancel != nil {
-		cancel()
-	}
-	if err != nil {
-		return false
-	}
-	select {
-	case resp := <-tmp:
-		// The server's channel holds a response per type, and a watch is answered once.
-		w.ch <- resp
-		return true
-	default:
-		return false
-	}
 }
 
 // partialWatch is an open state-of-the-world watch of a partial type.

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -185,6 +186,16 @@ func TestPartialTableFollowsSnapshots(t *testing.T) {
 	check("a new version changing nothing subscribed", get(v6, "v5"), []string{}...)
 }
 
+// stockDeltaWatches counts the delta watches open in the stock cache under key (none when
+// it has never seen the key: delta watches are answered in nackCache). Callers hold
+// s.cache.mu.
+func stockDeltaWatches(s *Server, key string) int {
+	if info := s.cache.SnapshotCache.GetStatusInfo(key); info != nil {
+		return info.GetNumDeltaWatches()
+	}
+	return 0
+}
+
 // TestDeltaWatchesWaitForTheirType: open delta watches wait in nackCache, not in the stock
 // cache (which compares every open watch with every snapshot), and a change still reaches
 // exactly the watch of the type that changed, with only what changed.
@@ -201,7 +212,7 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 	counts := func() (held, stock int) {
 		s.cache.mu.Lock()
 		defer s.cache.mu.Unlock()
-		return len(s.cache.deltaWatches[key]), s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches()
+		return len(s.cache.deltaWatches[key]), stockDeltaWatches(s, key)
 	}
 	adstest.WaitFor(t, "two open delta watches", func() bool { h, st := counts(); return h+st == 2 })
 	if held, stock := counts(); held != 2 || stock != 0 {
@@ -223,6 +234,47 @@ func TestDeltaWatchesWaitForTheirType(t *testing.T) {
 	}
 }
 
+// TestDeltaChangeNeedsNoWalk: once delta streams hold a version, a one-pool change reaches
+// each with only that pool and their ACKs reopen the watches without comparing a single
+// stream with the snapshot resource by resource (deltaTable.since, holdsCurrent).
+func TestDeltaChangeNeedsNoWalk(t *testing.T) {
+	s, addr := startServer(t, Options{})
+	mustApply(t, s, onePoolModel(t, 0))
+	region := modelgen.RegionNames(2)[0]
+	key := region + "/envoy"
+	const n = 8
+	clients := make([]*deltaClient, n)
+	for i := range clients {
+		clients[i] = newDeltaClient(t, addr, envoyNode(fmt.Sprintf("envoy-no-walk-%d", i), region))
+		ackCDSAndEDS(clients[i])
+	}
+	held := func() int {
+		s.cache.mu.Lock()
+		defer s.cache.mu.Unlock()
+		return len(s.cache.deltaWatches[key])
+	}
+	adstest.WaitFor(t, "every stream's CDS and EDS watch open", func() bool { return held() == 2*n })
+	s.cache.mu.Lock()
+	walks := s.cache.deltaWalks
+	s.cache.mu.Unlock()
+
+	mustApply(t, s, onePoolModel(t, 1))
+	for i, c := range clients {
+		eds := c.next(resourcev3.EndpointType)
+		if got := deltaNames(eds); !slices.Equal(got, []string{modelgen.PoolName(0)}) {
+			t.Fatalf("stream %d: EDS after a one-pool change carries %v, want only [%s]", i, got, modelgen.PoolName(0))
+		}
+		c.send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResponseNonce: eds.GetNonce()})
+	}
+	adstest.WaitFor(t, "every stream's watches open again", func() bool { return held() == 2*n })
+	s.cache.mu.Lock()
+	extra := s.cache.deltaWalks - walks
+	s.cache.mu.Unlock()
+	if extra != 0 {
+		t.Errorf("a one-pool change to %d delta streams and their ACKs took %d walks, want 0", n, extra)
+	}
+}
+
 // TestDeltaStreamFollowsItsRegionOut: a delta stream whose region leaves the model is
 // moved to the group its node now resolves to, although its watches wait in nackCache
 // rather than in the stock cache (Apply keeps a key only while it has open watches).
@@ -241,7 +293,7 @@ func TestDeltaStreamFollowsItsRegionOut(t *testing.T) {
 	adstest.WaitFor(t, "two open delta watches", func() bool {
 		s.cache.mu.Lock()
 		defer s.cache.mu.Unlock()
-		return len(s.cache.deltaWatches[key])+s.cache.SnapshotCache.GetStatusInfo(key).GetNumDeltaWatches() == 2
+		return len(s.cache.deltaWatches[key])+stockDeltaWatches(s, key) == 2
 	})
 
 	// The next model has one region: this node's region is gone.
