@@ -147,7 +147,8 @@ func (s *Server) Register(g *grpc.Server) {
 
 // GRPCServerOptions are the options Serve uses: keepalive pings to find dead proxies,
 // and a permissive enforcement policy so clients that ping (Envoy's
-// connection_keepalive, commonly 30 s) are not disconnected for it; then the limits on
+// connection_keepalive, commonly 30 s) are not disconnected for it; large responses
+// marshalled without clearing their buffer first (responseCodec); then the limits on
 // what one client may cost (clientLimitOptions).
 func GRPCServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
@@ -156,6 +157,7 @@ func GRPCServerOptions() []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second,
 			MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(newResponseCodec()),
 	}, clientLimitOptions()...)
 }
 

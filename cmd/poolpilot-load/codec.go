@@ -7,6 +7,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/poolpilot/poolpilot/internal/dirtypool"
 )
 
 // The simulated nodes share the machine with the server they measure, so they decode
@@ -37,6 +39,8 @@ type deltaResponse struct {
 	Size           int
 }
 
+var readBuffers = &dirtypool.Pool{}
+
 // liteCodec is gRPC's "proto" codec for requests, and the partial decoder above for
 // responses.
 type liteCodec struct{}
@@ -56,11 +60,16 @@ func (liteCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (liteCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	// Valid until we return; everything kept is copied.
 	var b []byte
 	if len(data) == 1 {
-		b = data[0].ReadOnlyData() // valid until we return; everything kept is copied
+		b = data[0].ReadOnlyData()
 	} else {
-		b = data.Materialize()
+		// A response of many frames into one reused buffer: a fresh one per response was
+		// a third of this tool's CPU when 10,000 nodes connect at once.
+		buf := data.MaterializeToBuffer(readBuffers)
+		defer buf.Free()
+		b = buf.ReadOnlyData()
 	}
 	switch m := v.(type) {
 	case *sotwResponse:

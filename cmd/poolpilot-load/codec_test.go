@@ -73,6 +73,20 @@ func TestLiteCodecDelta(t *testing.T) {
 		!proto.Equal(out.Resources[0].Resource, in.Resources[0].Resource) || out.Size != proto.Size(in) {
 		t.Errorf("decoded %+v", out)
 	}
+	// The buffer a response is read into is reused: what the first kept must survive
+	// the next response read into it.
+	kept := out.Resources[0]
+	other := &discovery.DeltaDiscoveryResponse{Nonce: "n2", TypeUrl: resourcev3.ClusterType,
+		Resources: []*discovery.Resource{{Name: "zzzz", Version: "h9", Resource: mustAny(t, &clusterv3.Cluster{Name: "zzzz"})}}}
+	for range 20 {
+		var next deltaResponse
+		if err := (liteCodec{}).Unmarshal(wire(t, other), &next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kept.Name != "a" || kept.Version != "h1" || !proto.Equal(kept.Resource, in.Resources[0].Resource) {
+		t.Errorf("a decoded resource changed when the next response was read: %+v", kept)
+	}
 	var req discovery.DiscoveryRequest
 	b, err := (liteCodec{}).Marshal(&discovery.DiscoveryRequest{VersionInfo: "x"})
 	if err != nil {
