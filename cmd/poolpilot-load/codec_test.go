@@ -99,3 +99,37 @@ func TestLiteCodecDelta(t *testing.T) {
 		t.Error("garbage decoded without error")
 	}
 }
+
+// TestLiteCodecSkipsKnownParents: a parent response (or delta resource) whose child names
+// another node already decoded is not copied; an unknown one is, as before.
+func TestLiteCodecSkipsKnownParents(t *testing.T) {
+	in := &discovery.DiscoveryResponse{VersionInfo: "v1", TypeUrl: resourcev3.ClusterType,
+		Resources: []*anypb.Any{mustAny(t, &clusterv3.Cluster{Name: "a"})}}
+	for _, known := range []bool{true, false} {
+		out := sotwResponse{lookup: func(typeURL, version string) ([]string, bool) {
+			if typeURL != resourcev3.ClusterType || version != "v1" {
+				t.Errorf("looked up %s %s", typeURL, version)
+			}
+			return []string{"a"}, known
+		}}
+		if err := (liteCodec{}).Unmarshal(wire(t, in), &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Known != known || (len(out.Resources) == 0) != known || out.Count != 1 || out.lookup == nil {
+			t.Errorf("sotw, known %v: decoded %+v", known, out)
+		}
+	}
+	din := &discovery.DeltaDiscoveryResponse{TypeUrl: resourcev3.ClusterType, Resources: []*discovery.Resource{
+		{Name: "a", Version: "h1", Resource: mustAny(t, &clusterv3.Cluster{Name: "a"})},
+		{Name: "b", Version: "h2", Resource: mustAny(t, &clusterv3.Cluster{Name: "b"})}}}
+	out := deltaResponse{lookup: func(typeURL, name, version string) ([]string, bool) {
+		return []string{name}, name == "a" && version == "h1"
+	}}
+	if err := (liteCodec{}).Unmarshal(wire(t, din), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Resources) != 2 || !out.Resources[0].Known || out.Resources[0].Resource != nil ||
+		out.Resources[1].Known || !proto.Equal(out.Resources[1].Resource, din.Resources[1].Resource) {
+		t.Errorf("delta: decoded %+v", out.Resources)
+	}
+}

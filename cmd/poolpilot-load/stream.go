@@ -203,7 +203,9 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 		resourcev3.EndpointType: {names: []string{}},
 		resourcev3.RouteType:    {names: []string{}},
 	}
-	var resp sotwResponse
+	resp := sotwResponse{lookup: func(typeURL, version string) ([]string, bool) {
+		return s.names.peek(sotwKey(s.region, typeURL, version))
+	}}
 	for {
 		if ended, err := receive(ctx, st, &resp); ended || err != nil {
 			return err
@@ -224,9 +226,11 @@ func (s *stream) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
 			return err
 		}
 		if ct, ok := child[t]; ok {
-			names, err := s.names.sotw(s.region, t, resp.Version, resp.Resources)
-			if err != nil {
-				return err
+			names := resp.Children
+			if !resp.Known {
+				if names, err = s.names.sotw(s.region, t, resp.Version, resp.Resources); err != nil {
+					return err
+				}
 			}
 			cs := subs[ct]
 			if !slices.Equal(names, cs.names) {
@@ -286,7 +290,9 @@ func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 	for _, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.EndpointType, resourcev3.RouteType} {
 		states[t] = &deltaState{have: map[string]string{}, subscribed: map[string]bool{}, children: map[string][]string{}}
 	}
-	var resp deltaResponse
+	resp := deltaResponse{lookup: func(typeURL, name, version string) ([]string, bool) {
+		return s.names.peek(deltaKey(typeURL, name, version))
+	}}
 	for {
 		if ended, err := receive(ctx, st, &resp); ended || err != nil {
 			return err
@@ -309,9 +315,11 @@ func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 		}
 		if ct, ok := child[t]; ok {
 			for _, r := range resp.Resources {
-				names, err := s.names.delta(t, r)
-				if err != nil {
-					return err
+				names := r.Children
+				if !r.Known {
+					if names, err = s.names.delta(t, r); err != nil {
+						return err
+					}
 				}
 				ds.children[r.Name] = names
 			}
@@ -376,17 +384,22 @@ func deltaSettled(states map[string]*deltaState) bool {
 // thousands of nodes in a region only the first decodes a given response: the load
 // tool shares the machine with the server and must stay cheap.
 type nameCache struct {
-	mu sync.Mutex
+	mu sync.RWMutex
 	m  map[string][]string
 }
 
 func newNameCache() *nameCache { return &nameCache{m: map[string][]string{}} }
 
-func (c *nameCache) get(key string, compute func() ([]string, error)) ([]string, error) {
-	c.mu.Lock()
+// peek returns the names cached under key, if any.
+func (c *nameCache) peek(key string) ([]string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	v, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
+	return v, ok
+}
+
+func (c *nameCache) get(key string, compute func() ([]string, error)) ([]string, error) {
+	if v, ok := c.peek(key); ok {
 		return v, nil
 	}
 	v, err := compute()
@@ -402,8 +415,7 @@ func (c *nameCache) get(key string, compute func() ([]string, error)) ([]string,
 // sotw returns the sorted child names of a whole state-of-the-world response. The key
 // includes the region: a version is only known to identify content within one group.
 func (c *nameCache) sotw(region, typeURL, version string, resources []*anypb.Any) ([]string, error) {
-	key := region + "\x00" + typeURL + "\x00" + version
-	return c.get(key, func() ([]string, error) {
+	return c.get(sotwKey(region, typeURL, version), func() ([]string, error) {
 		set := map[string]bool{}
 		for _, a := range resources {
 			names, err := childNames(typeURL, a)
@@ -425,8 +437,15 @@ func (c *nameCache) sotw(region, typeURL, version string, resources []*anypb.Any
 
 // delta returns the child names of one delta resource, keyed by its name and version.
 func (c *nameCache) delta(typeURL string, r deltaResource) ([]string, error) {
-	key := typeURL + "\x00" + r.Name + "\x00" + r.Version
-	return c.get(key, func() ([]string, error) { return childNames(typeURL, r.Resource) })
+	return c.get(deltaKey(typeURL, r.Name, r.Version), func() ([]string, error) { return childNames(typeURL, r.Resource) })
+}
+
+func sotwKey(region, typeURL, version string) string {
+	return region + "\x00" + typeURL + "\x00" + version
+}
+
+func deltaKey(typeURL, name, version string) string {
+	return typeURL + "\x00" + name + "\x00" + version
 }
 
 // childNames decodes one cluster or listener and returns the names it subscribes to.
