@@ -294,7 +294,12 @@ func TestForServerCommitsThePreparedModel(t *testing.T) {
 	go func() {
 		done <- r.Watch(ctx, WatchOptions{Debounce: 300 * time.Millisecond, Logger: adstest.Logger(t), Ready: ready})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watch: %v", err)
+		}
+	})
 	<-ready
 	if err := os.WriteFile(path, []byte(portModel(8002)), 0o600); err != nil {
 		t.Fatal(err)
