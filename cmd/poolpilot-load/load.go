@@ -442,6 +442,16 @@ func measureChange(ctx context.Context, c config, f *fleet, i int, logger *slog.
 	for _, s := range f.all {
 		s.mark()
 	}
+	var change *mutation
+	if c.Mutate != "" {
+		m, err := prepareMutation(c.Mutate, c.Pool)
+		if err != nil {
+			return rep, fmt.Errorf("change %d: --mutate: %w", i, err)
+		}
+		change, rep.Pool = &m, m.pool
+	}
+	// The clock starts at the change itself: the model file's write, or the trigger,
+	// command or signal that makes it.
 	cpu0, _ := serverCPU(c.ServerPID)
 	start := time.Now()
 	if c.trigger != nil {
@@ -449,12 +459,10 @@ func measureChange(ctx context.Context, c config, f *fleet, i int, logger *slog.
 			return rep, fmt.Errorf("change %d: %w", i, err)
 		}
 	}
-	if c.Mutate != "" {
-		pool, err := mutate(c.Mutate, c.Pool)
-		if err != nil {
+	if change != nil {
+		if err := change.write(); err != nil {
 			return rep, fmt.Errorf("change %d: --mutate: %w", i, err)
 		}
-		rep.Pool = pool
 	}
 	if c.ChangeCmd != "" {
 		cmd := exec.CommandContext(ctx, "sh", "-c", c.ChangeCmd)

@@ -241,6 +241,14 @@ func TestMutateDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "model-002.yaml"))
+	// Preparing a change writes nothing: a change is timed from its write.
+	m, err := prepareMutation(dir, modelgen.PoolName(4))
+	if err != nil || m.pool != modelgen.PoolName(4) || m.file != filepath.Join(dir, "model-002.yaml") {
+		t.Fatalf("prepareMutation: %+v, %v", m, err)
+	}
+	if now, _ := os.ReadFile(m.file); !bytes.Equal(before, now) {
+		t.Fatal("preparing a change wrote the file")
+	}
 	name, err := mutate(dir, modelgen.PoolName(4))
 	if err != nil || name != modelgen.PoolName(4) {
 		t.Fatalf("mutate: %q, %v", name, err)

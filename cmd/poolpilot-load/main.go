@@ -101,32 +101,51 @@ func runGen(args []string, stdout io.Writer) error {
 // mutate reverses one pool's priorities in the model at path, a file or a directory
 // (where the file holding the pool is rewritten). It returns the pool's name.
 func mutate(path, pool string) (string, error) {
+	m, err := prepareMutation(path, pool)
+	if err != nil {
+		return "", err
+	}
+	return m.pool, m.write()
+}
+
+// mutation is a one-pool change ready to be written.
+type mutation struct {
+	file, pool string
+	data       []byte
+}
+
+// write replaces the file: the change, as the server sees it.
+func (m mutation) write() error { return writeFileAtomic(m.file, m.data) }
+
+// prepareMutation reads the model at path and builds the change reversing pool's
+// priorities (the model's first pool when empty), without writing it: a change is timed
+// from its write, not from this tool's own parse of the model.
+func prepareMutation(path, pool string) (mutation, error) {
 	files := []string{path}
 	if st, err := os.Stat(path); err != nil {
-		return "", err
+		return mutation{}, err
 	} else if st.IsDir() {
 		files, err = filepath.Glob(filepath.Join(path, "*.yaml"))
 		if err != nil {
-			return "", err
+			return mutation{}, err
 		}
 		sort.Strings(files)
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return "", err
+			return mutation{}, err
 		}
 		out, name, err := modelgen.ReversePriorities(data, pool)
 		if err != nil {
 			if len(files) > 1 {
 				continue // the pool lives in another file
 			}
-			return "", fmt.Errorf("%s: %w", f, err)
+			return mutation{}, fmt.Errorf("%s: %w", f, err)
 		}
-		// A hidden temporary name: a directory watcher only reloads *.yaml files.
-		return name, writeFileAtomic(f, out)
+		return mutation{file: f, pool: name, data: out}, nil
 	}
-	return "", fmt.Errorf("%s: no file holds pool %q", path, pool)
+	return mutation{}, fmt.Errorf("%s: no file holds pool %q", path, pool)
 }
 
 // writeFileAtomic replaces path with data through a rename, so a watcher never reads a
