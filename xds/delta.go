@@ -5,7 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"unsafe"
+	"weak"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -65,12 +65,37 @@ type deltaTable struct {
 	// version. The server makes a response's map the stream's returned resources
 	// (pkg/server/delta/v3/server.go, process), and changes that map only when a request
 	// subscribes or unsubscribes (stream/v3/subscription.go, UpdateResourceSubscriptions).
-	// The keys keep the maps alive, so an address is never reused while it is here.
-	answered map[unsafe.Pointer]struct{}
+	// The keys are weak: the map of a stream that ended is not kept, and no later map
+	// ever equals its key. pruneAt bounds the keys of maps gone (streams that came and
+	// went while the version stayed).
+	answered map[mapKey]struct{}
+	pruneAt  int
 }
 
-// mapID is the identity of a map value.
-func mapID(m map[string]string) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
+// mapKey is the identity of a map value, as a weak pointer to the map's header: it does
+// not keep the map alive, and a map allocated where a dead one was has another key.
+type mapKey = weak.Pointer[byte]
+
+func mapID(m map[string]string) mapKey {
+	return weak.Make((*byte)(reflect.ValueOf(m).UnsafePointer()))
+}
+
+// minPrune is the least number of keys answered holds before it drops those of maps gone.
+const minPrune = 4096
+
+// remember adds next to answered, first dropping the keys of maps gone once there are
+// twice as many keys as after the last time.
+func (t *deltaTable) remember(next map[string]string) {
+	if len(t.answered) >= t.pruneAt {
+		for k := range t.answered {
+			if k.Value() == nil {
+				delete(t.answered, k)
+			}
+		}
+		t.pruneAt = max(minPrune, 2*len(t.answered))
+	}
+	t.answered[mapID(next)] = struct{}{}
+}
 
 // newDeltaTable encodes typeURL of snap, whose version map is constructed. It returns nil
 // when the type cannot be served here (unknown to the cache, a resource with a TTL, which
@@ -86,7 +111,8 @@ func newDeltaTable(snap cache.ResourceSnapshot, typeURL string) *deltaTable {
 		return nil
 	}
 	t := &deltaTable{typeURL: typeURL, version: snap.GetVersion(typeURL), versions: versions,
-		resources: make(map[string]*discovery.Resource, len(items)), answered: map[unsafe.Pointer]struct{}{}}
+		resources: make(map[string]*discovery.Resource, len(items)), answered: map[mapKey]struct{}{},
+		pruneAt: minPrune}
 	for name, r := range items {
 		v, ok := versions[name]
 		if r.TTL != nil || !ok {
@@ -225,7 +251,7 @@ func (t *deltaTable) build(w *deltaWatch, send, removed []string, next map[strin
 	for _, name := range send {
 		out.Resources = append(out.Resources, t.resources[name])
 	}
-	t.answered[mapID(next)] = struct{}{}
+	t.remember(next)
 	return &deltaResponse{req: w.req, resp: out, next: next}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -388,4 +389,37 @@ func TestDeltaStreamsConvergeThroughChurn(t *testing.T) {
 			t.Errorf("client %d (subscribed to %v) holds %v, want the last snapshot's %v", i, cl.subscribed, cl.held, want)
 		}
 	}
+}
+
+// TestDeltaAnsweredForgetsEndedStreams: the maps of responses whose streams are gone are
+// not kept, and their keys do not pile up while the version stays the same (a client
+// reconnecting over and over); a live stream's map is still known.
+func TestDeltaAnsweredForgetsEndedStreams(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	tb := newDeltaTable(randomEDS(t, r, "v"), resourcev3.EndpointType)
+	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType}
+	live := streamv3.NewDeltaSubscription(nil, nil, nil, true)
+	resp := tb.respond(&deltaWatch{req: req, sub: &live})
+	if resp == nil {
+		t.Fatal("a first wildcard request got no response")
+	}
+	live.SetReturnedResources(resp.GetNextVersionMap())
+	const streams = 5 * minPrune
+	for i := range streams {
+		gone := streamv3.NewDeltaSubscription(nil, nil, nil, true)
+		if tb.respond(&deltaWatch{req: req, sub: &gone}) == nil {
+			t.Fatal("a first wildcard request got no response")
+		}
+		if i%minPrune == 0 {
+			runtime.GC() // the ended streams' maps become unreachable
+		}
+	}
+	if n := len(tb.answered); n >= 2*minPrune {
+		t.Errorf("%d keys kept after %d short-lived streams, want fewer than %d", n, streams, 2*minPrune)
+	}
+	ack := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "1"}
+	if !tb.holdsCurrent(&deltaWatch{req: ack, sub: &live}) {
+		t.Error("the live stream's map is no longer known")
+	}
+	runtime.KeepAlive(live)
 }
