@@ -40,7 +40,8 @@ const soakRSSBound = 256 << 20
 // and a model edited every second (some edits invalid,
 // some removing every API). It asserts that the well-behaved nodes never receive an
 // empty configuration, end holding the latest good model, that RSS stays under
-// soakRSSBound and that the server keeps answering.
+// soakRSSBound (not under the race detector, whose shadow memory multiplies it) and that
+// the server keeps answering.
 func TestSoakHostileClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak: skipped with -short")
@@ -273,7 +274,7 @@ func TestSoakHostileClients(t *testing.T) {
 	t.Logf("soak %v: %d good-node responses, %d reloads (%v ok, %v error, %v refused), peak RSS %d MiB (bound %d MiB), last reload ok=%v",
 		d, responses.Load(), l.Reloader.Attempts(), l.Reloads(admin.ReloadOK), l.Reloads(admin.ReloadError), l.Reloads(admin.ReloadRefused),
 		peak.Load()>>20, soakRSSBound>>20, last.OK)
-	if p := peak.Load(); p > soakRSSBound {
+	if p := peak.Load(); p > soakRSSBound && !raceEnabled {
 		t.Errorf("peak RSS %d MiB; want under %d MiB", p>>20, soakRSSBound>>20)
 	}
 }
