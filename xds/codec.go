@@ -31,13 +31,20 @@ func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return c.proto.Marshal(v)
 	}
+	// UseCachedSize: Size has just computed every size, as gRPC's codec does.
+	marshal := proto.MarshalOptions{UseCachedSize: true}
 	size := proto.Size(m)
 	if mem.IsBelowBufferPoolingThreshold(size) {
-		return c.proto.Marshal(v)
+		// gRPC's own path for these, without computing the size a second time: most
+		// responses of a change are this small.
+		b, err := marshal.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	buf := responseBuffers.Get(size)
-	// UseCachedSize: Size above has just computed every size, as gRPC's codec does.
-	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
+	b, err := marshal.MarshalAppend((*buf)[:0], m)
 	if err != nil {
 		responseBuffers.Put(buf)
 		return nil, err
