@@ -13,22 +13,28 @@ func TestPoolSizes(t *testing.T) {
 			t.Errorf("Get(%d): len %d cap %d, want len %d cap %d", tc.n, len(*b), cap(*b), tc.n, tc.cap)
 		}
 	}
-	b := p.Get(3000)
-	(*b)[0] = 42
-	p.Put(b)
-	// sync.Pool may drop what it holds (a GC, another P), so only a returned buffer is
-	// checked: it is the one put, its contents kept, resized to the new length.
-	for range 100 {
+	// sync.Pool may drop what it is given (a collection, another P, the race detector's
+	// random drops), so a few rounds: each puts a marked buffer and takes one back; the
+	// pool must hand a put buffer back, resized, with its contents, within them.
+	returned := false
+	for round := range 100 {
+		b := p.Get(3000)
+		(*b)[0] = byte(round + 1)
+		p.Put(b)
 		again := p.Get(2500)
 		if cap(*again) != 4096 || len(*again) != 2500 {
 			t.Fatalf("Get(2500): len %d cap %d", len(*again), cap(*again))
 		}
 		if again == b {
-			if (*again)[0] != 42 {
+			if (*again)[0] != byte(round+1) {
 				t.Fatal("a pooled buffer was cleared")
 			}
-			return
+			returned = true
+			break
 		}
+	}
+	if !returned {
+		t.Fatal("in 100 rounds the pool never handed back a buffer put into it")
 	}
 	odd := make([]byte, 10, 3000)
 	p.Put(&odd) // not a power of two: dropped, no panic
