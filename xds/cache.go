@@ -296,6 +296,14 @@ func (t *partialTable) diff(old *partialTable) {
 	}
 }
 
+// encoded is name's resource encoded, or nil (a nil table, or no such resource).
+func (t *partialTable) encoded(name string) *anypb.Any {
+	if t == nil {
+		return nil
+	}
+	return t.items[name].any
+}
+
 type partialItem struct {
 	hash string
 	any  *anypb.Any

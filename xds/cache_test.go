@@ -273,6 +273,18 @@ func TestDeltaChangeNeedsNoWalk(t *testing.T) {
 	if extra != 0 {
 		t.Errorf("a one-pool change to %d delta streams and their ACKs took %d walks, want 0", n, extra)
 	}
+	// Delta and state-of-the-world share one encoding of each load assignment.
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	dt, pt := s.cache.deltaTables[key][resourcev3.EndpointType], s.cache.tables[key][resourcev3.EndpointType]
+	if dt == nil || pt == nil || len(dt.resources) == 0 {
+		t.Fatalf("no delta (%v) or sotw (%v) EDS table for %s", dt != nil, pt != nil, key)
+	}
+	for name, r := range dt.resources {
+		if r.GetResource() != pt.encoded(name) {
+			t.Errorf("load assignment %s is encoded once for delta and again for state of the world", name)
+		}
+	}
 }
 
 // TestDeltaStreamFollowsItsRegionOut: a delta stream whose region leaves the model is

@@ -100,8 +100,9 @@ func (t *deltaTable) remember(next map[string]string) {
 // newDeltaTable encodes typeURL of snap, whose version map is constructed. It returns nil
 // when the type cannot be served here (unknown to the cache, a resource with a TTL, which
 // the stock cache wraps per response, or one that does not marshal); the stock cache
-// answers those watches.
-func newDeltaTable(snap cache.ResourceSnapshot, typeURL string) *deltaTable {
+// answers those watches. shared, when not nil, is the same type's state-of-the-world
+// table of the same snapshot: its encodings are used rather than made again.
+func newDeltaTable(snap cache.ResourceSnapshot, typeURL string, shared *partialTable) *deltaTable {
 	if cache.GetResponseType(typeURL) == types.UnknownType {
 		return nil
 	}
@@ -118,12 +119,16 @@ func newDeltaTable(snap cache.ResourceSnapshot, typeURL string) *deltaTable {
 		if r.TTL != nil || !ok {
 			return nil
 		}
-		// Resources are premarshalled (see encode): this is a copy.
-		b, err := cache.MarshalResource(r.Resource)
-		if err != nil {
-			return nil
+		a := shared.encoded(name)
+		if a == nil {
+			// Resources are premarshalled (see encode): this is a copy.
+			b, err := cache.MarshalResource(r.Resource)
+			if err != nil {
+				return nil
+			}
+			a = &anypb.Any{TypeUrl: typeURL, Value: b}
 		}
-		t.resources[name] = &discovery.Resource{Name: name, Version: v, Resource: &anypb.Any{TypeUrl: typeURL, Value: b}}
+		t.resources[name] = &discovery.Resource{Name: name, Version: v, Resource: a}
 	}
 	return t
 }
@@ -320,7 +325,11 @@ func (c *nackCache) deltaTable(key, typeURL string) *deltaTable {
 	if snap.ConstructVersionMap() != nil {
 		return nil
 	}
-	t := newDeltaTable(snap, typeURL)
+	shared := c.tables[key][typeURL]
+	if shared != nil && shared.version != snap.GetVersion(typeURL) {
+		shared = nil
+	}
+	t := newDeltaTable(snap, typeURL, shared)
 	if c.deltaTables == nil {
 		c.deltaTables = map[string]map[string]*deltaTable{}
 	}

@@ -166,7 +166,7 @@ func TestDeltaRespondIsTheStockCaches(t *testing.T) {
 		sub, req := randomSub(r, held)
 		want := stockDelta(t, snap, req, sub)
 		w := &deltaWatch{req: req, sub: sub}
-		got := newDeltaTable(snap, resourcev3.EndpointType).respond(w)
+		got := newDeltaTable(snap, resourcev3.EndpointType, nil).respond(w)
 		sameDelta(t, fmt.Sprintf("case %d", i), got, want)
 		if got != nil {
 			continue
@@ -195,7 +195,7 @@ func TestDeltaSinceIsTheStockCaches(t *testing.T) {
 		s1 := randomEDS(t, r, fmt.Sprintf("a%d", i))
 		s2 := randomEDS(t, r, fmt.Sprintf("b%d", i))
 		sub, req := randomSub(r, s1)
-		t1 := newDeltaTable(s1, resourcev3.EndpointType)
+		t1 := newDeltaTable(s1, resourcev3.EndpointType, nil)
 		w := &deltaWatch{req: req, sub: &sub}
 		resp := t1.respond(w)
 		if resp != nil {
@@ -211,7 +211,7 @@ func TestDeltaSinceIsTheStockCaches(t *testing.T) {
 			continue
 		}
 		answered++
-		t2 := newDeltaTable(s2, resourcev3.EndpointType)
+		t2 := newDeltaTable(s2, resourcev3.EndpointType, nil)
 		t2.diff(t1)
 		want := stockDelta(t, s2, req, sub)
 		sameDelta(t, fmt.Sprintf("case %d", i), t2.since(w), want)
@@ -229,7 +229,7 @@ func TestDeltaSubscriptionEditForgetsTheMap(t *testing.T) {
 	sub := streamv3.NewDeltaSubscription([]string{"a"}, nil, nil, true)
 	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType,
 		ResourceNamesSubscribe: []string{"a"}}
-	tb := newDeltaTable(snap, resourcev3.EndpointType)
+	tb := newDeltaTable(snap, resourcev3.EndpointType, nil)
 	resp := tb.respond(&deltaWatch{req: req, sub: &sub})
 	if resp == nil {
 		// "a" may be absent from this snapshot and never sent: subscribe to all instead.
@@ -396,7 +396,7 @@ func TestDeltaStreamsConvergeThroughChurn(t *testing.T) {
 // reconnecting over and over); a live stream's map is still known.
 func TestDeltaAnsweredForgetsEndedStreams(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
-	tb := newDeltaTable(randomEDS(t, r, "v"), resourcev3.EndpointType)
+	tb := newDeltaTable(randomEDS(t, r, "v"), resourcev3.EndpointType, nil)
 	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType}
 	live := streamv3.NewDeltaSubscription(nil, nil, nil, true)
 	resp := tb.respond(&deltaWatch{req: req, sub: &live})
