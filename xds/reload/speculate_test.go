@@ -83,6 +83,14 @@ func startSpecHarness(t *testing.T, opts WatchOptions) *specHarness {
 	if res := h.r.Reload("startup"); !res.OK {
 		t.Fatalf("startup reload: %+v", res)
 	}
+	startWatch(t, h.r, opts)
+	return h
+}
+
+// startWatch runs r.Watch with opts (a 300 ms debounce unless set) until the test ends,
+// and returns once the watch is in place.
+func startWatch(t *testing.T, r *Reloader, opts WatchOptions) {
+	t.Helper()
 	if opts.Debounce == 0 {
 		opts.Debounce = 300 * time.Millisecond
 	}
@@ -90,7 +98,7 @@ func startSpecHarness(t *testing.T, opts WatchOptions) *specHarness {
 	opts.Ready = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.r.Watch(ctx, opts) }()
+	go func() { done <- r.Watch(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -109,7 +117,6 @@ func startSpecHarness(t *testing.T, opts WatchOptions) *specHarness {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watch not ready within 10s")
 	}
-	return h
 }
 
 func (h *specHarness) write(data string) {
@@ -289,18 +296,7 @@ func TestForServerCommitsThePreparedModel(t *testing.T) {
 		t.Fatalf("startup: %+v", res)
 	}
 	before := srv.Version()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- r.Watch(ctx, WatchOptions{Debounce: 300 * time.Millisecond, Logger: adstest.Logger(t), Ready: ready})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("watch: %v", err)
-		}
-	})
-	<-ready
+	startWatch(t, r, WatchOptions{})
 	if err := os.WriteFile(path, []byte(portModel(8002)), 0o600); err != nil {
 		t.Fatal(err)
 	}
