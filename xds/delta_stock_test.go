@@ -16,7 +16,6 @@ import (
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
@@ -53,7 +52,7 @@ func randomEDS(t *testing.T, r *rand.Rand, version string) *cache.Snapshot {
 // randomSub is a subscription as a stream may hold it: wildcard or some names, and
 // returned resources at the versions of held (a snapshot the stream got earlier), at a
 // stale or empty version, or names it was never sent.
-func randomSub(r *rand.Rand, held *cache.Snapshot) (streamv3.Subscription, *discovery.DeltaDiscoveryRequest) {
+func randomSub(r *rand.Rand, held *cache.Snapshot) (subscription, *discovery.DeltaDiscoveryRequest) {
 	var subscribe []string
 	if r.IntN(3) > 0 {
 		for _, n := range deltaNames6 {
@@ -83,7 +82,7 @@ func randomSub(r *rand.Rand, held *cache.Snapshot) (streamv3.Subscription, *disc
 			}
 		}
 	}
-	sub := streamv3.NewDeltaSubscription(subscribe, nil, returned, true)
+	sub := newDeltaSubscription(subscribe, nil, returned, true, noSharing)
 	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType,
 		ResourceNamesSubscribe: subscribe}
 	if r.IntN(3) > 0 {
@@ -93,7 +92,7 @@ func randomSub(r *rand.Rand, held *cache.Snapshot) (streamv3.Subscription, *disc
 }
 
 // stockDelta is the stock cache's answer to sub and req on snap, or nil.
-func stockDelta(t *testing.T, snap *cache.Snapshot, req *discovery.DeltaDiscoveryRequest, sub streamv3.Subscription) cache.DeltaResponse {
+func stockDelta(t *testing.T, snap *cache.Snapshot, req *discovery.DeltaDiscoveryRequest, sub subscription) cache.DeltaResponse {
 	t.Helper()
 	sc := cache.NewSnapshotCache(false, cache.IDHash{}, nil)
 	if err := sc.SetSnapshot(context.Background(), "n", snap); err != nil {
@@ -221,34 +220,45 @@ func TestDeltaSinceIsTheStockCaches(t *testing.T) {
 	}
 }
 
-// TestDeltaSubscriptionEditForgetsTheMap: once a request subscribes or unsubscribes, the
-// map it edited is no longer taken for a response's: the stream is walked again.
+// TestDeltaSubscriptionEditForgetsTheMap: a request that unsubscribes something the
+// stream held gets a new map (subscriptions copy on write), which is not taken for a
+// response's: the stream is walked again, and the map the response built, which other
+// streams may share, is left as it was.
 func TestDeltaSubscriptionEditForgetsTheMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	snap := randomEDS(t, r, "v")
-	sub := streamv3.NewDeltaSubscription([]string{"a"}, nil, nil, true)
+	// An explicit wildcard: a legacy one (no names yet) ignores unsubscriptions.
+	sub := newDeltaSubscription([]string{"*"}, nil, nil, true, noSharing)
 	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType,
-		ResourceNamesSubscribe: []string{"a"}}
+		ResourceNamesSubscribe: []string{"*"}}
 	tb := newDeltaTable(snap, resourcev3.EndpointType, nil)
 	resp := tb.respond(&deltaWatch{req: req, sub: &sub})
-	if resp == nil {
-		// "a" may be absent from this snapshot and never sent: subscribe to all instead.
-		sub = streamv3.NewDeltaSubscription(nil, nil, nil, true)
-		req.ResourceNamesSubscribe = nil
-		if resp = tb.respond(&deltaWatch{req: req, sub: &sub}); resp == nil {
-			t.Fatal("a first wildcard request got no response")
-		}
+	if resp == nil || len(resp.GetNextVersionMap()) == 0 {
+		t.Fatal("a first wildcard request got no resources")
 	}
-	sub.SetReturnedResources(resp.GetNextVersionMap())
+	built := resp.GetNextVersionMap()
+	before := maps.Clone(built)
+	sub.SetReturnedResources(built)
+	ack := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "1"}
+	if !tb.holdsCurrent(&deltaWatch{req: ack, sub: &sub}) {
+		t.Fatal("a plain ACK of the built map is not taken to hold it")
+	}
+	held := slices.Sorted(maps.Keys(built))[0]
 	edit := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "1",
-		ResourceNamesUnsubscribe: []string{"b"}}
+		ResourceNamesUnsubscribe: []string{held}}
 	sub.UpdateResourceSubscriptions(nil, edit.GetResourceNamesUnsubscribe())
 	if tb.holdsCurrent(&deltaWatch{req: edit, sub: &sub}) {
-		t.Fatal("a request that unsubscribed is taken to hold the map it edited")
+		t.Fatal("a request that unsubscribed is taken to hold the map")
 	}
-	ack := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "2"}
-	if tb.holdsCurrent(&deltaWatch{req: ack, sub: &sub}) {
-		t.Fatal("after an edit, a later plain ACK is still taken to hold the edited map")
+	if !maps.Equal(built, before) {
+		t.Fatal("unsubscribing wrote the map a response built")
+	}
+	if _, ok := sub.ReturnedResources()[held]; ok {
+		t.Fatalf("the stream still holds %q after unsubscribing it", held)
+	}
+	ack2 := &discovery.DeltaDiscoveryRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: "2"}
+	if tb.holdsCurrent(&deltaWatch{req: ack2, sub: &sub}) {
+		t.Fatal("after an edit, a later plain ACK is still taken to hold the built map")
 	}
 }
 
@@ -398,7 +408,7 @@ func TestDeltaAnsweredForgetsEndedStreams(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	tb := newDeltaTable(randomEDS(t, r, "v"), resourcev3.EndpointType, nil)
 	req := &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType}
-	live := streamv3.NewDeltaSubscription(nil, nil, nil, true)
+	live := newDeltaSubscription(nil, nil, nil, true, noSharing)
 	resp := tb.respond(&deltaWatch{req: req, sub: &live})
 	if resp == nil {
 		t.Fatal("a first wildcard request got no response")
@@ -406,7 +416,7 @@ func TestDeltaAnsweredForgetsEndedStreams(t *testing.T) {
 	live.SetReturnedResources(resp.GetNextVersionMap())
 	const streams = 5 * minPrune
 	for i := range streams {
-		gone := streamv3.NewDeltaSubscription(nil, nil, nil, true)
+		gone := newDeltaSubscription(nil, nil, nil, true, noSharing)
 		if tb.respond(&deltaWatch{req: req, sub: &gone}) == nil {
 			t.Fatal("a first wildcard request got no response")
 		}
