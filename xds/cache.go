@@ -335,12 +335,22 @@ func (t *partialTable) diff(old *partialTable) {
 	}
 }
 
-// encoded is name's resource encoded, or nil (a nil table, or no such resource).
-func (t *partialTable) encoded(name string) *anypb.Any {
+// item is name's resource encoded with its hash (false: a nil table, or no such resource).
+func (t *partialTable) item(name string) (partialItem, bool) {
 	if t == nil {
-		return nil
+		return partialItem{}, false
 	}
-	return t.items[name].any
+	it, ok := t.items[name]
+	return it, ok
+}
+
+// contentVersion is the version of a resource encoded as b: the first 8 bytes of its
+// SHA-256 in hex. Equal content has equal versions on every replica and after a restart;
+// the stock cache's delta versions are the whole hash, 64 hex digits, which made up 6 %
+// of the bytes a delta proxy receives when it connects.
+func contentVersion(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 type partialItem struct {
@@ -360,8 +370,7 @@ func newPartialTable(typeURL, version string, resources map[string]types.Resourc
 			// than send something else.
 			continue
 		}
-		sum := sha256.Sum256(b)
-		hash := hex.EncodeToString(sum[:8])
+		hash := contentVersion(b)
 		t.items[name] = partialItem{hash: hash, any: &anypb.Any{TypeUrl: typeURL, Value: b}}
 		t.names[name], t.all[name] = struct{}{}, hash
 	}

@@ -54,9 +54,9 @@ const noSnapshot = "\x00none"
 // deltaTable is one type of a snapshot key's snapshot as delta streams get it.
 type deltaTable struct {
 	typeURL, version string
-	// versions is the snapshot's version map for the type (read only: it is the
-	// snapshot's own), the resource versions the stock cache sends, and the next version
-	// map of every stream that holds all of them.
+	// versions are the type's resource versions (contentVersion: the first 16 hex digits
+	// of the stock cache's, which are 64), and the next version map of every stream that
+	// holds all of them; read only once made.
 	versions map[string]string
 	// names is the state-of-the-world table's set of the same names (nil for a type that
 	// has none): a stream whose subscription is this set subscribes to every name.
@@ -103,41 +103,37 @@ func (t *deltaTable) remember(next map[string]string) {
 	t.answered[mapID(next)] = struct{}{}
 }
 
-// newDeltaTable encodes typeURL of snap, whose version map is constructed. It returns nil
-// when the type cannot be served here (unknown to the cache, a resource with a TTL, which
-// the stock cache wraps per response, or one that does not marshal); the stock cache
-// answers those watches. shared, when not nil, is the same type's state-of-the-world
-// table of the same snapshot: its encodings are used rather than made again.
+// newDeltaTable encodes typeURL of snap. It returns nil when the type cannot be served
+// here (unknown to the cache, a resource with a TTL, which the stock cache wraps per
+// response, or one that does not marshal); the stock cache answers those watches. shared,
+// when not nil, is the same type's state-of-the-world table of the same snapshot: its
+// encodings and versions are used rather than made again.
 func newDeltaTable(snap cache.ResourceSnapshot, typeURL string, shared *partialTable) *deltaTable {
 	if cache.GetResponseType(typeURL) == types.UnknownType {
 		return nil
 	}
 	items := snap.GetResourcesAndTTL(typeURL)
-	versions := snap.GetVersionMap(typeURL)
-	if len(versions) != len(items) {
-		return nil
-	}
-	t := &deltaTable{typeURL: typeURL, version: snap.GetVersion(typeURL), versions: versions,
+	t := &deltaTable{typeURL: typeURL, version: snap.GetVersion(typeURL), versions: make(map[string]string, len(items)),
 		resources: make(map[string]*discovery.Resource, len(items)), answered: map[mapKey]struct{}{},
 		pruneAt: minPrune}
 	if shared != nil {
 		t.names = shared.names
 	}
 	for name, r := range items {
-		v, ok := versions[name]
-		if r.TTL != nil || !ok {
+		if r.TTL != nil {
 			return nil
 		}
-		a := shared.encoded(name)
-		if a == nil {
+		it, ok := shared.item(name)
+		if !ok {
 			// Resources are premarshalled (see encode): this is a copy.
 			b, err := cache.MarshalResource(r.Resource)
 			if err != nil {
 				return nil
 			}
-			a = &anypb.Any{TypeUrl: typeURL, Value: b}
+			it = partialItem{hash: contentVersion(b), any: &anypb.Any{TypeUrl: typeURL, Value: b}}
 		}
-		t.resources[name] = &discovery.Resource{Name: name, Version: v, Resource: a}
+		t.versions[name] = it.hash
+		t.resources[name] = &discovery.Resource{Name: name, Version: it.hash, Resource: it.any}
 	}
 	return t
 }
@@ -339,9 +335,6 @@ func (c *nackCache) deltaTable(key, typeURL string) *deltaTable {
 	}
 	if t, ok := c.deltaTables[key][typeURL]; ok {
 		return t
-	}
-	if snap.ConstructVersionMap() != nil {
-		return nil
 	}
 	shared := c.tables[key][typeURL]
 	if shared != nil && shared.version != snap.GetVersion(typeURL) {
