@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,7 +131,7 @@ func (sp *diffSpec) build(t *testing.T) *cache.Snapshot {
 	snap := &cache.Snapshot{}
 	for _, typeURL := range diffTypes {
 		var res []types.Resource
-		for _, name := range slices.Sorted(mapKeys(sp.items[typeURL])) {
+		for _, name := range slices.Sorted(maps.Keys(sp.items[typeURL])) {
 			res = append(res, diffResource(typeURL, name, sp.items[typeURL][name]))
 		}
 		snap.Resources[cache.GetResponseType(typeURL)] = cache.NewResources(sp.versions[typeURL], res)
@@ -139,16 +141,6 @@ func (sp *diffSpec) build(t *testing.T) *cache.Snapshot {
 		t.Fatal(err)
 	}
 	return snap
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // nextSpec changes each type's resources and version, or keeps both (a third of the
@@ -180,10 +172,54 @@ type diffCache struct {
 	probeWatches atomic.Int64
 	deltaWatches atomic.Int64
 	changed      chan struct{}
+	// frozen, unless nil, has a check of each map the cache was handed in a subscription:
+	// that it still holds what it held then. streams never write such a map (it may be
+	// shared); go-control-plane's servers do, so theirs are not checked.
+	frozenMu sync.Mutex
+	frozen   map[uintptr]func() bool
 }
 
-func newDiffCache() *diffCache {
-	return &diffCache{SnapshotCache: cache.NewSnapshotCache(false, cache.IDHash{}, nil), changed: make(chan struct{}, 1)}
+func newDiffCache(freeze bool) *diffCache {
+	c := &diffCache{SnapshotCache: cache.NewSnapshotCache(false, cache.IDHash{}, nil), changed: make(chan struct{}, 1)}
+	if freeze {
+		c.frozen = map[uintptr]func() bool{}
+	}
+	return c
+}
+
+func (c *diffCache) freeze(sub cache.Subscription) {
+	if c.frozen == nil {
+		return
+	}
+	c.frozenMu.Lock()
+	defer c.frozenMu.Unlock()
+	freezeMap(c.frozen, sub.SubscribedResources())
+	freezeMap(c.frozen, sub.ReturnedResources())
+}
+
+func freezeMap[V comparable](frozen map[uintptr]func() bool, m map[string]V) {
+	if m == nil {
+		return
+	}
+	p := reflect.ValueOf(m).Pointer()
+	if _, ok := frozen[p]; ok {
+		return
+	}
+	held := maps.Clone(m)
+	frozen[p] = func() bool { return maps.Equal(m, held) }
+}
+
+// written counts the maps handed to the cache that have changed since.
+func (c *diffCache) written() int {
+	c.frozenMu.Lock()
+	defer c.frozenMu.Unlock()
+	n := 0
+	for _, same := range c.frozen {
+		if !same() {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *diffCache) notify() {
@@ -194,6 +230,7 @@ func (c *diffCache) notify() {
 }
 
 func (c *diffCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	c.freeze(sub)
 	before := len(ch)
 	cancel, err := c.SnapshotCache.CreateWatch(req, sub, ch)
 	c.emitted.Add(int64(len(ch) - before))
@@ -205,6 +242,7 @@ func (c *diffCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch c
 }
 
 func (c *diffCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
+	c.freeze(sub)
 	before := len(ch)
 	cancel, err := c.SnapshotCache.CreateDeltaWatch(req, sub, ch)
 	c.emitted.Add(int64(len(ch) - before))
@@ -341,9 +379,9 @@ type diffServer struct {
 	conn  *grpc.ClientConn
 }
 
-func startDiffServer(t *testing.T, name string, newServer func(context.Context, cache.Cache, serverv3.Callbacks) diffService) *diffServer {
+func startDiffServer(t *testing.T, name string, freeze bool, newServer func(context.Context, cache.Cache, serverv3.Callbacks) diffService) *diffServer {
 	t.Helper()
-	ds := &diffServer{name: name, cache: newDiffCache(), rec: &diffRecorder{opened: make(chan struct{}, 8)}}
+	ds := &diffServer{name: name, cache: newDiffCache(freeze), rec: &diffRecorder{opened: make(chan struct{}, 8)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	gs := grpc.NewServer()
 	srv := newServer(ctx, ds.cache, ds.rec)
@@ -378,13 +416,33 @@ func startDiffServer(t *testing.T, name string, newServer func(context.Context, 
 }
 
 func startDiffPair(t *testing.T) (gcp, own *diffServer) {
-	gcp = startDiffServer(t, "gcp", func(ctx context.Context, c cache.Cache, cb serverv3.Callbacks) diffService {
+	gcp = startDiffServer(t, "gcp", false, func(ctx context.Context, c cache.Cache, cb serverv3.Callbacks) diffService {
 		return serverv3.NewServer(ctx, c, cb)
 	})
-	own = startDiffServer(t, "own", func(ctx context.Context, c cache.Cache, cb serverv3.Callbacks) diffService {
-		return newStreams(ctx, c, cb)
+	own = startDiffServer(t, "own", true, func(ctx context.Context, c cache.Cache, cb serverv3.Callbacks) diffService {
+		s := newStreams(ctx, c, cb)
+		s.share = (&diffInterner{sets: map[string]map[string]struct{}{}}).share
+		return s
 	})
 	return gcp, own
+}
+
+// diffInterner is a share function for streams: one map per set of names of a type, so
+// subscriptions share maps as, in serving, those naming all of a snapshot's names do.
+type diffInterner struct {
+	mu   sync.Mutex
+	sets map[string]map[string]struct{}
+}
+
+func (in *diffInterner) share(_ *corev3.Node, typeURL string, set map[string]struct{}) map[string]struct{} {
+	key := typeURL + "\x00" + strings.Join(slices.Sorted(maps.Keys(set)), "\x00")
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if shared, ok := in.sets[key]; ok {
+		return shared
+	}
+	in.sets[key] = set
+	return set
 }
 
 // diffClient is the client half of one stream: a goroutine moves its responses into a
@@ -518,6 +576,9 @@ func (c *diffClient[Req, Resp]) sync(step int, handled func() bool) []Resp {
 			c.t.Fatalf("step %d: %s: received %d responses, the cache emitted %d", step, c.srv.name, c.received, emitted)
 		}
 		if done && c.received == emitted {
+			if n := c.srv.cache.written(); n > 0 {
+				c.t.Fatalf("step %d: %s: %d subscription map(s) changed after the cache was handed them", step, c.srv.name, n)
+			}
 			return got
 		}
 		select {
@@ -671,7 +732,7 @@ func (s diffStats) add(what string, responses int) {
 
 func (s diffStats) String() string {
 	var out []string
-	for _, what := range slices.Sorted(mapKeys(s)) {
+	for _, what := range slices.Sorted(maps.Keys(s)) {
 		out = append(out, fmt.Sprintf("%s %d/%d", what, s[what][0], s[what][1]))
 	}
 	return strings.Join(out, ", ")
