@@ -177,10 +177,24 @@ type diffCache struct {
 	// shared); go-control-plane's servers do, so theirs are not checked.
 	frozenMu sync.Mutex
 	frozen   map[uintptr]func() bool
+	// dropped counts the responses emitted that the stream must drop, unsent: those to
+	// a watch replaced before its response could be sent.
+	dropped atomic.Int64
+	// openMu guards open: per type, the sotw watch the cache holds (did not answer at
+	// once), and the version its request holds.
+	openMu sync.Mutex
+	open   map[string]openWatch
+	nextID int64
+}
+
+type openWatch struct {
+	id      int64
+	version string
 }
 
 func newDiffCache(freeze bool) *diffCache {
-	c := &diffCache{SnapshotCache: cache.NewSnapshotCache(false, cache.IDHash{}, nil), changed: make(chan struct{}, 1)}
+	c := &diffCache{SnapshotCache: cache.NewSnapshotCache(false, cache.IDHash{}, nil), changed: make(chan struct{}, 1),
+		open: map[string]openWatch{}}
 	if freeze {
 		c.frozen = map[uintptr]func() bool{}
 	}
@@ -233,7 +247,25 @@ func (c *diffCache) CreateWatch(req *cache.Request, sub cache.Subscription, ch c
 	c.freeze(sub)
 	before := len(ch)
 	cancel, err := c.SnapshotCache.CreateWatch(req, sub, ch)
-	c.emitted.Add(int64(len(ch) - before))
+	answered := len(ch) - before
+	c.emitted.Add(int64(answered))
+	if err == nil && answered == 0 {
+		typeURL := req.GetTypeUrl()
+		c.openMu.Lock()
+		c.nextID++
+		id := c.nextID
+		c.open[typeURL] = openWatch{id: id, version: req.GetVersionInfo()}
+		c.openMu.Unlock()
+		inner := cancel
+		cancel = func() {
+			inner()
+			c.openMu.Lock()
+			defer c.openMu.Unlock()
+			if c.open[typeURL].id == id {
+				delete(c.open, typeURL)
+			}
+		}
+	}
 	if req.GetTypeUrl() == diffProbe {
 		c.probeWatches.Add(1)
 	}
@@ -253,20 +285,38 @@ func (c *diffCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscrip
 
 // setSnapshot sets snap for node and counts the watches it answered. Only at a sync
 // point: nothing else opens or answers node's watches meanwhile.
-func (c *diffCache) setSnapshot(t *testing.T, node string, snap *cache.Snapshot) {
+//
+// It returns the types of the sotw watches it answered: the stock cache answers a sotw
+// watch when the snapshot's version of its type is not the request's, which the count of
+// answered watches confirms.
+func (c *diffCache) setSnapshot(t *testing.T, node string, snap *cache.Snapshot) []string {
 	t.Helper()
-	open := func() int64 {
+	open := func() (int64, int64) {
 		info := c.GetStatusInfo(node)
 		if info == nil {
-			return 0
+			return 0, 0
 		}
-		return int64(info.GetNumWatches() + info.GetNumDeltaWatches())
+		return int64(info.GetNumWatches()), int64(info.GetNumDeltaWatches())
 	}
-	before := open()
+	sotwBefore, deltaBefore := open()
 	if err := c.SetSnapshot(context.Background(), node, snap); err != nil {
 		t.Fatal(err)
 	}
-	c.emitted.Add(before - open())
+	sotwAfter, deltaAfter := open()
+	c.emitted.Add(sotwBefore - sotwAfter + deltaBefore - deltaAfter)
+	c.openMu.Lock()
+	defer c.openMu.Unlock()
+	var answered []string
+	for typeURL, w := range c.open {
+		if snap.GetVersion(typeURL) != w.version {
+			answered = append(answered, typeURL)
+			delete(c.open, typeURL)
+		}
+	}
+	if int64(len(answered)) != sotwBefore-sotwAfter {
+		t.Fatalf("setting a snapshot answered %d sotw watches, of types %v", sotwBefore-sotwAfter, answered)
+	}
+	return answered
 }
 
 // diffRecorder records the callbacks a server makes, one line each, nonces raw (the
@@ -276,6 +326,39 @@ type diffRecorder struct {
 	calls []diffCall
 	// opened has a token for each stream opened.
 	opened chan struct{}
+	// gate, when armed, holds the next sotw request in its callback (diffGate).
+	gateMu sync.Mutex
+	gate   *diffGate
+}
+
+// diffGate holds a request in OnStreamRequest, so the test can set a snapshot while the
+// stream is busy with a request: entered is closed once the request is held; closing
+// release lets it go on (diffWait at the latest).
+type diffGate struct {
+	entered, release chan struct{}
+}
+
+func (r *diffRecorder) arm() *diffGate {
+	g := &diffGate{entered: make(chan struct{}), release: make(chan struct{})}
+	r.gateMu.Lock()
+	defer r.gateMu.Unlock()
+	r.gate = g
+	return g
+}
+
+func (r *diffRecorder) hold() {
+	r.gateMu.Lock()
+	g := r.gate
+	r.gate = nil
+	r.gateMu.Unlock()
+	if g == nil {
+		return
+	}
+	close(g.entered)
+	select {
+	case <-g.release:
+	case <-time.After(diffWait):
+	}
 }
 
 type diffCall struct {
@@ -326,6 +409,7 @@ func (r *diffRecorder) OnStreamRequest(id int64, req *discovery.DiscoveryRequest
 		"request stream=%d node=%q %s version=%q nonce={nonce} names=%q nack=%t",
 		id, req.GetNode().GetId(), shortType(req.GetTypeUrl()), req.GetVersionInfo(),
 		req.GetResourceNames(), req.GetErrorDetail() != nil)})
+	r.hold()
 	if slices.Contains(req.GetResourceNames(), diffRefuse) {
 		return errDiffRefused
 	}
@@ -491,7 +575,7 @@ func newDiffClient[Req any, Resp diffResp](t *testing.T, srv *diffServer, open d
 	// Earlier streams received every response emitted and had every request handled.
 	c := &diffClient[Req, Resp]{t: t, srv: srv, send: str.Send, closeTx: str.CloseSend,
 		resps: make(chan Resp, 64), nonces: map[string][]string{}, labels: map[string]string{},
-		received: srv.cache.emitted.Load(), watchBase: srv.cache.deltaWatches.Load()}
+		received: srv.cache.emitted.Load() - srv.cache.dropped.Load(), watchBase: srv.cache.deltaWatches.Load()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -571,9 +655,9 @@ func (c *diffClient[Req, Resp]) sync(step int, handled func() bool) []Resp {
 		// handled first: the cache counts a watch's emitted response before the watch,
 		// so once handled() holds, emitted counts all the requests handled emitted.
 		done := handled()
-		emitted := c.srv.cache.emitted.Load()
+		emitted := c.srv.cache.emitted.Load() - c.srv.cache.dropped.Load()
 		if c.received > emitted {
-			c.t.Fatalf("step %d: %s: received %d responses, the cache emitted %d", step, c.srv.name, c.received, emitted)
+			c.t.Fatalf("step %d: %s: received %d responses, the cache emitted %d that the stream must send", step, c.srv.name, c.received, emitted)
 		}
 		if done && c.received == emitted {
 			if n := c.srv.cache.written(); n > 0 {
@@ -807,6 +891,9 @@ type sotwStep struct {
 	nonce    nonceRef
 	nack     bool
 	end      string // one of diffEndings: the step ends the stream, and the next opens one
+	// during, when set, is a snapshot set while the stream is held in the request's
+	// callback, so that the watch the request replaces may have an unsent response.
+	during *diffSpec
 }
 
 type sotwScript struct {
@@ -860,6 +947,19 @@ func (s *sotwScript) request(typeURL string) sotwStep {
 		return step
 	}
 	switch k := r.IntN(20); {
+	case k < 2 && s.spec != nil:
+		// Only once there is a snapshot: the probe's watches are then answered at once,
+		// so none is open for the snapshot set meanwhile to answer.
+		step := sotwStep{what: "ACK held while a snapshot is set", typeURL: typeURL, names: s.names[typeURL],
+			version: versionRef{index: -1}, nonce: last}
+		if r.IntN(2) == 0 {
+			s.names[typeURL] = randomNames(r, typeURL, 4)
+			step.what, step.names = "new names held while a snapshot is set", s.names[typeURL]
+		}
+		s.seq++
+		s.spec = nextSpec(r, s.spec, s.seq)
+		step.during = s.spec
+		return step
 	case k < 6:
 		return sotwStep{what: "ACK", typeURL: typeURL, names: s.names[typeURL], version: versionRef{index: -1}, nonce: last}
 	case k < 9:
@@ -991,7 +1091,25 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 		default:
 			probes++
 			for k, c := range sides {
+				var g *diffGate
+				if step.during != nil {
+					g = c.srv.rec.arm()
+				}
 				c.request(sotwRequest(c, versions[k], step, node))
+				if g != nil {
+					select {
+					case <-g.entered:
+					case <-time.After(diffWait):
+						t.Fatalf("step %d: %s: the request did not reach its callback within %s", i, c.srv.name, diffWait)
+					}
+					// The request carries its type's last nonce, so the stream takes it,
+					// replacing the type's watch: a response the snapshot makes for that
+					// watch is never sent.
+					if slices.Contains(c.srv.cache.setSnapshot(t, nodeID, step.during.build(t)), step.respType) {
+						c.srv.cache.dropped.Add(1)
+					}
+					close(g.release)
+				}
 				c.request(&discovery.DiscoveryRequest{TypeUrl: diffProbe, VersionInfo: "probe",
 					ResponseNonce: c.last(diffProbe)})
 				want := int64(probes)
@@ -1020,7 +1138,7 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 		}
 		stats.add(step.what, answered)
 	}
-	t.Logf("%d steps alike; steps (with a response/all): %s", diffSteps, stats)
+	t.Logf("%d steps alike, %d responses dropped unsent; steps (with a response/all): %s", diffSteps, gcp.cache.dropped.Load(), stats)
 }
 
 // ---- delta ----
