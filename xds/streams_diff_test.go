@@ -433,6 +433,7 @@ func (r *diffRecorder) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscov
 		"delta request stream=%d node=%q %s nonce={nonce} subscribe=%q unsubscribe=%q initial=%q nack=%t",
 		id, req.GetNode().GetId(), shortType(req.GetTypeUrl()), req.GetResourceNamesSubscribe(),
 		req.GetResourceNamesUnsubscribe(), initial, req.GetErrorDetail() != nil)})
+	r.hold()
 	if slices.Contains(req.GetResourceNamesSubscribe(), diffRefuse) {
 		return errDiffRefused
 	}
@@ -1158,7 +1159,9 @@ func openDeltaEDS(ctx context.Context, conn *grpc.ClientConn) (diffStream[*disco
 func deltaContent(resp *discovery.DeltaDiscoveryResponse) string {
 	var res []string
 	for _, r := range resp.GetResources() {
-		res = append(res, r.GetName()+"@"+r.GetVersion()+"="+anyDigest(r.GetResource().GetValue()))
+		// The version's first 16 characters: enough to tell versions of one resource apart.
+		v := r.GetVersion()
+		res = append(res, r.GetName()+"@"+v[:min(len(v), 16)]+"="+anyDigest(r.GetResource().GetValue()))
 	}
 	slices.Sort(res)
 	removed := slices.Sorted(slices.Values(resp.GetRemovedResources()))
@@ -1186,6 +1189,9 @@ type deltaStep struct {
 	nonce       nonceRef
 	nack        bool
 	end         string // one of diffEndings: the step ends the stream, and the next opens one
+	// during, when set, is a snapshot set while the stream is held in the request's
+	// callback: its responses wait while the request replaces its type's watch.
+	during *diffSpec
 }
 
 type deltaScript struct {
@@ -1230,6 +1236,7 @@ func (s *deltaScript) next(t *testing.T) deltaStep {
 		step.initial = s.initialVersions(typeURL)
 		return step
 	}
+	held := r.IntN(10) == 0
 	switch k := r.IntN(20); {
 	case k < 6:
 		step.what = "ACK"
@@ -1249,6 +1256,12 @@ func (s *deltaScript) next(t *testing.T) deltaStep {
 			// initial_resource_versions counts only on a type's first request.
 			step.what, step.initial = step.what+", late initial versions", s.initialVersions(typeURL)
 		}
+	}
+	if held {
+		s.seq++
+		s.spec = nextSpec(r, s.spec, s.seq)
+		s.versions = s.spec.build(t)
+		step.what, step.during = step.what+", held while a snapshot is set", s.spec
 	}
 	return step
 }
@@ -1372,7 +1385,22 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 			}
 		default:
 			for k, c := range sides {
+				var g *diffGate
+				if step.during != nil {
+					g = c.srv.rec.arm()
+				}
 				c.request(deltaRequest(c, step, node))
+				if g != nil {
+					select {
+					case <-g.entered:
+					case <-time.After(diffWait):
+						t.Fatalf("step %d: %s: the request did not reach its callback within %s", i, c.srv.name, diffWait)
+					}
+					// A delta stream sends every response it was given, even one to a
+					// watch replaced since.
+					c.srv.cache.setSnapshot(t, nodeID, step.during.build(t))
+					close(g.release)
+				}
 				want := c.watchBase + c.sent
 				resps[k] = c.sync(i, func() bool { return c.srv.cache.deltaWatches.Load() == want })
 			}
