@@ -326,6 +326,8 @@ type diffRecorder struct {
 	calls []diffCall
 	// opened has a token for each stream opened.
 	opened chan struct{}
+	// refuseOpen, when set, has the next stream's open callback refuse it.
+	refuseOpen atomic.Bool
 	// gate, when armed, holds the next sotw request in its callback (diffGate).
 	gateMu sync.Mutex
 	gate   *diffGate
@@ -387,6 +389,9 @@ func (r *diffRecorder) take() []diffCall {
 func (r *diffRecorder) OnStreamOpen(_ context.Context, id int64, typeURL string) error {
 	r.add(diffCall{request: true, line: fmt.Sprintf("open stream=%d type=%q", id, typeURL)})
 	r.opened <- struct{}{}
+	if r.refuseOpen.Swap(false) {
+		return errDiffRefusedOpen
+	}
 	return nil
 }
 
@@ -397,6 +402,9 @@ func (r *diffRecorder) OnStreamClosed(id int64, node *corev3.Node) {
 func (r *diffRecorder) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string) error {
 	r.add(diffCall{request: true, line: fmt.Sprintf("delta open stream=%d type=%q", id, typeURL)})
 	r.opened <- struct{}{}
+	if r.refuseOpen.Swap(false) {
+		return errDiffRefusedOpen
+	}
 	return nil
 }
 
@@ -458,6 +466,7 @@ type diffService interface {
 
 // diffServer is one of the two servers, with its cache, callbacks and a connection to it.
 type diffServer struct {
+	stop  context.CancelFunc // ends the context the xDS server was made with
 	name  string
 	cache *diffCache
 	rec   *diffRecorder
@@ -468,6 +477,7 @@ func startDiffServer(t *testing.T, name string, freeze bool, newServer func(cont
 	t.Helper()
 	ds := &diffServer{name: name, cache: newDiffCache(freeze), rec: &diffRecorder{opened: make(chan struct{}, 8)}}
 	ctx, cancel := context.WithCancel(context.Background())
+	ds.stop = cancel
 	gs := grpc.NewServer()
 	srv := newServer(ctx, ds.cache, ds.rec)
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, srv)
@@ -740,7 +750,14 @@ func diffEnding(r *rand.Rand, perType bool) string {
 // diffRefuse is the resource name whose request the callbacks refuse.
 const diffRefuse = "refuse"
 
-var errDiffRefused = grpcstatus.Error(codes.PermissionDenied, "refused by the test")
+var (
+	errDiffRefused     = grpcstatus.Error(codes.PermissionDenied, "refused by the test")
+	errDiffRefusedOpen = grpcstatus.Error(codes.Unauthenticated, "stream refused by the test")
+)
+
+// diffStop is the ending of a script's last stream that stops the servers: their
+// context ends.
+const diffStop = "server stops"
 
 func anyDigest(b []byte) string {
 	h := fnv.New64a()
@@ -1031,21 +1048,40 @@ func openSotwEDS(ctx context.Context, conn *grpc.ClientConn) (diffStream[*discov
 
 func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, open diffOpen[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse]) {
 	gcp, own := startDiffPair(t)
+	stats := diffStats{}
 	var sides []*sotwDiffClient
 	first := true // the next request is its stream's first, and carries the node
-	openSides := func() {
+	openSides := func(step int, refuse bool) {
+		if refuse {
+			// A stream the open callback refuses, first: both servers must end it alike.
+			gcp.rec.refuseOpen.Store(true)
+			own.rec.refuseOpen.Store(true)
+			refused := []*sotwDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}
+			var resps [2][]*discovery.DiscoveryResponse
+			var ends [2]string
+			var lines, nonces [2][]string
+			for k, c := range refused {
+				resps[k], ends[k] = c.finish(step)
+				lines[k], nonces[k] = sotwLines(c, resps[k])
+			}
+			compareEnd(t, step, "open refused", lines[0], lines[1], refused[0].calls(), refused[1].calls(),
+				nonces[0], nonces[1], ends[0], ends[1])
+			stats.add("open refused", 0)
+		}
 		sides, first = []*sotwDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}, true
 	}
-	openSides()
+	openSides(0, false)
 	versions := []map[string][]string{{}, {}}
 	probes := 0
 	script := &sotwScript{r: rand.New(rand.NewPCG(seed, 0x5eed)), types: typeURLs, perType: len(typeURLs) == 1}
 	script.newStream()
-	stats := diffStats{}
 	for i := range diffSteps {
 		step := script.next()
 		if i == diffSteps-1 && step.end == "" {
 			step = sotwStep{what: "end", end: diffEnding(script.r, script.perType)}
+			if script.r.IntN(4) == 0 {
+				step.end = diffStop
+			}
 		}
 		var node *corev3.Node
 		if first && step.snapshot == nil {
@@ -1061,6 +1097,8 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 					if err := c.closeTx(); err != nil {
 						t.Fatalf("%s: close send: %v", c.srv.name, err)
 					}
+				case diffStop:
+					c.srv.stop()
 				case "refused":
 					typeURL := typeURLs[0]
 					if script.perType {
@@ -1081,7 +1119,7 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 			stats.add("end: "+step.end, len(resps[0]))
 			script.newStream()
 			if i < diffSteps-1 {
-				openSides()
+				openSides(i, script.r.IntN(4) == 0)
 			}
 			continue
 		case step.snapshot != nil:
@@ -1327,19 +1365,38 @@ func TestStreamsDiffDeltaEDS(t *testing.T) {
 
 func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, open diffOpen[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse]) {
 	gcp, own := startDiffPair(t)
+	stats := diffStats{}
 	var sides []*deltaDiffClient
 	first := true // the next request is its stream's first, and carries the node
-	openSides := func() {
+	openSides := func(step int, refuse bool) {
+		if refuse {
+			// A stream the open callback refuses, first: both servers must end it alike.
+			gcp.rec.refuseOpen.Store(true)
+			own.rec.refuseOpen.Store(true)
+			refused := []*deltaDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}
+			var resps [2][]*discovery.DeltaDiscoveryResponse
+			var ends [2]string
+			var lines, nonces [2][]string
+			for k, c := range refused {
+				resps[k], ends[k] = c.finish(step)
+				lines[k], nonces[k] = deltaLines(c, resps[k])
+			}
+			compareEnd(t, step, "open refused", lines[0], lines[1], refused[0].calls(), refused[1].calls(),
+				nonces[0], nonces[1], ends[0], ends[1])
+			stats.add("open refused", 0)
+		}
 		sides, first = []*deltaDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}, true
 	}
-	openSides()
+	openSides(0, false)
 	script := &deltaScript{r: rand.New(rand.NewPCG(seed, 0xde17a)), types: typeURLs, perType: len(typeURLs) == 1}
 	script.newStream()
-	stats := diffStats{}
 	for i := range diffSteps {
 		step := script.next(t)
 		if i == diffSteps-1 && step.end == "" {
 			step = deltaStep{what: "end", end: diffEnding(script.r, script.perType)}
+			if script.r.IntN(4) == 0 {
+				step.end = diffStop
+			}
 		}
 		var node *corev3.Node
 		if first && step.snapshot == nil {
@@ -1355,6 +1412,8 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 					if err := c.closeTx(); err != nil {
 						t.Fatalf("%s: close send: %v", c.srv.name, err)
 					}
+				case diffStop:
+					c.srv.stop()
 				case "refused":
 					typeURL := typeURLs[0]
 					if script.perType {
@@ -1375,7 +1434,7 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 			stats.add("end: "+step.end, len(resps[0]))
 			script.newStream()
 			if i < diffSteps-1 {
-				openSides()
+				openSides(i, script.r.IntN(4) == 0)
 			}
 			continue
 		case step.snapshot != nil:
