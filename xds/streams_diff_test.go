@@ -42,19 +42,26 @@ import (
 // and delta servers do. These tests run both side by side over real gRPC streams on
 // 127.0.0.1: server "gcp" is serverv3.NewServer, server "own" is newStreams, each on its
 // own stock snapshot cache fed the same snapshots, each with a client that performs the
-// same random script (seeded). After every step the responses of the two clients are
-// compared (type, version, nonce, resource names and contents, removed names), and so are
-// the callbacks each server made (kind, type, nonce, versions, names, node).
+// same seeded random script: ACKs, NACKs, stale, empty, unknown and other types' nonces,
+// sotw name lists with "*" or empty, delta subscribe and unsubscribe lists with "*",
+// initial_resource_versions, new snapshots that keep or move each type's version, and
+// streams that end (closed, refused by a callback, a request without a type, the servers
+// stopping) and open again (sometimes refused). After every step the two clients'
+// responses are compared (type, version, nonce, resource names and contents, removed
+// names), and so are the callbacks each server made (kind, stream, type, nonce, versions,
+// names, node) and how each stream ended (gRPC status). streams runs with a share
+// function that interns sets of names, and its cache checks that no map it was handed in
+// a subscription is written afterwards: streams share them, so they must never change.
 //
 // Design: no step waits for a response with a sleep, since on a loaded machine "nothing
 // came within 50 ms" proves nothing. A step ends at a sync point at which each server
 // must be idle, known exactly, never guessed:
-//   - every response the cache put in a stream's channel has reached the client. The cache
-//     each server reads is the stock cache with a count of what it emitted (diffCache): a
-//     response put in the channel during CreateWatch/CreateDeltaWatch (the stream's own
-//     goroutine is in the call, so nothing else takes from the channel meanwhile), or the
-//     open watches SetSnapshot answered (the cache drops a watch when, and only when, it
-//     answers it; the test calls SetSnapshot only at a sync point).
+//   - every response the cache emitted that the stream must send has reached the client.
+//     The cache each server reads is the stock cache with counts (diffCache): a response
+//     put in the channel during CreateWatch/CreateDeltaWatch (the stream's own goroutine
+//     is in the call, so nothing else takes from the channel meanwhile), or the open
+//     watches SetSnapshot answered (the cache drops a watch when, and only when, it
+//     answers it).
 //   - every request the client sent has been handled. A delta request always makes a new
 //     watch, so the number of CreateDeltaWatch calls says it. A sotw request may be
 //     ignored (the stale-nonce rule), which leaves no trace, so each sotw step ends with a
@@ -62,12 +69,15 @@ import (
 //     the snapshot's) and never stale (it carries the probe type's last nonce): the stream
 //     handles requests in order, so once the probe's CreateWatch has run, so has every
 //     request before it.
+// The test sets snapshots only at sync points, or while it holds a request in its
+// callback (diffGate): then the watch the request replaces may have a response waiting,
+// which a sotw stream must drop unsent (the test knows which types the snapshot answered,
+// so how many responses must arrive) and a delta stream must still send.
 // Time bounds (diffWait) only turn a hang into a failure. Within a step the order of
 // responses to different types is not defined (the cache answers watches in map order,
 // and go-control-plane selects among channels at random), so a step's responses are
 // compared as sets, and nonces by what they answered: "CDS#3" is the nonce of the third
 // CDS response on that stream; the step's raw nonces must be the same set on both sides.
-// Steps send one request at a time, so no response is ever replaced before it is sent.
 
 const (
 	diffSteps = 500
@@ -283,8 +293,9 @@ func (c *diffCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscrip
 	return cancel, err
 }
 
-// setSnapshot sets snap for node and counts the watches it answered. Only at a sync
-// point: nothing else opens or answers node's watches meanwhile.
+// setSnapshot sets snap for node and counts the watches it answered. Only while node's
+// stream is idle (a sync point) or held in a callback: nothing else opens or answers
+// node's watches meanwhile.
 //
 // It returns the types of the sotw watches it answered: the stock cache answers a sotw
 // watch when the snapshot's version of its type is not the request's, which the count of
