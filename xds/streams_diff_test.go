@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -80,7 +81,8 @@ import (
 // CDS response on that stream; the step's raw nonces must be the same set on both sides.
 
 const (
-	// diffSeeds scripts of diffSteps steps run per ADS service, half as many per EDS one.
+	// diffSeeds scripts of diffSteps steps run per ADS service, half as many per EDS one;
+	// POOLPILOT_DIFF_SEEDS=n runs n (a longer hunt).
 	diffSeeds = 8
 	diffSteps = 500
 	diffWait  = 10 * time.Second
@@ -89,6 +91,18 @@ const (
 	// diffAbsent is a resource name no snapshot has.
 	diffAbsent = "absent"
 )
+
+func diffSeedCount(t *testing.T) int {
+	v := os.Getenv("POOLPILOT_DIFF_SEEDS")
+	if v == "" {
+		return diffSeeds
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 {
+		t.Fatalf("POOLPILOT_DIFF_SEEDS=%q: want a number of seeds, at least 2", v)
+	}
+	return n
+}
 
 var diffTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
 
@@ -1037,7 +1051,7 @@ func sotwRequest(c *sotwDiffClient, versions map[string][]string, step sotwStep,
 }
 
 func TestStreamsDiffSotwADS(t *testing.T) {
-	for seed := range diffSeeds {
+	for seed := range diffSeedCount(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) {
 			runSotwDiff(t, uint64(seed+1), "diff-sotw-ads", diffTypes, openSotwADS)
 		})
@@ -1048,7 +1062,7 @@ func TestStreamsDiffSotwADS(t *testing.T) {
 // secrets request on the EDS stream: neither server checks the type URL a per-type
 // stream's request names (they fill in only an empty one).
 func TestStreamsDiffSotwEDS(t *testing.T) {
-	for seed := range diffSeeds / 2 {
+	for seed := range diffSeedCount(t) / 2 {
 		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) {
 			runSotwDiff(t, uint64(seed+1), "diff-sotw-eds", []string{resourcev3.EndpointType}, openSotwEDS)
 		})
@@ -1361,7 +1375,7 @@ func deltaRequest(c *deltaDiffClient, step deltaStep, node *corev3.Node) *discov
 }
 
 func TestStreamsDiffDeltaADS(t *testing.T) {
-	for seed := range diffSeeds {
+	for seed := range diffSeedCount(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) {
 			runDeltaDiff(t, uint64(seed+1), "diff-delta-ads", diffTypes, openDeltaADS)
 		})
@@ -1369,7 +1383,7 @@ func TestStreamsDiffDeltaADS(t *testing.T) {
 }
 
 func TestStreamsDiffDeltaEDS(t *testing.T) {
-	for seed := range diffSeeds / 2 {
+	for seed := range diffSeedCount(t) / 2 {
 		t.Run(fmt.Sprintf("seed=%d", seed+1), func(t *testing.T) {
 			runDeltaDiff(t, uint64(seed+1), "diff-delta-eds", []string{resourcev3.EndpointType}, openDeltaEDS)
 		})
