@@ -355,13 +355,13 @@ type diffRecorder struct {
 	opened chan struct{}
 	// refuseOpen, when set, has the next stream's open callback refuse it.
 	refuseOpen atomic.Bool
-	// gate, when armed, holds the next sotw request in its callback (diffGate).
+	// gate, when armed, holds the next request in its callback (diffGate).
 	gateMu sync.Mutex
 	gate   *diffGate
 }
 
-// diffGate holds a request in OnStreamRequest, so the test can set a snapshot while the
-// stream is busy with a request: entered is closed once the request is held; closing
+// diffGate holds a request in its callback (OnStreamRequest, OnStreamDeltaRequest), so
+// the test can set a snapshot while the stream is busy with the request: entered is closed once the request is held; closing
 // release lets it go on (diffWait at the latest).
 type diffGate struct {
 	entered, release chan struct{}
