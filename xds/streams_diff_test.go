@@ -970,8 +970,19 @@ func (s *sotwScript) next() sotwStep {
 		return sotwStep{what: "snapshot " + strconv.Itoa(s.seq), snapshot: s.spec}
 	}
 	typeURL := s.types[r.IntN(len(s.types))]
+	// Only once there is a snapshot may a request be held while another is set: the
+	// probe's watches are then answered at once, so none is open for it to answer.
+	held := s.opened[typeURL] && s.spec != nil && r.IntN(10) == 0
 	step := s.request(typeURL)
 	step.respType = typeURL
+	if held {
+		// Whatever its nonce, the request replaces its type's watch if the snapshot
+		// answers that watch: the watch is open only while no response was sent on it,
+		// and then the stream takes any request of the type.
+		s.seq++
+		s.spec = nextSpec(r, s.spec, s.seq)
+		step.what, step.during = step.what+", held while a snapshot is set", s.spec
+	}
 	if s.perType && r.IntN(2) == 0 {
 		step.typeURL = ""
 	}
@@ -992,19 +1003,6 @@ func (s *sotwScript) request(typeURL string) sotwStep {
 		return step
 	}
 	switch k := r.IntN(20); {
-	case k < 2 && s.spec != nil:
-		// Only once there is a snapshot: the probe's watches are then answered at once,
-		// so none is open for the snapshot set meanwhile to answer.
-		step := sotwStep{what: "ACK held while a snapshot is set", typeURL: typeURL, names: s.names[typeURL],
-			version: versionRef{index: -1}, nonce: last}
-		if r.IntN(2) == 0 {
-			s.names[typeURL] = randomNames(r, typeURL, 4)
-			step.what, step.names = "new names held while a snapshot is set", s.names[typeURL]
-		}
-		s.seq++
-		s.spec = nextSpec(r, s.spec, s.seq)
-		step.during = s.spec
-		return step
 	case k < 6:
 		return sotwStep{what: "ACK", typeURL: typeURL, names: s.names[typeURL], version: versionRef{index: -1}, nonce: last}
 	case k < 9:
@@ -1168,9 +1166,8 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 					case <-time.After(diffWait):
 						t.Fatalf("step %d: %s: the request did not reach its callback within %s", i, c.srv.name, diffWait)
 					}
-					// The request carries its type's last nonce, so the stream takes it,
-					// replacing the type's watch: a response the snapshot makes for that
-					// watch is never sent.
+					// A response the snapshot makes for the watch the request replaces is
+					// never sent.
 					if slices.Contains(c.srv.cache.setSnapshot(t, nodeID, step.during.build(t)), step.respType) {
 						c.srv.cache.dropped.Add(1)
 					}
