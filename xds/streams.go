@@ -218,9 +218,19 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest, defaultTypeURL st
 	if err != nil {
 		return err
 	}
-	w.cancel = cancel
+	w.cancel = orNoop(cancel)
 	st.watches[typeURL] = w
 	return nil
+}
+
+// orNoop is cancel, or a function that does nothing when there is none: a cache may
+// return no cancel function for a watch it answered at once (the stock caches'
+// CreateDeltaWatch do), and go-control-plane's servers allow for it.
+func orNoop(cancel func()) func() {
+	if cancel == nil {
+		return func() {}
+	}
+	return cancel
 }
 
 // drainExcept sends the responses waiting for other types than typeURL, and drops the
@@ -346,7 +356,7 @@ func (st *deltaStream) request(req *discovery.DeltaDiscoveryRequest, defaultType
 	if err != nil {
 		return err
 	}
-	w.cancel = cancel
+	w.cancel = orNoop(cancel)
 	st.watches[typeURL] = w
 	return nil
 }
