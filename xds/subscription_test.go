@@ -13,7 +13,7 @@ import (
 // wildcard.
 var subscriptionNames = []string{"a", "b", "c", "d", "*"}
 
-func randomNames(r *rand.Rand) []string {
+func randomSubNames(r *rand.Rand) []string {
 	var out []string
 	for range r.IntN(4) {
 		out = append(out, subscriptionNames[r.IntN(len(subscriptionNames))])
@@ -52,7 +52,7 @@ func TestSubscriptionIsGoControlPlanes(t *testing.T) {
 		var ours subscription
 		var theirs streamv3.Subscription
 		if delta {
-			sub, unsub, initial := randomNames(r), randomNames(r), randomReturned(r)
+			sub, unsub, initial := randomSubNames(r), randomSubNames(r), randomReturned(r)
 			frozen := maps.Clone(initial)
 			ours = newDeltaSubscription(sub, unsub, initial, legacy, noSharing)
 			theirs = streamv3.NewDeltaSubscription(sub, unsub, maps.Clone(frozen), legacy)
@@ -60,7 +60,7 @@ func TestSubscriptionIsGoControlPlanes(t *testing.T) {
 				t.Fatalf("case %d: the request's initial versions were written", i)
 			}
 		} else {
-			names := randomNames(r)
+			names := randomSubNames(r)
 			ours = newSotwSubscription(names, legacy, noSharing)
 			theirs = streamv3.NewSotwSubscription(names, legacy)
 		}
@@ -76,11 +76,11 @@ func TestSubscriptionIsGoControlPlanes(t *testing.T) {
 			names, returned := ours.names, ours.returned
 			frozenNames, frozenReturned := maps.Clone(names), maps.Clone(returned)
 			if delta {
-				sub, unsub := randomNames(r), randomNames(r)
+				sub, unsub := randomSubNames(r), randomSubNames(r)
 				ours.updateDelta(sub, unsub, noSharing)
 				theirs.UpdateResourceSubscriptions(sub, unsub)
 			} else {
-				req := randomNames(r)
+				req := randomSubNames(r)
 				ours.setSotw(req, noSharing)
 				theirs.SetResourceSubscription(req)
 			}
