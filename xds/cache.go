@@ -274,6 +274,31 @@ func (c *nackCache) sharedNames(node *corev3.Node, typeURL string, set map[strin
 	return t.names
 }
 
+// sharedNameList is sharedNames for a request's list of names: the shared set when the
+// list names each of its names exactly once (a name twice means another, smaller set),
+// without building a set from the list.
+func (c *nackCache) sharedNameList(node *corev3.Node, typeURL string, names []string) map[string]struct{} {
+	if !isPartial(typeURL) {
+		return nil
+	}
+	key := c.hash.ID(node)
+	c.mu.Lock()
+	t := c.tables[key][typeURL]
+	c.mu.Unlock()
+	if t == nil || len(t.index) != len(names) {
+		return nil
+	}
+	seen := make([]uint64, (len(names)+63)/64)
+	for _, name := range names {
+		i, ok := t.index[name]
+		if !ok || seen[i/64]&(1<<(i%64)) != 0 {
+			return nil
+		}
+		seen[i/64] |= 1 << (i % 64)
+	}
+	return t.names
+}
+
 // addWatch records w under key in *watches (the caller holds mu) and returns the cancel:
 // it takes mu and removes w, and key with its last watch.
 func addWatch[W comparable](mu *sync.Mutex, watches *map[string]map[W]struct{}, key string, w W) func() {
@@ -307,6 +332,9 @@ type partialTable struct {
 	// shared subscription stays recognisable (sameMap) across versions.
 	names map[string]struct{}
 	all   map[string]string
+	// index numbers the names (0 to len-1), to tell a request's list that names each
+	// once (sharedNameList); it changes with names.
+	index map[string]int
 	// prev is the version of the table this one replaced, changed the names it
 	// changed or added and removed those it dropped: a stream that holds all it
 	// subscribes to at prev needs exactly changed ∩ subscribed.
@@ -331,7 +359,7 @@ func (t *partialTable) diff(old *partialTable) {
 		}
 	}
 	if len(t.removed) == 0 && len(old.items) == len(t.items) {
-		t.names = old.names
+		t.names, t.index = old.names, old.index
 	}
 }
 
@@ -360,7 +388,8 @@ type partialItem struct {
 
 func newPartialTable(typeURL, version string, resources map[string]types.Resource) *partialTable {
 	t := &partialTable{typeURL: typeURL, version: version, items: make(map[string]partialItem, len(resources)),
-		names: make(map[string]struct{}, len(resources)), all: make(map[string]string, len(resources))}
+		names: make(map[string]struct{}, len(resources)), all: make(map[string]string, len(resources)),
+		index: make(map[string]int, len(resources))}
 	opts := proto.MarshalOptions{Deterministic: true}
 	for name, r := range resources {
 		// Resources are premarshalled (see encode): this is a copy.
@@ -372,7 +401,7 @@ func newPartialTable(typeURL, version string, resources map[string]types.Resourc
 		}
 		hash := contentVersion(b)
 		t.items[name] = partialItem{hash: hash, any: &anypb.Any{TypeUrl: typeURL, Value: b}}
-		t.names[name], t.all[name] = struct{}{}, hash
+		t.names[name], t.all[name], t.index[name] = struct{}{}, hash, len(t.index)
 	}
 	return t
 }

@@ -128,7 +128,7 @@ func New(opts Options) *Server {
 	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, hash, cacheLogger{s.log}), hash: hash}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.xds = newStreams(s.ctx, s.cache, callbacks{s})
-	s.xds.share = s.cache.sharedNames
+	s.xds.share, s.xds.shareList = s.cache.sharedNames, s.cache.sharedNameList
 	s.brk = newFleetBreaker(s, opts.LRSInterval)
 	go s.breakerLoop()
 	return s

@@ -36,8 +36,10 @@ type streams struct {
 	cache     cache.ConfigWatcher
 	callbacks serverv3.Callbacks
 	// share, when set, returns the shared set of names equal to a stream's subscription
-	// (nil: none); nil shares nothing.
+	// (nil: none); nil shares nothing. shareList does the same for a state-of-the-world
+	// request's names, without a set built from them (see sharing).
 	share             func(node *corev3.Node, typeURL string, set map[string]struct{}) map[string]struct{}
+	shareList         func(node *corev3.Node, typeURL string, names []string) map[string]struct{}
 	sotwIDs, deltaIDs atomic.Int64
 }
 
@@ -95,11 +97,15 @@ func (s *streams) DeltaRoutes(str routeservice.RouteDiscoveryService_DeltaRoutes
 }
 
 // shareFor is the share function of a stream of node (which may still be nil).
-func (s *streams) shareFor(node *corev3.Node, typeURL string) shareFunc {
-	if s.share == nil {
-		return noSharing
+func (s *streams) shareFor(node *corev3.Node, typeURL string) sharing {
+	var sh sharing
+	if s.share != nil {
+		sh.set = func(set map[string]struct{}) map[string]struct{} { return s.share(node, typeURL, set) }
 	}
-	return func(set map[string]struct{}) map[string]struct{} { return s.share(node, typeURL, set) }
+	if s.shareList != nil {
+		sh.list = func(names []string) map[string]struct{} { return s.shareList(node, typeURL, names) }
+	}
+	return sh
 }
 
 // receive reads str's requests into a channel, closed when the stream ends.

@@ -169,3 +169,49 @@ func TestStreamsShareSubscriptions(t *testing.T) {
 	}
 	check("after a change")
 }
+
+// TestSharedNameListNamesEachOnce: a state-of-the-world request's names share the group's
+// set only when they name each of its names exactly once, in any order; a name twice, one
+// missing or extra, or the explicit wildcard keeps a set of the stream's own.
+func TestSharedNameListNamesEachOnce(t *testing.T) {
+	s, _ := startServer(t, Options{})
+	m, err := modelgen.Load(modelgen.Spec{Pools: 70, BackendsPerPool: 1, Regions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, m)
+	region := modelgen.RegionNames(2)[0]
+	node := envoyNode("envoy-list", region)
+	s.cache.mu.Lock()
+	shared := s.cache.tables[region+"/envoy"][resourcev3.EndpointType].names
+	s.cache.mu.Unlock()
+	all := slices.Sorted(maps.Keys(shared))
+	if len(all) < 65 {
+		t.Fatalf("%d names, want more than 64 (two words of the seen bitmap)", len(all))
+	}
+	reversed := slices.Clone(all)
+	slices.Reverse(reversed)
+	twice := slices.Clone(all)
+	twice[len(twice)-1] = twice[0]
+	for _, c := range []struct {
+		what  string
+		names []string
+		want  bool
+	}{
+		{"every name", all, true},
+		{"every name, reversed", reversed, true},
+		{"one name twice, one missing", twice, false},
+		{"one missing", all[1:], false},
+		{"one extra", append(slices.Clone(all), "other"), false},
+		{"the explicit wildcard in place of one", append(slices.Clone(all[1:]), "*"), false},
+		{"none", nil, false},
+	} {
+		got := s.cache.sharedNameList(node, resourcev3.EndpointType, c.names)
+		if (got != nil) != c.want || (got != nil && !sameMap(got, shared)) {
+			t.Errorf("%s: shared %v, want %v", c.what, got != nil, c.want)
+		}
+	}
+	if s.cache.sharedNameList(node, resourcev3.ClusterType, all) != nil {
+		t.Error("a full-state type's names were shared")
+	}
+}

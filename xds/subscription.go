@@ -34,15 +34,36 @@ func (s subscription) IsWildcard() bool                         { return s.wildc
 // explicitWildcard is the resource name that subscribes to every resource of the type.
 const explicitWildcard = "*"
 
-// shareFunc returns the shared map equal to set, or nil when there is none; the
-// subscription then keeps set.
-type shareFunc func(set map[string]struct{}) map[string]struct{}
+// sharing finds the shared set equal to a subscription's names, or nil when there is
+// none; the subscription then keeps a set of its own.
+type sharing struct {
+	// set is given the subscription's set of names.
+	set func(set map[string]struct{}) map[string]struct{}
+	// list is given a state-of-the-world request's names, before any set is built: it
+	// finds the shared set when they name each of its names once, so the ACKs of a
+	// stream subscribing to every name build no set at all.
+	list func(names []string) map[string]struct{}
+}
 
-func noSharing(map[string]struct{}) map[string]struct{} { return nil }
+var noSharing = sharing{}
+
+func (sh sharing) ofSet(set map[string]struct{}) map[string]struct{} {
+	if sh.set == nil {
+		return nil
+	}
+	return sh.set(set)
+}
+
+func (sh sharing) ofList(names []string) map[string]struct{} {
+	if sh.list == nil {
+		return nil
+	}
+	return sh.list(names)
+}
 
 // newSotwSubscription is the subscription a state-of-the-world stream's first request
 // of a type makes.
-func newSotwSubscription(names []string, legacy bool, share shareFunc) subscription {
+func newSotwSubscription(names []string, legacy bool, share sharing) subscription {
 	s := subscription{wildcard: len(names) == 0 && legacy, legacy: legacy,
 		names: map[string]struct{}{}, returned: map[string]string{}}
 	s.setSotw(names, share)
@@ -52,24 +73,27 @@ func newSotwSubscription(names []string, legacy bool, share shareFunc) subscript
 // setSotw sets the subscription to a state-of-the-world request's names: the request
 // names all it subscribes to. Returned names no longer subscribed are forgotten, so a
 // later subscription to one sends it again.
-func (s *subscription) setSotw(names []string, share shareFunc) {
+func (s *subscription) setSotw(names []string, share sharing) {
 	if s.legacy {
 		if len(names) == 0 {
 			return
 		}
 		s.legacy = false
 	}
-	set := make(map[string]struct{}, len(names))
 	explicit := false
-	for _, name := range names {
-		if name == explicitWildcard {
-			explicit = true
-		} else {
-			set[name] = struct{}{}
+	set := share.ofList(names)
+	if set == nil {
+		set = make(map[string]struct{}, len(names))
+		for _, name := range names {
+			if name == explicitWildcard {
+				explicit = true
+			} else {
+				set[name] = struct{}{}
+			}
 		}
-	}
-	if shared := share(set); shared != nil {
-		set = shared
+		if shared := share.ofSet(set); shared != nil {
+			set = shared
+		}
 	}
 	if !explicit {
 		s.returned = keepOnly(s.returned, set)
@@ -100,7 +124,7 @@ func keepOnly(m map[string]string, set map[string]struct{}) map[string]string {
 
 // newDeltaSubscription is the subscription a delta stream's first request of a type
 // makes; initial are the versions the client says it holds.
-func newDeltaSubscription(subscribe, unsubscribe []string, initial map[string]string, legacy bool, share shareFunc) subscription {
+func newDeltaSubscription(subscribe, unsubscribe []string, initial map[string]string, legacy bool, share sharing) subscription {
 	s := subscription{wildcard: len(subscribe) == 0 && legacy, legacy: legacy,
 		names: map[string]struct{}{}, returned: initial}
 	if s.returned == nil {
@@ -114,7 +138,7 @@ func newDeltaSubscription(subscribe, unsubscribe []string, initial map[string]st
 // go-control-plane does (UpdateResourceSubscriptions): a name unsubscribed while the
 // stream is a wildcard is marked returned at version "", so the next response says
 // whether it still exists; another unsubscribed name is forgotten.
-func (s *subscription) updateDelta(subscribe, unsubscribe []string, share shareFunc) {
+func (s *subscription) updateDelta(subscribe, unsubscribe []string, share sharing) {
 	if s.legacy {
 		// Only a subscription ends the legacy wildcard (the protocol, as of Envoy 1.36).
 		if len(subscribe) == 0 {
@@ -143,7 +167,7 @@ func (s *subscription) updateDelta(subscribe, unsubscribe []string, share shareF
 		names.delete(name)
 	}
 	if names.copied {
-		if shared := share(names.m); shared != nil {
+		if shared := share.ofSet(names.m); shared != nil {
 			names.m = shared
 		}
 	}

@@ -102,19 +102,19 @@ func TestSubscriptionTakesTheSharedSet(t *testing.T) {
 		}
 		return nil
 	}
-	s := newSotwSubscription([]string{"b", "a", "a"}, true, share)
+	s := newSotwSubscription([]string{"b", "a", "a"}, true, sharing{set: share})
 	if !sameMap(s.SubscribedResources(), shared) {
 		t.Fatal("state of the world: the subscription kept its own set")
 	}
-	d := newDeltaSubscription([]string{"a"}, nil, nil, true, share)
+	d := newDeltaSubscription([]string{"a"}, nil, nil, true, sharing{set: share})
 	if sameMap(d.SubscribedResources(), shared) {
 		t.Fatal("delta: a set of one name taken for the shared set of two")
 	}
-	d.updateDelta([]string{"b"}, nil, share)
+	d.updateDelta([]string{"b"}, nil, sharing{set: share})
 	if !sameMap(d.SubscribedResources(), shared) {
 		t.Fatal("delta: the subscription kept its own set")
 	}
-	d.updateDelta([]string{"c"}, nil, share)
+	d.updateDelta([]string{"c"}, nil, sharing{set: share})
 	if sameMap(d.SubscribedResources(), shared) || len(shared) != 2 {
 		t.Fatal("delta: subscribing to one more name wrote the shared set")
 	}
