@@ -276,27 +276,28 @@ func (c *nackCache) sharedNames(node *corev3.Node, typeURL string, set map[strin
 
 // sharedNameList is sharedNames for a request's list of names: the shared set when the
 // list names each of its names exactly once (a name twice means another, smaller set),
-// without building a set from the list.
-func (c *nackCache) sharedNameList(node *corev3.Node, typeURL string, names []string) map[string]struct{} {
+// without building a set from the list. within reports that returned is the table's all,
+// whose names are the set's.
+func (c *nackCache) sharedNameList(node *corev3.Node, typeURL string, names []string, returned map[string]string) (_ map[string]struct{}, within bool) {
 	if !isPartial(typeURL) {
-		return nil
+		return nil, false
 	}
 	key := c.hash.ID(node)
 	c.mu.Lock()
 	t := c.tables[key][typeURL]
 	c.mu.Unlock()
 	if t == nil || len(t.index) != len(names) {
-		return nil
+		return nil, false
 	}
 	seen := make([]uint64, (len(names)+63)/64)
 	for _, name := range names {
 		i, ok := t.index[name]
 		if !ok || seen[i/64]&(1<<(i%64)) != 0 {
-			return nil
+			return nil, false
 		}
 		seen[i/64] |= 1 << (i % 64)
 	}
-	return t.names
+	return t.names, sameMap(returned, t.all)
 }
 
 // addWatch records w under key in *watches (the caller holds mu) and returns the cancel:

@@ -39,7 +39,7 @@ type streams struct {
 	// (nil: none); nil shares nothing. shareList does the same for a state-of-the-world
 	// request's names, without a set built from them (see sharing).
 	share             func(node *corev3.Node, typeURL string, set map[string]struct{}) map[string]struct{}
-	shareList         func(node *corev3.Node, typeURL string, names []string) map[string]struct{}
+	shareList         func(node *corev3.Node, typeURL string, names []string, returned map[string]string) (map[string]struct{}, bool)
 	sotwIDs, deltaIDs atomic.Int64
 }
 
@@ -103,7 +103,9 @@ func (s *streams) shareFor(node *corev3.Node, typeURL string) sharing {
 		sh.set = func(set map[string]struct{}) map[string]struct{} { return s.share(node, typeURL, set) }
 	}
 	if s.shareList != nil {
-		sh.list = func(names []string) map[string]struct{} { return s.shareList(node, typeURL, names) }
+		sh.list = func(names []string, returned map[string]string) (map[string]struct{}, bool) {
+			return s.shareList(node, typeURL, names, returned)
+		}
 	}
 	return sh
 }

@@ -183,7 +183,7 @@ func TestSharedNameListNamesEachOnce(t *testing.T) {
 	region := modelgen.RegionNames(2)[0]
 	node := envoyNode("envoy-list", region)
 	s.cache.mu.Lock()
-	shared := s.cache.tables[region+"/envoy"][resourcev3.EndpointType].names
+	shared, tbAll := s.cache.tables[region+"/envoy"][resourcev3.EndpointType].names, s.cache.tables[region+"/envoy"][resourcev3.EndpointType].all
 	s.cache.mu.Unlock()
 	all := slices.Sorted(maps.Keys(shared))
 	if len(all) < 65 {
@@ -206,12 +206,16 @@ func TestSharedNameListNamesEachOnce(t *testing.T) {
 		{"the explicit wildcard in place of one", append(slices.Clone(all[1:]), "*"), false},
 		{"none", nil, false},
 	} {
-		got := s.cache.sharedNameList(node, resourcev3.EndpointType, c.names)
-		if (got != nil) != c.want || (got != nil && !sameMap(got, shared)) {
-			t.Errorf("%s: shared %v, want %v", c.what, got != nil, c.want)
+		got, within := s.cache.sharedNameList(node, resourcev3.EndpointType, c.names, tbAll)
+		if (got != nil) != c.want || (got != nil && !sameMap(got, shared)) || within != c.want {
+			t.Errorf("%s: shared %v (returned within: %v), want %v", c.what, got != nil, within, c.want)
 		}
 	}
-	if s.cache.sharedNameList(node, resourcev3.ClusterType, all) != nil {
+	// Returned resources of the stream's own are not known to be within the set.
+	if _, within := s.cache.sharedNameList(node, resourcev3.EndpointType, all, maps.Clone(tbAll)); within {
+		t.Error("a returned map of the stream's own was taken to be within the shared set")
+	}
+	if set, _ := s.cache.sharedNameList(node, resourcev3.ClusterType, all, nil); set != nil {
 		t.Error("a full-state type's names were shared")
 	}
 }

@@ -41,8 +41,9 @@ type sharing struct {
 	set func(set map[string]struct{}) map[string]struct{}
 	// list is given a state-of-the-world request's names, before any set is built: it
 	// finds the shared set when they name each of its names once, so the ACKs of a
-	// stream subscribing to every name build no set at all.
-	list func(names []string) map[string]struct{}
+	// stream subscribing to every name build no set at all. within reports that returned
+	// (the stream's) is known to hold only names of that set, which spares checking it.
+	list func(names []string, returned map[string]string) (set map[string]struct{}, within bool)
 }
 
 var noSharing = sharing{}
@@ -54,11 +55,11 @@ func (sh sharing) ofSet(set map[string]struct{}) map[string]struct{} {
 	return sh.set(set)
 }
 
-func (sh sharing) ofList(names []string) map[string]struct{} {
+func (sh sharing) ofList(names []string, returned map[string]string) (map[string]struct{}, bool) {
 	if sh.list == nil {
-		return nil
+		return nil, false
 	}
-	return sh.list(names)
+	return sh.list(names, returned)
 }
 
 // newSotwSubscription is the subscription a state-of-the-world stream's first request
@@ -81,7 +82,7 @@ func (s *subscription) setSotw(names []string, share sharing) {
 		s.legacy = false
 	}
 	explicit := false
-	set := share.ofList(names)
+	set, within := share.ofList(names, s.returned)
 	if set == nil {
 		set = make(map[string]struct{}, len(names))
 		for _, name := range names {
@@ -95,7 +96,7 @@ func (s *subscription) setSotw(names []string, share sharing) {
 			set = shared
 		}
 	}
-	if !explicit {
+	if !explicit && !within {
 		s.returned = keepOnly(s.returned, set)
 	}
 	s.wildcard = explicit
