@@ -16,10 +16,10 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 )
 
@@ -138,7 +138,7 @@ func receive[Req any](ctx context.Context, str interface {
 // sotwStream is one state-of-the-world stream.
 type sotwStream struct {
 	s       *streams
-	str     stream.Stream
+	str     streamv3.Stream
 	id      int64
 	nonce   int64
 	node    *corev3.Node
@@ -153,32 +153,44 @@ type sotwWatch struct {
 	nonce string
 }
 
-func (s *streams) sotw(str stream.Stream, defaultTypeURL string) error {
-	reqs := receive[*discovery.DiscoveryRequest](s.ctx, str)
+func (s *streams) sotw(str streamv3.Stream, defaultTypeURL string) error {
 	st := &sotwStream{s: s, str: str, id: s.sotwIDs.Add(1), node: &corev3.Node{},
 		watches: map[string]*sotwWatch{}, resps: make(chan cache.Response, sotwResponses)}
-	defer func() {
-		for _, w := range st.watches {
-			w.cancel()
-		}
-		s.callbacks.OnStreamClosed(st.id, st.node)
-	}()
-	if err := s.callbacks.OnStreamOpen(str.Context(), st.id, defaultTypeURL); err != nil {
+	return serve(s.ctx, receive[*discovery.DiscoveryRequest](s.ctx, str), st.resps,
+		func() error { return s.callbacks.OnStreamOpen(str.Context(), st.id, defaultTypeURL) },
+		func(req *discovery.DiscoveryRequest) error { return st.request(req, defaultTypeURL) },
+		st.send,
+		func() {
+			for _, w := range st.watches {
+				w.cancel()
+			}
+			s.callbacks.OnStreamClosed(st.id, st.node)
+		})
+}
+
+// serve runs one stream: open (its error ends the stream), then the cache's responses
+// sent and the client's requests handled, in the order they come, until the client ends
+// the stream, the server stops, or either fails. closed runs last in every case, as
+// go-control-plane's servers close a stream.
+func serve[Req, Resp any](ctx context.Context, reqs <-chan Req, resps <-chan Resp, open func() error,
+	request func(Req) error, send func(Resp) error, closed func()) error {
+	defer closed()
+	if err := open(); err != nil {
 		return err
 	}
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return nil
-		case resp := <-st.resps:
-			if err := st.send(resp); err != nil {
+		case resp := <-resps:
+			if err := send(resp); err != nil {
 				return err
 			}
 		case req, ok := <-reqs:
 			if !ok {
 				return nil
 			}
-			if err := st.request(req, defaultTypeURL); err != nil {
+			if err := request(req); err != nil {
 				return err
 			}
 		}
@@ -283,7 +295,7 @@ func (st *sotwStream) send(resp cache.Response) error {
 // deltaStream is one delta stream.
 type deltaStream struct {
 	s       *streams
-	str     stream.DeltaStream
+	str     streamv3.DeltaStream
 	id      int64
 	nonce   int64
 	node    *corev3.Node
@@ -296,36 +308,19 @@ type deltaStreamWatch struct {
 	sub    subscription
 }
 
-func (s *streams) delta(str stream.DeltaStream, defaultTypeURL string) error {
-	reqs := receive[*discovery.DeltaDiscoveryRequest](s.ctx, str)
+func (s *streams) delta(str streamv3.DeltaStream, defaultTypeURL string) error {
 	st := &deltaStream{s: s, str: str, id: s.deltaIDs.Add(1), node: &corev3.Node{},
 		watches: map[string]*deltaStreamWatch{}, resps: make(chan cache.DeltaResponse, deltaResponses)}
-	defer func() {
-		for _, w := range st.watches {
-			w.cancel()
-		}
-		s.callbacks.OnDeltaStreamClosed(st.id, st.node)
-	}()
-	if err := s.callbacks.OnDeltaStreamOpen(str.Context(), st.id, defaultTypeURL); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-s.ctx.Done():
-			return nil
-		case resp := <-st.resps:
-			if err := st.send(resp); err != nil {
-				return err
+	return serve(s.ctx, receive[*discovery.DeltaDiscoveryRequest](s.ctx, str), st.resps,
+		func() error { return s.callbacks.OnDeltaStreamOpen(str.Context(), st.id, defaultTypeURL) },
+		func(req *discovery.DeltaDiscoveryRequest) error { return st.request(req, defaultTypeURL) },
+		st.send,
+		func() {
+			for _, w := range st.watches {
+				w.cancel()
 			}
-		case req, ok := <-reqs:
-			if !ok {
-				return nil
-			}
-			if err := st.request(req, defaultTypeURL); err != nil {
-				return err
-			}
-		}
-	}
+			s.callbacks.OnDeltaStreamClosed(st.id, st.node)
+		})
 }
 
 func (st *deltaStream) request(req *discovery.DeltaDiscoveryRequest, defaultTypeURL string) error {
