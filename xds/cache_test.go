@@ -12,7 +12,6 @@ import (
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
@@ -136,7 +135,7 @@ func TestPartialTableFollowsSnapshots(t *testing.T) {
 		prev = tb
 		return tb
 	}
-	sub := streamv3.NewSotwSubscription([]string{"a", "b", "c"}, false)
+	sub := newSotwSubscription([]string{"a", "b", "c"}, false, noSharing)
 	// get answers a request at version, records what the server would, and returns the
 	// names sent (nil: no response).
 	get := func(tb *partialTable, version string) []string {
@@ -281,8 +280,8 @@ func TestDeltaChangeNeedsNoWalk(t *testing.T) {
 		t.Fatalf("no delta (%v) or sotw (%v) EDS table for %s", dt != nil, pt != nil, key)
 	}
 	for name, r := range dt.resources {
-		if r.GetResource() != pt.encoded(name) {
-			t.Errorf("load assignment %s is encoded once for delta and again for state of the world", name)
+		if it, _ := pt.item(name); r.GetResource() != it.any || r.GetVersion() != it.hash {
+			t.Errorf("load assignment %s is encoded or hashed once for delta and again for state of the world", name)
 		}
 	}
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // callbacks feed the status registry, the observer and the NACK-aware cache from the
-// go-control-plane server. They run synchronously on each stream's goroutine, before the
-// server asks the cache for a watch.
+// stream loop (streams), which calls them where go-control-plane's server would. They run
+// synchronously on each stream's goroutine, before the loop asks the cache for a watch.
 type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}

@@ -28,7 +28,10 @@ import (
 //     built here at the current version, waits without a walk: that map is exactly what
 //     a walk would compare with (deltaTable.answered);
 //   - a watch waiting on a stream that holds exactly the previous version is answered
-//     from the names that changed between the two versions, not a walk (deltaTable.since).
+//     from the names that changed between the two versions, not a walk (deltaTable.since);
+//   - a stream that holds every resource of the type (a wildcard, or one subscribing to
+//     every name) is handed the snapshot's own version map as its next version map, so
+//     such streams share one map rather than each holding a copy.
 //
 // Anything else (a first request, a subscription change, a stream that fell more than
 // one version behind) is answered by a walk over the type, as the stock cache does.
@@ -51,9 +54,13 @@ const noSnapshot = "\x00none"
 // deltaTable is one type of a snapshot key's snapshot as delta streams get it.
 type deltaTable struct {
 	typeURL, version string
-	// versions is the snapshot's version map for the type (read only: it is the
-	// snapshot's own), the resource versions the stock cache sends.
+	// versions are the type's resource versions (contentVersion: the first 16 hex digits
+	// of the stock cache's, which are 64), and the next version map of every stream that
+	// holds all of them; read only once made.
 	versions map[string]string
+	// names is the state-of-the-world table's set of the same names (nil for a type that
+	// has none): a stream whose subscription is this set subscribes to every name.
+	names map[string]struct{}
 	// resources are the type's resources encoded once, shared by every response.
 	resources map[string]*discovery.Resource
 	// prev is the version of the table this one replaced (hasPrev), changed are the
@@ -62,10 +69,9 @@ type deltaTable struct {
 	hasPrev          bool
 	changed, removed []string
 	// answered holds, by identity, the next version maps of the responses built at this
-	// version. The server makes a response's map the stream's returned resources
-	// (pkg/server/delta/v3/server.go, process), and changes that map only when a request
-	// subscribes or unsubscribes (stream/v3/subscription.go, UpdateResourceSubscriptions).
-	// The keys are weak: the map of a stream that ended is not kept, and no later map
+	// version. A stream makes a response's map its returned resources (deltaStream.send),
+	// and never writes it: a request that subscribes or unsubscribes makes a new map when
+	// it changes what was returned (subscription.updateDelta). The keys are weak: the map of a stream that ended is not kept, and no later map
 	// ever equals its key. pruneAt bounds the keys of maps gone (streams that came and
 	// went while the version stayed).
 	answered map[mapKey]struct{}
@@ -97,38 +103,37 @@ func (t *deltaTable) remember(next map[string]string) {
 	t.answered[mapID(next)] = struct{}{}
 }
 
-// newDeltaTable encodes typeURL of snap, whose version map is constructed. It returns nil
-// when the type cannot be served here (unknown to the cache, a resource with a TTL, which
-// the stock cache wraps per response, or one that does not marshal); the stock cache
-// answers those watches. shared, when not nil, is the same type's state-of-the-world
-// table of the same snapshot: its encodings are used rather than made again.
+// newDeltaTable encodes typeURL of snap. It returns nil when the type cannot be served
+// here (unknown to the cache, a resource with a TTL, which the stock cache wraps per
+// response, or one that does not marshal); the stock cache answers those watches. shared,
+// when not nil, is the same type's state-of-the-world table of the same snapshot: its
+// encodings and versions are used rather than made again.
 func newDeltaTable(snap cache.ResourceSnapshot, typeURL string, shared *partialTable) *deltaTable {
 	if cache.GetResponseType(typeURL) == types.UnknownType {
 		return nil
 	}
 	items := snap.GetResourcesAndTTL(typeURL)
-	versions := snap.GetVersionMap(typeURL)
-	if len(versions) != len(items) {
-		return nil
-	}
-	t := &deltaTable{typeURL: typeURL, version: snap.GetVersion(typeURL), versions: versions,
+	t := &deltaTable{typeURL: typeURL, version: snap.GetVersion(typeURL), versions: make(map[string]string, len(items)),
 		resources: make(map[string]*discovery.Resource, len(items)), answered: map[mapKey]struct{}{},
 		pruneAt: minPrune}
+	if shared != nil {
+		t.names = shared.names
+	}
 	for name, r := range items {
-		v, ok := versions[name]
-		if r.TTL != nil || !ok {
+		if r.TTL != nil {
 			return nil
 		}
-		a := shared.encoded(name)
-		if a == nil {
+		it, ok := shared.item(name)
+		if !ok {
 			// Resources are premarshalled (see encode): this is a copy.
 			b, err := cache.MarshalResource(r.Resource)
 			if err != nil {
 				return nil
 			}
-			a = &anypb.Any{TypeUrl: typeURL, Value: b}
+			it = partialItem{hash: contentVersion(b), any: &anypb.Any{TypeUrl: typeURL, Value: b}}
 		}
-		t.resources[name] = &discovery.Resource{Name: name, Version: v, Resource: a}
+		t.versions[name] = it.hash
+		t.resources[name] = &discovery.Resource{Name: name, Version: it.hash, Resource: it.any}
 	}
 	return t
 }
@@ -158,10 +163,7 @@ func (t *deltaTable) respond(w *deltaWatch) cache.DeltaResponse {
 	var send, removed []string
 	var next map[string]string
 	if w.sub.IsWildcard() {
-		next = maps.Clone(t.versions)
-		if next == nil {
-			next = map[string]string{}
-		}
+		next = t.versions
 		for name, v := range t.versions {
 			if pv, ok := known[name]; !ok || pv != v {
 				send = append(send, name)
@@ -174,14 +176,21 @@ func (t *deltaTable) respond(w *deltaWatch) cache.DeltaResponse {
 		}
 	} else {
 		subscribed := w.sub.SubscribedResources()
-		next = make(map[string]string, len(subscribed))
+		all := t.complete(w.sub)
+		if all {
+			next = t.versions
+		} else {
+			next = make(map[string]string, len(subscribed))
+		}
 		for name := range subscribed {
 			pv, found := known[name]
 			if v, ok := t.versions[name]; ok {
 				if pv != v {
 					send = append(send, name)
 				}
-				next[name] = v
+				if !all {
+					next[name] = v
+				}
 			} else if found {
 				removed = append(removed, name)
 			}
@@ -222,13 +231,13 @@ func (t *deltaTable) since(w *deltaWatch) cache.DeltaResponse {
 		w.version = t.version
 		return nil
 	}
-	// What the stream holds once this is sent: its own map, edited in place (a clone per
-	// stream was most of the cost of answering a change here). Nothing else reads or writes it
-	// meanwhile: the watch waits here, so its stream waits too, and a request of the stream
-	// first cancels the watch, which takes c.mu, before the server edits the subscription
-	// (pkg/server/delta/v3/server.go, processDelta). The stream adopts the same map when
-	// it sends this response.
-	next := known
+	// What the stream holds once this is sent: exactly t when it holds everything (the
+	// common case, and no copy), otherwise its map with the changes, a copy (its map may
+	// be shared).
+	if t.complete(w.sub) {
+		return t.build(w, send, removed, t.versions)
+	}
+	next := maps.Clone(known)
 	if next == nil {
 		next = make(map[string]string, len(send))
 	}
@@ -264,16 +273,21 @@ func (t *deltaTable) build(w *deltaWatch, send, removed []string, next map[strin
 // changed no subscription and acknowledges a response, and its returned resources are a
 // next version map built at t's version.
 func (t *deltaTable) holdsCurrent(w *deltaWatch) bool {
-	id := mapID(w.sub.ReturnedResources())
-	if _, ok := t.answered[id]; !ok {
+	if _, ok := t.answered[mapID(w.sub.ReturnedResources())]; !ok {
 		return false
 	}
+	// A request that subscribes may ask for what the map lacks; one that unsubscribes
+	// left the map as it was only if it named nothing the stream held.
 	if len(w.req.GetResourceNamesSubscribe()) > 0 || len(w.req.GetResourceNamesUnsubscribe()) > 0 {
-		// The subscription has edited the map: it is no longer what was built.
-		delete(t.answered, id)
 		return false
 	}
 	return w.req.GetResponseNonce() != ""
+}
+
+// complete reports whether a stream with subscription sub holds every resource of t once
+// answered: it is a wildcard, or subscribes to every name (the shared set).
+func (t *deltaTable) complete(sub cache.Subscription) bool {
+	return sub.IsWildcard() || (t.names != nil && sameMap(sub.SubscribedResources(), t.names))
 }
 
 // deltaResponse is a delta response built here. The message is the stream's own (the
@@ -321,9 +335,6 @@ func (c *nackCache) deltaTable(key, typeURL string) *deltaTable {
 	}
 	if t, ok := c.deltaTables[key][typeURL]; ok {
 		return t
-	}
-	if snap.ConstructVersionMap() != nil {
-		return nil
 	}
 	shared := c.tables[key][typeURL]
 	if shared != nil && shared.version != snap.GetVersion(typeURL) {

@@ -15,9 +15,8 @@ import (
 // response per stream, which made rebuilding the same CDS and LDS answer a third of the
 // server's CPU when thousands of proxies connect at once.
 //
-// The resources are shared read-only between streams; each response is its own message
-// (the server writes its nonce into it) and carries its own copy of returned (the
-// stream's subscription edits it).
+// The resources and returned are shared read-only between streams (a subscription never
+// writes its maps); each response is its own message (the stream writes its nonce into it).
 type fullTable struct {
 	version   string
 	resources []*anypb.Any
@@ -88,5 +87,5 @@ func (c *nackCache) fullResponse(key string, req *discovery.DiscoveryRequest, su
 		}
 	}
 	out := &discovery.DiscoveryResponse{VersionInfo: t.version, TypeUrl: req.GetTypeUrl(), Resources: t.resources}
-	return &cache.PassthroughResponse{Request: req, DiscoveryResponse: out, ReturnedResources: maps.Clone(t.returned)}
+	return &cache.PassthroughResponse{Request: req, DiscoveryResponse: out, ReturnedResources: t.returned}
 }

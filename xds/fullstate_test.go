@@ -1,13 +1,13 @@
 package xds
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 
 	"github.com/poolpilot/poolpilot/internal/modelgen"
 )
@@ -26,7 +26,7 @@ func TestFullStateEncodedOnce(t *testing.T) {
 
 	// watch opens a watch as the server does and returns the response given at once (nil:
 	// the watch waits), and its cancel.
-	watch := func(typeURL, version string, sub *streamv3.Subscription) (cache.Response, func()) {
+	watch := func(typeURL, version string, sub *subscription) (cache.Response, func()) {
 		t.Helper()
 		ch := make(chan cache.Response, 1)
 		cancel, err := s.cache.CreateWatch(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, VersionInfo: version}, sub, ch)
@@ -51,8 +51,8 @@ func TestFullStateEncodedOnce(t *testing.T) {
 
 	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
 		want := groupVersions(t, s, key)[typeURL]
-		subA := streamv3.NewSotwSubscription(nil, true)
-		subB := streamv3.NewSotwSubscription(nil, true)
+		subA := newSotwSubscription(nil, true, noSharing)
+		subB := newSotwSubscription(nil, true, noSharing)
 		ra, _ := watch(typeURL, "", &subA)
 		rb, _ := watch(typeURL, "", &subB)
 		if ra == nil || rb == nil {
@@ -73,9 +73,17 @@ func TestFullStateEncodedOnce(t *testing.T) {
 		if !slices.IsSorted(names) || len(names) != len(ra.GetReturnedResources()) {
 			t.Errorf("%s: resources %v, returned %v", typeURL, names, ra.GetReturnedResources())
 		}
-		ra.GetReturnedResources()["edited"] = "x"
-		if _, ok := rb.GetReturnedResources()["edited"]; ok {
-			t.Fatalf("%s: two streams share one returned set (the subscription edits it)", typeURL)
+		if !sameMap(ra.GetReturnedResources(), rb.GetReturnedResources()) {
+			t.Fatalf("%s: two streams holding the same resources each got their own returned map", typeURL)
+		}
+		// A stream's later request never writes the shared map (copy on write).
+		before := maps.Clone(rb.GetReturnedResources())
+		edited := subB
+		edited.SetReturnedResources(rb.GetReturnedResources())
+		edited.SetResourceSubscription([]string{names[0]})
+		if !maps.Equal(rb.GetReturnedResources(), before) || len(edited.ReturnedResources()) != 1 {
+			t.Fatalf("%s: a subscription change wrote the shared returned map (or kept too much: %v)",
+				typeURL, edited.ReturnedResources())
 		}
 
 		// The ACK: the stream holds everything at the current version, so it waits, in the
@@ -90,7 +98,7 @@ func TestFullStateEncodedOnce(t *testing.T) {
 			cancel()
 		}
 		// A reconnecting stream reports the current version but holds nothing: answered.
-		subC := streamv3.NewSotwSubscription(nil, true)
+		subC := newSotwSubscription(nil, true, noSharing)
 		if r, _ := watch(typeURL, want, &subC); r == nil || len(discoveryResponse(r).GetResources()) != len(names) {
 			t.Errorf("%s: a new stream at the current version was not sent every resource", typeURL)
 		}
@@ -108,7 +116,7 @@ func TestFullStateEncodedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustApply(t, s, m)
-	sub := streamv3.NewSotwSubscription(nil, true)
+	sub := newSotwSubscription(nil, true, noSharing)
 	r, _ := watch(resourcev3.ClusterType, before.version, &sub)
 	if r == nil {
 		t.Fatal("CDS at the old version was not answered after a change")

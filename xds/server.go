@@ -27,7 +27,6 @@ import (
 	types "github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -69,7 +68,7 @@ type Server struct {
 	envoyChecked validatedSet
 
 	cache *nackCache
-	xds   serverv3.Server
+	xds   *streams
 	reg   *registry
 
 	// ctx ends every open stream when cancelled (Close).
@@ -128,7 +127,8 @@ func New(opts Options) *Server {
 	hash := nodeHash{s}
 	s.cache = &nackCache{SnapshotCache: cache.NewSnapshotCache(false, hash, cacheLogger{s.log}), hash: hash}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{s})
+	s.xds = newStreams(s.ctx, s.cache, callbacks{s})
+	s.xds.share, s.xds.shareList = s.cache.sharedNames, s.cache.sharedNameList
 	s.brk = newFleetBreaker(s, opts.LRSInterval)
 	go s.breakerLoop()
 	return s
