@@ -76,6 +76,9 @@ type deltaTable struct {
 	// went while the version stayed).
 	answered map[mapKey]struct{}
 	pruneAt  int
+	// everything is every resource sorted by name, made on first use: the resources of
+	// the first response to each stream that subscribes to all of them, shared (only read).
+	everything []*discovery.Resource
 }
 
 // mapKey is the identity of a map value, as a weak pointer to the map's header: it does
@@ -160,6 +163,11 @@ func (t *deltaTable) diff(old *deltaTable) {
 // when there is nothing to send; then it notes whether w's stream holds exactly t.
 func (t *deltaTable) respond(w *deltaWatch) cache.DeltaResponse {
 	known := w.sub.ReturnedResources()
+	if len(known) == 0 && len(t.versions) > 0 && t.complete(w.sub) {
+		// A stream that holds nothing and subscribes to everything (a proxy connecting)
+		// is sent every resource: the same sorted list for each, made once.
+		return t.first(w)
+	}
 	var send, removed []string
 	var next map[string]string
 	if w.sub.IsWildcard() {
@@ -267,6 +275,21 @@ func (t *deltaTable) build(w *deltaWatch, send, removed []string, next map[strin
 	}
 	t.remember(next)
 	return &deltaResponse{req: w.req, resp: out, next: next}
+}
+
+// first is the response to w, a stream that holds nothing and subscribes to every
+// resource of t: all of them, as a walk would send them (sorted by name), after which it
+// holds exactly t.
+func (t *deltaTable) first(w *deltaWatch) cache.DeltaResponse {
+	if t.everything == nil {
+		t.everything = make([]*discovery.Resource, 0, len(t.resources))
+		for _, name := range slices.Sorted(maps.Keys(t.resources)) {
+			t.everything = append(t.everything, t.resources[name])
+		}
+	}
+	t.remember(t.versions)
+	out := &discovery.DeltaDiscoveryResponse{SystemVersionInfo: t.version, TypeUrl: t.typeURL, Resources: t.everything}
+	return &deltaResponse{req: w.req, resp: out, next: t.versions}
 }
 
 // holdsCurrent reports whether w's stream holds exactly t without a walk: its request
