@@ -1082,15 +1082,7 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 			gcp.rec.refuseOpen.Store(true)
 			own.rec.refuseOpen.Store(true)
 			refused := []*sotwDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}
-			var resps [2][]*discovery.DiscoveryResponse
-			var ends [2]string
-			var lines, nonces [2][]string
-			for k, c := range refused {
-				resps[k], ends[k] = c.finish(step)
-				lines[k], nonces[k] = sotwLines(c, resps[k])
-			}
-			compareEnd(t, step, "open refused", lines[0], lines[1], refused[0].calls(), refused[1].calls(),
-				nonces[0], nonces[1], ends[0], ends[1])
+			endSides(t, step, "open refused", refused, nil, sotwLines)
 			stats.add("open refused", 0)
 		}
 		sides, first = []*sotwDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}, true
@@ -1115,33 +1107,18 @@ func runSotwDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, op
 		var resps [2][]*discovery.DiscoveryResponse
 		switch {
 		case step.end != "":
-			var ends [2]string
-			for k, c := range sides {
-				switch step.end {
-				case "close":
-					if err := c.closeTx(); err != nil {
-						t.Fatalf("%s: close send: %v", c.srv.name, err)
-					}
-				case diffStop:
-					c.srv.stop()
-				case "refused":
-					typeURL := typeURLs[0]
-					if script.perType {
-						typeURL = ""
-					}
-					c.request(&discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: []string{diffRefuse}})
-				case "no type":
-					c.request(&discovery.DiscoveryRequest{Node: node, ResourceNames: []string{"c0"}})
-				}
-				resps[k], ends[k] = c.finish(i)
+			typeURL := typeURLs[0]
+			if script.perType {
+				typeURL = ""
 			}
-			var lines, nonces [2][]string
-			for k, c := range sides {
-				lines[k], nonces[k] = sotwLines(c, resps[k])
-			}
-			compareEnd(t, i, "end the stream: "+step.end, lines[0], lines[1], sides[0].calls(), sides[1].calls(),
-				nonces[0], nonces[1], ends[0], ends[1])
-			stats.add("end: "+step.end, len(resps[0]))
+			act := endBy[*discovery.DiscoveryRequest, *discovery.DiscoveryResponse](t, step.end,
+				func() *discovery.DiscoveryRequest {
+					return &discovery.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: []string{diffRefuse}}
+				},
+				func() *discovery.DiscoveryRequest {
+					return &discovery.DiscoveryRequest{Node: node, ResourceNames: []string{"c0"}}
+				})
+			stats.add("end: "+step.end, endSides(t, i, "end the stream: "+step.end, sides, act, sotwLines))
 			script.newStream()
 			if i < diffSteps-1 {
 				openSides(i, script.r.IntN(4) == 0)
@@ -1398,15 +1375,7 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 			gcp.rec.refuseOpen.Store(true)
 			own.rec.refuseOpen.Store(true)
 			refused := []*deltaDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}
-			var resps [2][]*discovery.DeltaDiscoveryResponse
-			var ends [2]string
-			var lines, nonces [2][]string
-			for k, c := range refused {
-				resps[k], ends[k] = c.finish(step)
-				lines[k], nonces[k] = deltaLines(c, resps[k])
-			}
-			compareEnd(t, step, "open refused", lines[0], lines[1], refused[0].calls(), refused[1].calls(),
-				nonces[0], nonces[1], ends[0], ends[1])
+			endSides(t, step, "open refused", refused, nil, deltaLines)
 			stats.add("open refused", 0)
 		}
 		sides, first = []*deltaDiffClient{newDiffClient(t, gcp, open), newDiffClient(t, own, open)}, true
@@ -1429,33 +1398,18 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 		var resps [2][]*discovery.DeltaDiscoveryResponse
 		switch {
 		case step.end != "":
-			var ends [2]string
-			for k, c := range sides {
-				switch step.end {
-				case "close":
-					if err := c.closeTx(); err != nil {
-						t.Fatalf("%s: close send: %v", c.srv.name, err)
-					}
-				case diffStop:
-					c.srv.stop()
-				case "refused":
-					typeURL := typeURLs[0]
-					if script.perType {
-						typeURL = ""
-					}
-					c.request(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNamesSubscribe: []string{diffRefuse}})
-				case "no type":
-					c.request(&discovery.DeltaDiscoveryRequest{Node: node, ResourceNamesSubscribe: []string{"c0"}})
-				}
-				resps[k], ends[k] = c.finish(i)
+			typeURL := typeURLs[0]
+			if script.perType {
+				typeURL = ""
 			}
-			var lines, nonces [2][]string
-			for k, c := range sides {
-				lines[k], nonces[k] = deltaLines(c, resps[k])
-			}
-			compareEnd(t, i, "end the stream: "+step.end, lines[0], lines[1], sides[0].calls(), sides[1].calls(),
-				nonces[0], nonces[1], ends[0], ends[1])
-			stats.add("end: "+step.end, len(resps[0]))
+			act := endBy[*discovery.DeltaDiscoveryRequest, *discovery.DeltaDiscoveryResponse](t, step.end,
+				func() *discovery.DeltaDiscoveryRequest {
+					return &discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNamesSubscribe: []string{diffRefuse}}
+				},
+				func() *discovery.DeltaDiscoveryRequest {
+					return &discovery.DeltaDiscoveryRequest{Node: node, ResourceNamesSubscribe: []string{"c0"}}
+				})
+			stats.add("end: "+step.end, endSides(t, i, "end the stream: "+step.end, sides, act, deltaLines))
 			script.newStream()
 			if i < diffSteps-1 {
 				openSides(i, script.r.IntN(4) == 0)
@@ -1505,4 +1459,45 @@ func runDeltaDiff(t *testing.T, seed uint64, nodeID string, typeURLs []string, o
 		stats.add(step.what, len(resps[0]))
 	}
 	t.Logf("%d steps alike; steps (with a response/all): %s", diffSteps, stats)
+}
+
+// endSides ends each side's stream by act (nil: it ends by itself), waits until it has
+// ended, and fails unless both servers ended it alike; it returns how many responses the
+// first side received on the way.
+func endSides[Req any, Resp diffResp](t *testing.T, step int, what string, sides []*diffClient[Req, Resp],
+	act func(*diffClient[Req, Resp]), lines func(*diffClient[Req, Resp], []Resp) ([]string, []string)) int {
+	t.Helper()
+	var resps [2][]Resp
+	var ends [2]string
+	for k, c := range sides {
+		if act != nil {
+			act(c)
+		}
+		resps[k], ends[k] = c.finish(step)
+	}
+	var ls, nonces [2][]string
+	for k, c := range sides {
+		ls[k], nonces[k] = lines(c, resps[k])
+	}
+	compareEnd(t, step, what, ls[0], ls[1], sides[0].calls(), sides[1].calls(), nonces[0], nonces[1], ends[0], ends[1])
+	return len(resps[0])
+}
+
+// endBy is how a step ends a stream: end (see diffEnding), with refused and noType the
+// requests of the endings that are requests.
+func endBy[Req any, Resp diffResp](t *testing.T, end string, refused, noType func() Req) func(*diffClient[Req, Resp]) {
+	return func(c *diffClient[Req, Resp]) {
+		switch end {
+		case "close":
+			if err := c.closeTx(); err != nil {
+				t.Fatalf("%s: close send: %v", c.srv.name, err)
+			}
+		case diffStop:
+			c.srv.stop()
+		case "refused":
+			c.request(refused())
+		case "no type":
+			c.request(noType())
+		}
+	}
 }
