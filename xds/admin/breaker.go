@@ -11,6 +11,7 @@ import (
 
 	"github.com/poolpilot/poolpilot/breaker"
 	"github.com/poolpilot/poolpilot/model"
+	"github.com/poolpilot/poolpilot/xds"
 )
 
 // BreakerView is what the admin endpoints read from the fleet breaker: *breaker.Engine
@@ -46,6 +47,9 @@ type BreakerStatus struct {
 	// FailFast lists the pools whose members are all tripped, fleet-wide or for one
 	// region's proxies: their clients get no endpoint and fail fast.
 	FailFast []PoolFailFast `json:"failFast"`
+	// LoadReports count the load reports (LRS) the breaker's counts come from, so a
+	// fleet whose reports are ignored or never arrive shows it.
+	LoadReports xds.LoadReports `json:"loadReports"`
 }
 
 // BreakerRule is a backend's rule as the engine evaluates it.
@@ -308,6 +312,11 @@ func (s *BreakerStatus) WriteTable(w io.Writer) error {
 	_ = tw.Flush()
 	for _, f := range s.FailFast {
 		fmt.Fprintln(&buf, oneLine(f.Message))
+	}
+	// Once reports arrive, what became of them: ignored ones are counts the table lacks.
+	if n := s.LoadReports; n.Messages > 0 {
+		fmt.Fprintf(&buf, "\nLoad reports (LRS): %d handled, %d counts given to the breaker, %d ignored (the log says why)\n",
+			n.Messages, n.Reports, n.Ignored)
 	}
 	fmt.Fprintf(&buf, "\nLast %d trips (newest first):\n", len(s.Trips))
 	tw = tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)

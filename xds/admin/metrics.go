@@ -28,6 +28,9 @@ const (
 	MetricNacks            = "poolpilot_xds_nacks_total"
 	MetricGroupVersionInfo = "poolpilot_group_version_info"
 	MetricWatchUp          = "poolpilot_model_watch_up"
+	MetricLRSMessages      = "poolpilot_lrs_messages_total"
+	MetricLRSReports       = "poolpilot_lrs_reports_total"
+	MetricLRSIgnored       = "poolpilot_lrs_ignored_total"
 )
 
 // Metrics is poolpilot's Prometheus instrumentation, on its own registry (never the
@@ -177,9 +180,41 @@ func (m *Metrics) ObserveServer(s *xds.Server) error {
 	if m == nil || s == nil {
 		return nil
 	}
-	return registerOnce(m.Registry, &groupVersionCollector{srv: s, desc: prometheus.NewDesc(MetricGroupVersionInfo,
+	if err := registerOnce(m.Registry, &groupVersionCollector{srv: s, desc: prometheus.NewDesc(MetricGroupVersionInfo,
 		"Always 1; the version label is the version of one resource type in a node group's current snapshot.",
-		[]string{"group", "type", "version"}, nil)})
+		[]string{"group", "type", "version"}, nil)}); err != nil {
+		return err
+	}
+	return registerOnce(m.Registry, newLoadReportCollector(s))
+}
+
+// loadReportCollector exports the LRS service's counters, read at scrape time.
+type loadReportCollector struct {
+	srv                        *xds.Server
+	messages, reports, ignored *prometheus.Desc
+}
+
+func newLoadReportCollector(s *xds.Server) *loadReportCollector {
+	return &loadReportCollector{srv: s,
+		messages: prometheus.NewDesc(MetricLRSMessages, "Load reports (LRS LoadStatsRequests) handled.", nil, nil),
+		reports: prometheus.NewDesc(MetricLRSReports,
+			"Per-backend counts the load reports gave the fleet breaker.", nil, nil),
+		ignored: prometheus.NewDesc(MetricLRSIgnored, "Load reports that changed nothing: more than twice per "+
+			"interval, too large, naming another node, from a node without an ADS stream, or unreadable.", nil, nil),
+	}
+}
+
+func (c *loadReportCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.messages
+	ch <- c.reports
+	ch <- c.ignored
+}
+
+func (c *loadReportCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.srv.LoadReports()
+	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(n.Messages))
+	ch <- prometheus.MustNewConstMetric(c.reports, prometheus.CounterValue, float64(n.Reports))
+	ch <- prometheus.MustNewConstMetric(c.ignored, prometheus.CounterValue, float64(n.Ignored))
 }
 
 // groupVersionCollector reads the server's groups at scrape time: a publish without a

@@ -150,6 +150,7 @@ func (a *Server) Status() Status {
 	}
 	if a.opts.Breaker != nil {
 		out.Breaker = breakerStatus(a.opts.Breaker, m)
+		out.Breaker.LoadReports = a.opts.Server.LoadReports()
 	}
 	out.LastApplyError = red.Text(out.LastApplyError)
 	for _, r := range []*reload.Result{out.LastReload, out.LastGoodReload} {

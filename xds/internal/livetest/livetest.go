@@ -88,7 +88,7 @@ func Start(t *testing.T, files map[string]string, o Options) *Live {
 	xlis := adstest.Listen(t)
 	alis := adstest.Listen(t)
 	l.XDSAddr, l.AdminURL = xlis.Addr().String(), "http://"+alis.Addr().String()
-	adm := admin.New(admin.Options{Server: l.Srv, Reloader: l.Reloader, Metrics: l.Metrics, Logger: log})
+	adm := admin.New(admin.Options{Server: l.Srv, Reloader: l.Reloader, Metrics: l.Metrics, Breaker: l.Srv.Breaker(), Logger: log})
 	ready := make(chan struct{})
 	done := make(chan error, 3)
 	go func() { done <- l.Srv.Serve(ctx, xlis, o.GRPCOpts...) }()
