@@ -66,24 +66,12 @@ func (s *Server) Breaker() *breaker.Engine { return s.brk.eng }
 // LoadReporting is the LRS service the server registers, for its counters and interval.
 func (s *Server) LoadReporting() *lrs.Server { return s.brk.lrs }
 
-// LoadReports counts what the LRS service did with the load reports it received since
-// the server started.
-type LoadReports struct {
-	// Messages are the LoadStatsRequests handled.
-	Messages uint64 `json:"messages"`
-	// Reports are the per-backend reports they gave the fleet breaker.
-	Reports uint64 `json:"reports"`
-	// Ignored are the messages that changed nothing: more than twice per interval, too
-	// large, naming another node, from a node without an ADS stream, or unreadable (the
-	// log says which, once per stream).
-	Ignored uint64 `json:"ignored"`
-}
+// LoadReports are the LRS service's counts since the server started, for the status
+// page and metrics (which do not import the service).
+type LoadReports = lrs.Counts
 
 // LoadReports reads the LRS service's counters.
-func (s *Server) LoadReports() LoadReports {
-	n := s.brk.lrs.Counters()
-	return LoadReports{Messages: n.Messages.Load(), Reports: n.Reports.Load(), Ignored: n.Ignored.Load()}
-}
+func (s *Server) LoadReports() LoadReports { return s.brk.lrs.Counters().Load() }
 
 // setBreakerRules gives the engine the rules of m, just applied, and asks the loop to
 // publish any change of state they make (a rule removed closes its trips).

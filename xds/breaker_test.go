@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/poolpilot/poolpilot/breaker"
@@ -85,32 +82,6 @@ func edsHealth(t *testing.T, c *sotwClient, cluster string) func() map[string]co
 	}
 }
 
-// openLRS opens a load reporting stream for node and reads the server's answer.
-func openLRS(t *testing.T, addr string, node *corev3.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = conn.Close() })
-	st, err := lrsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&lrsv3.LoadStatsRequest{Node: node}); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := st.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !resp.GetSendAllClusters() || resp.GetLoadReportingInterval().AsDuration() <= 0 {
-		t.Fatalf("LRS answer %v: want send_all_clusters and an interval", resp)
-	}
-	return st
-}
-
 // envoyLoadReport is shaped like Envoy's load_stats_reporter.cc: the node in every
 // request, one upstream_locality_stats per locality and priority with traffic, the
 // latched deltas and the active level, the time since the cluster's last report, and
@@ -162,7 +133,7 @@ func TestEnvoyShapedLoadReportsTrip(t *testing.T) {
 	}
 	healthyVersion := groupVersions(t, s, "swedencentral/envoy")
 
-	ls := openLRS(t, addr, node)
+	ls := adstest.OpenLRS(t, addr, node)
 	// Two failures: below the count of 3, nothing changes.
 	if err := ls.Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 5, 2)); err != nil {
 		t.Fatal(err)
@@ -216,7 +187,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	for _, g := range s.Status().Groups {
 		before[g.Key] = g.Versions
 	}
-	ls := openLRS(t, addr, stranger)
+	ls := adstest.OpenLRS(t, addr, stranger)
 	if err := ls.Send(envoyLoadReport(stranger, "pool", 0, "swedencentral", "primary", 0, 5)); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +202,7 @@ func TestRegionTripChangesOnlyItsGroups(t *testing.T) {
 	if h := next(); h["primary"] != corev3.HealthStatus_UNKNOWN {
 		t.Fatalf("swedencentral before its own reports: %v", h)
 	}
-	if err := openLRS(t, addr, node).Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 0, 3)); err != nil {
+	if err := adstest.OpenLRS(t, addr, node).Send(envoyLoadReport(node, "pool", 0, "swedencentral", "primary", 0, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if h := next(); h["primary"] != corev3.HealthStatus_UNHEALTHY {

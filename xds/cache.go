@@ -116,7 +116,7 @@ func (c *nackCache) SetSnapshot(ctx context.Context, node string, snap cache.Res
 		c.tables = map[string]map[string]*partialTable{}
 	}
 	for t, tb := range tables {
-		tb.diff(c.tables[node][t])
+		tb.follow(c.tables[node][t])
 	}
 	c.tables[node] = tables
 	delete(c.full, node)
@@ -250,19 +250,24 @@ func (c *nackCache) createPartialWatch(req *discovery.DiscoveryRequest, sub cach
 	return addWatch(&c.mu, &c.watches, key, w)
 }
 
-// sharedNames is the set of typeURL's resource names in node's snapshot when set is
-// equal to it, so every stream subscribing to all of them holds one set; nil otherwise.
-// Only partial types (EDS, RDS) are shared: their streams name every resource, while
-// full-state types are mostly wildcards.
-func (c *nackCache) sharedNames(node *corev3.Node, typeURL string, set map[string]struct{}) map[string]struct{} {
+// tableOf is node's current table of typeURL, or nil (not a partial type, or no
+// snapshot yet). A table is not changed once published: it is read without the lock.
+func (c *nackCache) tableOf(node *corev3.Node, typeURL string) *partialTable {
 	if !isPartial(typeURL) {
 		return nil
 	}
 	key := c.hash.ID(node)
 	c.mu.Lock()
-	t := c.tables[key][typeURL]
-	c.mu.Unlock()
-	// t is not changed once made: its names are read without the lock.
+	defer c.mu.Unlock()
+	return c.tables[key][typeURL]
+}
+
+// sharedNames is the set of typeURL's resource names in node's snapshot when set is
+// equal to it, so every stream subscribing to all of them holds one set; nil otherwise.
+// Only partial types (EDS, RDS) are shared: their streams name every resource, while
+// full-state types are mostly wildcards.
+func (c *nackCache) sharedNames(node *corev3.Node, typeURL string, set map[string]struct{}) map[string]struct{} {
+	t := c.tableOf(node, typeURL)
 	if t == nil || len(t.names) != len(set) {
 		return nil
 	}
@@ -279,13 +284,7 @@ func (c *nackCache) sharedNames(node *corev3.Node, typeURL string, set map[strin
 // without building a set from the list. within reports that returned is the table's all,
 // whose names are the set's.
 func (c *nackCache) sharedNameList(node *corev3.Node, typeURL string, names []string, returned map[string]string) (_ map[string]struct{}, within bool) {
-	if !isPartial(typeURL) {
-		return nil, false
-	}
-	key := c.hash.ID(node)
-	c.mu.Lock()
-	t := c.tables[key][typeURL]
-	c.mu.Unlock()
+	t := c.tableOf(node, typeURL)
 	if t == nil || len(t.index) != len(names) {
 		return nil, false
 	}
@@ -334,7 +333,7 @@ type partialTable struct {
 	names map[string]struct{}
 	all   map[string]string
 	// index numbers the names (0 to len-1), to tell a request's list that names each
-	// once (sharedNameList); it changes with names.
+	// once (sharedNameList); it changes with names. follow makes both.
 	index map[string]int
 	// prev is the version of the table this one replaced, changed the names it
 	// changed or added and removed those it dropped: a stream that holds all it
@@ -343,24 +342,30 @@ type partialTable struct {
 	changed, removed []string
 }
 
-// diff records what changed since old (nil: none known).
-func (t *partialTable) diff(old *partialTable) {
-	if old == nil {
-		return
-	}
-	t.prev = old.version
-	for name, it := range t.items {
-		if o, ok := old.items[name]; !ok || o.hash != it.hash {
-			t.changed = append(t.changed, name)
+// follow completes t, which replaces old (nil: none known): it records what changed
+// since old, and takes old's name set and index when the names are the same (so streams
+// subscribed to them keep sharing one set), else makes its own.
+func (t *partialTable) follow(old *partialTable) {
+	if old != nil {
+		t.prev = old.version
+		for name, it := range t.items {
+			if o, ok := old.items[name]; !ok || o.hash != it.hash {
+				t.changed = append(t.changed, name)
+			}
+		}
+		for name := range old.items {
+			if _, ok := t.items[name]; !ok {
+				t.removed = append(t.removed, name)
+			}
+		}
+		if len(t.removed) == 0 && len(old.items) == len(t.items) {
+			t.names, t.index = old.names, old.index
+			return
 		}
 	}
-	for name := range old.items {
-		if _, ok := t.items[name]; !ok {
-			t.removed = append(t.removed, name)
-		}
-	}
-	if len(t.removed) == 0 && len(old.items) == len(t.items) {
-		t.names, t.index = old.names, old.index
+	t.names, t.index = make(map[string]struct{}, len(t.items)), make(map[string]int, len(t.items))
+	for name := range t.items {
+		t.names[name], t.index[name] = struct{}{}, len(t.index)
 	}
 }
 
@@ -389,8 +394,7 @@ type partialItem struct {
 
 func newPartialTable(typeURL, version string, resources map[string]types.Resource) *partialTable {
 	t := &partialTable{typeURL: typeURL, version: version, items: make(map[string]partialItem, len(resources)),
-		names: make(map[string]struct{}, len(resources)), all: make(map[string]string, len(resources)),
-		index: make(map[string]int, len(resources))}
+		all: make(map[string]string, len(resources))}
 	opts := proto.MarshalOptions{Deterministic: true}
 	for name, r := range resources {
 		// Resources are premarshalled (see encode): this is a copy.
@@ -402,7 +406,7 @@ func newPartialTable(typeURL, version string, resources map[string]types.Resourc
 		}
 		hash := contentVersion(b)
 		t.items[name] = partialItem{hash: hash, any: &anypb.Any{TypeUrl: typeURL, Value: b}}
-		t.names[name], t.all[name], t.index[name] = struct{}{}, hash, len(t.index)
+		t.all[name] = hash
 	}
 	return t
 }

@@ -131,7 +131,7 @@ func TestPartialTableFollowsSnapshots(t *testing.T) {
 			m[cache.GetResourceName(r)] = r
 		}
 		tb := newPartialTable(resourcev3.EndpointType, version, m)
-		tb.diff(prev)
+		tb.follow(prev)
 		prev = tb
 		return tb
 	}

@@ -71,9 +71,10 @@ type deltaTable struct {
 	// answered holds, by identity, the next version maps of the responses built at this
 	// version. A stream makes a response's map its returned resources (deltaStream.send),
 	// and never writes it: a request that subscribes or unsubscribes makes a new map when
-	// it changes what was returned (subscription.updateDelta). The keys are weak: the map of a stream that ended is not kept, and no later map
-	// ever equals its key. pruneAt bounds the keys of maps gone (streams that came and
-	// went while the version stayed).
+	// it changes what was returned (subscription.updateDelta). The keys are weak: the
+	// map of a stream that ended is not kept, and no later map ever equals its key.
+	// pruneAt bounds the keys of maps gone (streams that came and went while the version
+	// stayed).
 	answered map[mapKey]struct{}
 	pruneAt  int
 	// everything is every resource sorted by name, made on first use: the resources of

@@ -96,7 +96,26 @@ func (s *streams) DeltaRoutes(str routeservice.RouteDiscoveryService_DeltaRoutes
 	return s.delta(str, resourcev3.RouteType)
 }
 
-// shareFor is the share function of a stream of node (which may still be nil).
+// adopt fills in what a request may leave out, as go-control-plane's servers do: the node
+// (only a stream's first request must carry it; node is the stream's) and, on a per-type
+// service, the type URL. An ADS request must name its type.
+func adopt(node, reqNode **corev3.Node, typeURL *string, defaultTypeURL string) error {
+	if *reqNode != nil {
+		*node = *reqNode
+	} else {
+		*reqNode = *node
+	}
+	switch {
+	case defaultTypeURL == resourcev3.AnyType && *typeURL == "":
+		return status.Errorf(codes.InvalidArgument, "type URL is required for ADS")
+	case *typeURL == "":
+		*typeURL = defaultTypeURL
+	}
+	return nil
+}
+
+// shareFor is the sharing of a stream's watch of typeURL, made with the watch: a stream's
+// node keeps its group (the callbacks end a stream whose node moves).
 func (s *streams) shareFor(node *corev3.Node, typeURL string) sharing {
 	var sh sharing
 	if s.share != nil {
@@ -149,6 +168,7 @@ type sotwStream struct {
 type sotwWatch struct {
 	cancel func()
 	sub    subscription
+	share  sharing
 	// nonce is that of the last response sent on this watch ("" before one).
 	nonce string
 }
@@ -201,23 +221,13 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest, defaultTypeURL st
 	if req == nil {
 		return status.Errorf(codes.Unavailable, "empty request")
 	}
-	// Only the first request must carry the node.
-	if req.GetNode() != nil {
-		st.node = req.GetNode()
-	} else {
-		req.Node = st.node
-	}
-	switch {
-	case defaultTypeURL == resourcev3.AnyType && req.GetTypeUrl() == "":
-		return status.Errorf(codes.InvalidArgument, "type URL is required for ADS")
-	case req.GetTypeUrl() == "":
-		req.TypeUrl = defaultTypeURL
+	if err := adopt(&st.node, &req.Node, &req.TypeUrl, defaultTypeURL); err != nil {
+		return err
 	}
 	if err := st.s.callbacks.OnStreamRequest(st.id, req); err != nil {
 		return err
 	}
 	typeURL := req.GetTypeUrl()
-	share := st.s.shareFor(st.node, typeURL)
 	w, ok := st.watches[typeURL]
 	if ok {
 		if w.nonce != "" && req.GetResponseNonce() != w.nonce {
@@ -229,10 +239,11 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest, defaultTypeURL st
 		if err := st.drainExcept(typeURL); err != nil {
 			return err
 		}
-		w.sub.setSotw(req.GetResourceNames(), share)
+		w.sub.setSotw(req.GetResourceNames(), w.share)
 		w.nonce = ""
 	} else {
-		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames(), true, share)}
+		w = &sotwWatch{share: st.s.shareFor(st.node, typeURL)}
+		w.sub = newSotwSubscription(req.GetResourceNames(), true, w.share)
 	}
 	cancel, err := st.s.cache.CreateWatch(req, w.sub, st.resps)
 	if err != nil {
@@ -306,6 +317,7 @@ type deltaStream struct {
 type deltaStreamWatch struct {
 	cancel func()
 	sub    subscription
+	share  sharing
 }
 
 func (s *streams) delta(str streamv3.DeltaStream, defaultTypeURL string) error {
@@ -334,26 +346,18 @@ func (st *deltaStream) request(req *discovery.DeltaDiscoveryRequest, defaultType
 	if err := st.s.callbacks.OnStreamDeltaRequest(st.id, req); err != nil {
 		return err
 	}
-	if req.GetNode() != nil {
-		st.node = req.GetNode()
-	} else {
-		req.Node = st.node
-	}
-	switch {
-	case defaultTypeURL == resourcev3.AnyType && req.GetTypeUrl() == "":
-		return status.Errorf(codes.InvalidArgument, "type URL is required for ADS")
-	case req.GetTypeUrl() == "":
-		req.TypeUrl = defaultTypeURL
+	if err := adopt(&st.node, &req.Node, &req.TypeUrl, defaultTypeURL); err != nil {
+		return err
 	}
 	typeURL := req.GetTypeUrl()
-	share := st.s.shareFor(st.node, typeURL)
 	w, ok := st.watches[typeURL]
 	if ok {
 		w.cancel()
-		w.sub.updateDelta(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), share)
+		w.sub.updateDelta(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), w.share)
 	} else {
-		w = &deltaStreamWatch{sub: newDeltaSubscription(req.GetResourceNamesSubscribe(),
-			req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), true, share)}
+		w = &deltaStreamWatch{share: st.s.shareFor(st.node, typeURL)}
+		w.sub = newDeltaSubscription(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(),
+			req.GetInitialResourceVersions(), true, w.share)
 	}
 	cancel, err := st.s.cache.CreateDeltaWatch(req, w.sub, st.resps)
 	if err != nil {

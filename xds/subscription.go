@@ -46,8 +46,6 @@ type sharing struct {
 	list func(names []string, returned map[string]string) (set map[string]struct{}, within bool)
 }
 
-var noSharing = sharing{}
-
 func (sh sharing) ofSet(set map[string]struct{}) map[string]struct{} {
 	if sh.set == nil {
 		return nil

@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,36 +8,12 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/poolpilot/poolpilot/xds"
 	"github.com/poolpilot/poolpilot/xds/admin"
 	"github.com/poolpilot/poolpilot/xds/internal/adstest"
 	"github.com/poolpilot/poolpilot/xds/internal/livetest"
 )
-
-// loadStats opens an LRS stream for node on addr, past the server's first answer.
-func loadStats(t *testing.T, addr string, node *corev3.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = conn.Close() })
-	st, err := lrsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Send(&lrsv3.LoadStatsRequest{Node: node}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // report is one load report of the live model's pool: requests to backend sdc as seen
 // from swedencentral.
@@ -71,11 +46,11 @@ func TestAdminLoadReports(t *testing.T) {
 	}
 	l.Subscribe("envoy-lrs", "swedencentral")
 	counted := adstest.Node("envoy-lrs", "swedencentral")
-	if err := loadStats(t, l.XDSAddr, counted).Send(report(counted)); err != nil {
+	if err := adstest.OpenLRS(t, l.XDSAddr, counted).Send(report(counted)); err != nil {
 		t.Fatal(err)
 	}
 	stranger := adstest.Node("envoy-no-ads", "swedencentral")
-	if err := loadStats(t, l.XDSAddr, stranger).Send(report(stranger)); err != nil {
+	if err := adstest.OpenLRS(t, l.XDSAddr, stranger).Send(report(stranger)); err != nil {
 		t.Fatal(err)
 	}
 	want := xds.LoadReports{Messages: 4, Reports: 1, Ignored: 1}

@@ -113,6 +113,24 @@ type Counters struct {
 	Ignored  atomic.Uint64 // messages that changed nothing because of a problem
 }
 
+// Counts are the counters' values at one moment.
+type Counts struct {
+	// Messages are the LoadStatsRequests handled, each stream's first (the node only)
+	// included.
+	Messages uint64 `json:"messages"`
+	// Reports are the per-backend reports they gave the fleet breaker.
+	Reports uint64 `json:"reports"`
+	// Ignored are the messages that changed nothing: more than twice per interval, too
+	// large, naming another node, from a node without an ADS stream, or unreadable (the
+	// log says which, once per stream).
+	Ignored uint64 `json:"ignored"`
+}
+
+// Load reads the counters.
+func (c *Counters) Load() Counts {
+	return Counts{Messages: c.Messages.Load(), Reports: c.Reports.Load(), Ignored: c.Ignored.Load()}
+}
+
 // New checks o and returns a Server.
 func New(o Options) (*Server, error) {
 	switch {

@@ -20,6 +20,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	lrsv3 "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	dto "github.com/prometheus/client_model/go"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -335,4 +336,31 @@ func (b *LogBuffer) String() string {
 // Lines are the lines written so far.
 func (b *LogBuffer) Lines() []string {
 	return strings.Split(strings.TrimSpace(b.String()), "\n")
+}
+
+// OpenLRS opens a load reporting stream for node on addr and reads the server's
+// answer, which must ask for every cluster at an interval; it ends with the test.
+func OpenLRS(t *testing.T, addr string, node *corev3.Node) lrsv3.LoadReportingService_StreamLoadStatsClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); _ = conn.Close() })
+	st, err := lrsv3.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&lrsv3.LoadStatsRequest{Node: node}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.GetSendAllClusters() || resp.GetLoadReportingInterval().AsDuration() <= 0 {
+		t.Fatalf("LRS answer %v: want send_all_clusters and an interval", resp)
+	}
+	return st
 }
